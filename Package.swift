@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One library target per concern; dependencies point down only:
+// GatewaySystem → GatewayEventLoop → GatewayHTTPServer / GatewayUpstreams → GatewayCore → gateway.
+let package = Package(
+    name: "FairComGateway",
+    products: [
+        .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "faircom-stub", targets: ["faircom-stub"]),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .target(name: "CGatewayShims", dependencies: ["COpenSSL", "CNGHTTP2"]),
+
+        .target(name: "GatewaySystem", dependencies: ["CGatewayShims", "COpenSSL"]),
+        .target(name: "GatewayEventLoop", dependencies: ["GatewaySystem"]),
+        .target(name: "GatewayHTTP1"),
+        .target(name: "GatewayJSON"),
+        .target(name: "GatewayLogging", dependencies: ["GatewaySystem"]),
+        .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem"]),
+        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayLogging"]),
+        .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayLogging"]),
+        .target(name: "GatewayCore", dependencies: [
+            "GatewayHTTPServer", "GatewayUpstreams", "GatewayJSON", "GatewayConfig", "GatewayLogging",
+        ]),
+        .target(name: "FairComStub", dependencies: ["GatewayHTTPServer", "GatewayJSON", "GatewayLogging"]),
+        .executableTarget(name: "gateway", dependencies: ["GatewayCore"]),
+        .executableTarget(name: "faircom-stub", dependencies: ["FairComStub"]),
+
+        .target(name: "GatewayTestSupport", dependencies: ["GatewaySystem", "GatewayJSON"], path: "Tests/GatewayTestSupport"),
+        .testTarget(name: "GatewayHTTP1Tests", dependencies: ["GatewayHTTP1"]),
+        .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
+        .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig"]),
+        .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
+        .testTarget(name: "GatewayIntegrationTests", dependencies: [
+            "GatewayTestSupport", "GatewayJSON", "gateway", "faircom-stub",
+        ]),
+    ]
+)

@@ -1,0 +1,51 @@
+/// A growable byte queue: bytes are appended at the end and consumed from the front.
+public struct ByteBuffer: Sendable {
+    public private(set) var storage: [UInt8] = []
+    public private(set) var readerIndex = 0
+
+    public init() {}
+    public init(_ bytes: [UInt8]) { storage = bytes }
+
+    public var readableCount: Int { storage.count - readerIndex }
+    public var isEmpty: Bool { readerIndex == storage.count }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        storage.append(contentsOf: bytes)
+    }
+
+    public mutating func append<C: Collection>(contentsOf bytes: C) where C.Element == UInt8 {
+        storage.append(contentsOf: bytes)
+    }
+
+    public mutating func append(_ string: String) {
+        var string = string
+        string.withUTF8 { storage.append(contentsOf: $0) }
+    }
+
+    /// Drops `count` consumed bytes from the front, reclaiming space without shifting on every call.
+    public mutating func consume(_ count: Int) {
+        readerIndex += count
+        precondition(readerIndex <= storage.count)
+        if readerIndex == storage.count {
+            storage.removeAll(keepingCapacity: storage.capacity <= 1 << 20)
+            readerIndex = 0
+        } else if readerIndex >= 65536 && readerIndex * 2 >= storage.count {
+            storage.removeFirst(readerIndex)
+            readerIndex = 0
+        }
+    }
+
+    public mutating func removeAll() {
+        storage.removeAll(keepingCapacity: storage.capacity <= 1 << 20)
+        readerIndex = 0
+    }
+
+    /// The unread bytes as a borrowed pointer, valid only inside `body`.
+    public func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(rebasing: all[readerIndex...]))
+        }
+    }
+
+    public var readableBytes: ArraySlice<UInt8> { storage[readerIndex...] }
+}

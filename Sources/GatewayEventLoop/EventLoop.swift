@@ -1,0 +1,156 @@
+import GatewaySystem
+import Synchronization
+
+/// Something registered with a loop for readiness events.
+public protocol IOHandler: AnyObject {
+    func ioReady(_ readiness: Readiness)
+}
+
+/// One epoll loop on one thread.
+///
+/// Everything registered with a loop (sockets, timers, connections) is touched only on that loop's
+/// thread; the one door in from other threads is `execute`, which queues a task and wakes the loop.
+/// That is why the class is `@unchecked Sendable`: the compiler cannot see the thread rule.
+public final class EventLoop: IOHandler, @unchecked Sendable {
+    public let index: Int
+    public let scratch = ReadScratch()
+    /// Monotonic milliseconds, refreshed once per wake-up; cheap to read on the hot path.
+    public private(set) var now: Int64
+    private let epoll: Epoll
+    private let wakeup: EventFD
+    private var timers: TimerWheel
+    private var handlers: [IOHandler?] = []
+    private var generations: [UInt32] = []
+    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private let stopRequested = Atomic<Bool>(false)
+
+    public init(index: Int = 0) throws(SystemError) {
+        self.index = index
+        epoll = try Epoll()
+        wakeup = try EventFD()
+        now = MonotonicClock.nowMilliseconds()
+        timers = TimerWheel(startMilliseconds: now)
+        try register(fd: wakeup.fd, interest: .read, handler: self)
+    }
+
+    deinit { wakeup.close() }
+
+    // MARK: descriptors
+
+    public func register(_ socket: Socket, interest: Interest, handler: IOHandler) throws(SystemError) {
+        try register(fd: socket.fd, interest: interest, handler: handler)
+    }
+
+    private func register(fd: Int32, interest: Interest, handler: IOHandler) throws(SystemError) {
+        let slot = Int(fd)
+        if slot >= handlers.count {
+            let grow = max(slot + 1, handlers.count * 2)
+            handlers.append(contentsOf: repeatElement(nil, count: grow - handlers.count))
+            generations.append(contentsOf: repeatElement(0, count: grow - generations.count))
+        }
+        generations[slot] &+= 1
+        handlers[slot] = handler
+        try epoll.add(fd, interest: interest, tag: tag(for: fd))
+    }
+
+    public func setInterest(_ socket: Socket, _ interest: Interest) throws(SystemError) {
+        try epoll.modify(socket.fd, interest: interest, tag: tag(for: socket.fd))
+    }
+
+    /// Stops events for `socket`; call before closing it.
+    public func deregister(_ socket: Socket) {
+        epoll.remove(socket.fd)
+        let slot = Int(socket.fd)
+        if slot < handlers.count {
+            handlers[slot] = nil
+            generations[slot] &+= 1
+        }
+    }
+
+    /// A descriptor number is reused as soon as it is closed; the generation keeps a stale event
+    /// from the same wake-up from reaching the new owner.
+    private func tag(for fd: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: fd)) | UInt64(generations[Int(fd)]) << 32
+    }
+
+    // MARK: timers
+
+    public func schedule(after milliseconds: Int64, handler: TimerHandler, tag: Int = 0) -> TimerID {
+        timers.schedule(after: milliseconds, now: now, handler: handler, tag: tag)
+    }
+
+    public func cancel(_ timer: TimerID) {
+        timers.cancel(timer)
+    }
+
+    // MARK: cross-thread
+
+    /// Runs `task` on this loop's thread soon. Safe from any thread.
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        tasks.withLock { $0.append(task) }
+        wakeup.signal()
+    }
+
+    /// Asks the loop to return from `run()`. Safe from any thread.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        wakeup.signal()
+    }
+
+    public func ioReady(_ readiness: Readiness) {
+        wakeup.drain()
+        let queued = tasks.withLock { pending -> [@Sendable () -> Void] in
+            let taken = pending
+            pending.removeAll()
+            return taken
+        }
+        for task in queued { task() }
+    }
+
+    // MARK: running
+
+    public func run() {
+        while !stopRequested.load(ordering: .acquiring) {
+            let timeout = timers.millisecondsUntilNextTick(now: now).map { Int32(clamping: $0) } ?? -1
+            do {
+                try epoll.wait(timeoutMilliseconds: timeout) { tag, readiness in
+                    let fd = Int(UInt32(truncatingIfNeeded: tag))
+                    guard fd < handlers.count, UInt32(truncatingIfNeeded: tag >> 32) == generations[fd],
+                          let handler = handlers[fd] else { return }
+                    handler.ioReady(readiness)
+                }
+            } catch {
+                ProcessSetup.writeStandardError("event loop \(index): \(error)\n")
+            }
+            now = MonotonicClock.nowMilliseconds()
+            for (handler, tag) in timers.advance(to: now) {
+                handler.timerFired(tag)
+            }
+        }
+    }
+}
+
+/// A fixed set of loops, one thread each.
+public final class EventLoopGroup: @unchecked Sendable {
+    public let loops: [EventLoop]
+    private var threads: [Thread] = []
+
+    public init(count: Int) throws(SystemError) {
+        var loops: [EventLoop] = []
+        for index in 0..<max(1, count) { loops.append(try EventLoop(index: index)) }
+        self.loops = loops
+    }
+
+    /// Starts every loop on its own thread.
+    public func start() {
+        for loop in loops {
+            let thread = Thread { loop.run() }
+            thread.start()
+            threads.append(thread)
+        }
+    }
+
+    public func stop() {
+        for loop in loops { loop.stop() }
+    }
+}

@@ -1,0 +1,28 @@
+/// The head of one request.
+public struct HTTP1RequestHead: Sendable, Equatable {
+    public var method: String
+    /// The request target as sent, e.g. "/api/db?x=1".
+    public var target: String
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    public var versionMinor: Int
+    public var headers: HTTPHeaders
+    public var framing: BodyFraming
+    /// Whether the connection may carry another request after this one.
+    public var keepAlive: Bool
+    /// The client sent `Expect: 100-continue` and waits for a go-ahead before the body.
+    public var expectsContinue: Bool
+
+    /// The target without its query string.
+    public var path: Substring {
+        if let q = target.firstIndex(of: "?") { return target[..<q] }
+        return target[...]
+    }
+}
+
+/// What the request parser produced.
+public enum HTTP1RequestEvent: Equatable, Sendable {
+    /// A head is complete; the body (if any) follows.
+    case head(HTTP1RequestHead)
+    /// The request is complete with its decoded body.
+    case end(body: [UInt8])
+}

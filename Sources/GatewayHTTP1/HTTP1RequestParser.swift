@@ -1,0 +1,125 @@
+/// An incremental, strict HTTP/1.1 request parser: feed it bytes, it says how many it used and what it found.
+///
+/// Usage: call `parse` with the unconsumed input, drop `consumed` bytes, handle the event, and call again
+/// while events come. After an error the connection must answer with `error.status` and close.
+/// Pipelined requests simply follow each other in the input.
+public struct HTTP1RequestParser: Sendable {
+    private enum State: Sendable {
+        case head(scannedUpTo: Int)
+        case fixedBody(remaining: Int)
+        case chunkedBody
+    }
+
+    public let limits: HTTP1Limits
+    private var state = State.head(scannedUpTo: 0)
+    private var body: [UInt8] = []
+    private var chunked = ChunkedDecoder()
+
+    public init(limits: HTTP1Limits = HTTP1Limits()) {
+        self.limits = limits
+    }
+
+    /// True between requests (nothing of the next request parsed yet).
+    public var isIdle: Bool {
+        if case .head(let scanned) = state { return scanned == 0 }
+        return false
+    }
+
+    public mutating func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (consumed: Int, event: HTTP1RequestEvent?) {
+        switch state {
+        case .head(let scanned):
+            // Empty lines before a request line are tolerated (RFC 9112 2.2).
+            var skip = 0
+            if scanned == 0 {
+                while skip + 1 < bytes.count && bytes[skip] == 13 && bytes[skip + 1] == 10 { skip += 2 }
+            }
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[skip...])
+            switch try scanHeaderBlock(rest, from: scanned, limits: limits) {
+            case .needMore(let scannedUpTo):
+                state = .head(scannedUpTo: scannedUpTo)
+                return (skip, nil)
+            case .complete(let length):
+                let head = try makeHead(UnsafeRawBufferPointer(rebasing: rest[0..<length]))
+                body = []
+                switch head.framing {
+                case .contentLength(let n) where n > 0:
+                    state = .fixedBody(remaining: n)
+                    body.reserveCapacity(n)
+                case .chunked:
+                    state = .chunkedBody
+                    chunked = ChunkedDecoder()
+                default:
+                    state = .fixedBody(remaining: 0)
+                }
+                return (skip + length, .head(head))
+            }
+        case .fixedBody(let remaining):
+            let take = min(remaining, bytes.count)
+            body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<take]))
+            if take == remaining {
+                state = .head(scannedUpTo: 0)
+                return (take, .end(body: takeBody()))
+            }
+            state = .fixedBody(remaining: remaining - take)
+            return (take, nil)
+        case .chunkedBody:
+            let maxBody = limits.maxBodyBytes
+            let received = body.count
+            let used = try chunked.decode(bytes, maxTrailerBytes: limits.maxHeaderBytes, onChunkSize: { (size: Int) throws(HTTP1ParseError) in
+                if size > maxBody - received { throw Self.tooLarge(maxBody) }
+            }, sink: { body.append(contentsOf: $0) })
+            if chunked.isDone {
+                state = .head(scannedUpTo: 0)
+                return (used, .end(body: takeBody()))
+            }
+            return (used, nil)
+        }
+    }
+
+    private mutating func takeBody() -> [UInt8] {
+        defer { body = [] }
+        return body
+    }
+
+    static func tooLarge(_ max: Int) -> HTTP1ParseError {
+        HTTP1ParseError(status: 413, "request body exceeds \(max) bytes (limits.maxBodyBytes)")
+    }
+
+    private func makeHead(_ block: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTP1RequestHead {
+        let parsed = try parseHeaderBlock(block, limits: limits)
+        let parts = parsed.startLine.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { throw .bad("malformed request line") }
+        guard !parts[0].isEmpty, parts[0].utf8.allSatisfy({ tokenTable[Int($0)] }) else { throw .bad("invalid method") }
+        guard !parts[1].isEmpty, parts[1].utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw .bad("invalid request target") }
+        let versionMinor: Int
+        switch parts[2] {
+        case "HTTP/1.1": versionMinor = 1
+        case "HTTP/1.0": versionMinor = 0
+        default:
+            if parts[2].hasPrefix("HTTP/") && parts[2].utf8.count == 8 {
+                throw HTTP1ParseError(status: 505, "HTTP version \(parts[2].dropFirst(5)) is not supported")
+            }
+            throw .bad("malformed HTTP version")
+        }
+        let headers = parsed.headers
+        var framing = try bodyFraming(of: headers) ?? .none
+        if case .chunked = framing, versionMinor == 0 { throw .bad("Transfer-Encoding is not allowed in HTTP/1.0") }
+        if case .contentLength(let n) = framing {
+            if n > limits.maxBodyBytes { throw Self.tooLarge(limits.maxBodyBytes) }
+            if n == 0 { framing = .none }
+        }
+        if versionMinor == 1 && headers["host"] == nil { throw .bad("missing Host header") }
+        var expectsContinue = false
+        if let expect = headers["expect"] {
+            guard equalsIgnoringCase(expect, "100-continue") else {
+                throw HTTP1ParseError(status: 417, "unsupported Expect \"\(expect)\"")
+            }
+            expectsContinue = versionMinor == 1
+        }
+        let keepAlive = versionMinor == 1
+            ? !headers.contains("connection", token: "close")
+            : headers.contains("connection", token: "keep-alive")
+        return HTTP1RequestHead(method: String(parts[0]), target: String(parts[1]), versionMinor: versionMinor,
+                                headers: headers, framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue)
+    }
+}

@@ -1,0 +1,131 @@
+/// The head of one response.
+public struct HTTP1ResponseHead: Sendable, Equatable {
+    public var status: Int
+    public var reason: String
+    public var versionMinor: Int
+    public var headers: HTTPHeaders
+    public var framing: BodyFraming
+    /// Whether the connection may be reused after this response.
+    public var keepAlive: Bool
+}
+
+public enum HTTP1ResponseEvent: Equatable, Sendable {
+    case head(HTTP1ResponseHead)
+    case body([UInt8])
+    case end
+}
+
+/// An incremental response parser for the upstream side; the body is streamed as it arrives.
+/// 1xx interim responses are skipped.
+public struct HTTP1ResponseParser: Sendable {
+    private enum State: Sendable {
+        case head(scannedUpTo: Int)
+        case fixedBody(remaining: Int)
+        case chunkedBody
+        case untilClose
+        case done
+    }
+
+    public let limits: HTTP1Limits
+    private var state = State.head(scannedUpTo: 0)
+    private var chunked = ChunkedDecoder()
+    private var bodyBytes = 0
+
+    public init(limits: HTTP1Limits = HTTP1Limits(maxBodyBytes: Int.max)) {
+        self.limits = limits
+    }
+
+    /// Whether any byte of a response has been parsed (a connection closing before that may be retried).
+    public var hasStarted: Bool {
+        if case .head(let scanned) = state { return scanned > 0 }
+        return true
+    }
+
+    /// Prepares for the next response on a kept-alive connection.
+    public mutating func reset() {
+        state = .head(scannedUpTo: 0)
+        bodyBytes = 0
+    }
+
+    /// `parse` for the request this response answers; pass `true` when it was a HEAD request.
+    public mutating func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (consumed: Int, event: HTTP1ResponseEvent?) {
+        switch state {
+        case .head(let scanned):
+            switch try scanHeaderBlock(bytes, from: scanned, limits: limits) {
+            case .needMore(let scannedUpTo):
+                state = .head(scannedUpTo: scannedUpTo)
+                return (0, nil)
+            case .complete(let length):
+                let head = try makeHead(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
+                if head.status < 200 {
+                    state = .head(scannedUpTo: 0)
+                    return (length, nil)
+                }
+                switch head.framing {
+                case .contentLength(let n): state = n == 0 ? .done : .fixedBody(remaining: n)
+                case .chunked: state = .chunkedBody; chunked = ChunkedDecoder()
+                case .untilClose: state = .untilClose
+                case .none: state = .done
+                }
+                return (length, .head(head))
+            }
+        case .fixedBody(let remaining):
+            if bytes.isEmpty { return (0, nil) }
+            let take = min(remaining, bytes.count)
+            state = take == remaining ? .done : .fixedBody(remaining: remaining - take)
+            return (take, .body(Array(UnsafeRawBufferPointer(rebasing: bytes[0..<take]))))
+        case .chunkedBody:
+            var out: [UInt8] = []
+            let max = limits.maxBodyBytes
+            let seen = bodyBytes
+            let used = try chunked.decode(bytes, maxTrailerBytes: limits.maxHeaderBytes, onChunkSize: { (size: Int) throws(HTTP1ParseError) in
+                if size > max - seen { throw HTTP1ParseError(status: 502, "response body exceeds \(max) bytes") }
+            }, sink: { out.append(contentsOf: $0) })
+            bodyBytes += out.count
+            if chunked.isDone { state = .done }
+            if !out.isEmpty { return (used, .body(out)) }
+            if chunked.isDone { return (used, .end) }
+            return (used, nil)
+        case .untilClose:
+            if bytes.isEmpty { return (0, nil) }
+            return (bytes.count, .body(Array(bytes)))
+        case .done:
+            state = .head(scannedUpTo: 0)
+            return (0, .end)
+        }
+    }
+
+    /// The peer closed: ends a close-delimited body, otherwise the response was cut short.
+    public mutating func finishAtEndOfStream() throws(HTTP1ParseError) -> HTTP1ResponseEvent {
+        if case .untilClose = state {
+            state = .head(scannedUpTo: 0)
+            return .end
+        }
+        throw HTTP1ParseError(status: 502, "upstream closed the connection before the response was complete")
+    }
+
+    private func makeHead(_ block: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTP1ResponseHead {
+        let parsed = try parseHeaderBlock(block, limits: limits)
+        let line = parsed.startLine
+        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0] == "HTTP/1.1" || parts[0] == "HTTP/1.0",
+              parts[1].utf8.count == 3, let status = Int(parts[1]), status >= 100 else {
+            throw HTTP1ParseError(status: 502, "malformed status line")
+        }
+        let versionMinor = parts[0] == "HTTP/1.1" ? 1 : 0
+        var framing: BodyFraming
+        do {
+            framing = try bodyFraming(of: parsed.headers) ?? .untilClose
+        } catch {
+            throw HTTP1ParseError(status: 502, error.message)
+        }
+        if status == 204 || status == 304 || status < 200 { framing = .none }
+        if case .contentLength(0) = framing { framing = .none }
+        var keepAlive = versionMinor == 1
+            ? !parsed.headers.contains("connection", token: "close")
+            : parsed.headers.contains("connection", token: "keep-alive")
+        if framing == .untilClose { keepAlive = false }
+        return HTTP1ResponseHead(status: status, reason: parts.count > 2 ? String(parts[2]) : "", versionMinor: versionMinor,
+                                 headers: parsed.headers, framing: framing, keepAlive: keepAlive)
+    }
+}

@@ -1,0 +1,60 @@
+/// Header fields in arrival order; names compare case-insensitively.
+public struct HTTPHeaders: Sendable, Equatable, Sequence {
+    public private(set) var fields: [(name: String, value: String)] = []
+
+    public init() {}
+    public init(_ fields: [(String, String)]) {
+        self.fields = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    public mutating func add(_ name: String, _ value: String) {
+        fields.append((name: name, value: value))
+    }
+
+    public var count: Int { fields.count }
+
+    /// The first value of `name`, if any.
+    public subscript(name: String) -> String? {
+        for field in fields where field.name.utf8.count == name.utf8.count && equalsIgnoringCase(field.name, name) {
+            return field.value
+        }
+        return nil
+    }
+
+    /// Every value of `name`, in order.
+    public func values(_ name: String) -> [String] {
+        fields.filter { equalsIgnoringCase($0.name, name) }.map(\.value)
+    }
+
+    /// Whether a comma-separated header such as Connection lists `token`.
+    public func contains(_ name: String, token: String) -> Bool {
+        for value in values(name) {
+            for element in value.split(separator: ",") where equalsIgnoringCase(String(element.trimmingOWS()), token) {
+                return true
+            }
+        }
+        return false
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    public static func == (l: HTTPHeaders, r: HTTPHeaders) -> Bool {
+        l.fields.elementsEqual(r.fields) { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+@inline(__always)
+func asciiLower(_ byte: UInt8) -> UInt8 { byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
+
+public func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+    a.utf8.elementsEqual(b.utf8) { asciiLower($0) == asciiLower($1) }
+}
+
+extension Substring {
+    func trimmingOWS() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}

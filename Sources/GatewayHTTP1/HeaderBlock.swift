@@ -1,0 +1,138 @@
+/// The start line and header fields of one message, parsed strictly.
+struct HeaderBlock {
+    var startLine: String
+    var headers: HTTPHeaders
+}
+
+enum HeaderBlockScan {
+    case needMore(scannedUpTo: Int)
+    /// The block spans `length` bytes including the blank line.
+    case complete(length: Int)
+}
+
+/// tchar from RFC 9110: the bytes a method or header name may contain.
+let tokenTable: [Bool] = {
+    var table = [Bool](repeating: false, count: 256)
+    for b in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(b)] = true }
+    for b in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(b)] = true }
+    for b in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(b)] = true }
+    for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
+    return table
+}()
+
+/// Finds the blank line that ends a header block, resuming at `from`; enforces the header byte limit.
+func scanHeaderBlock(_ bytes: UnsafeRawBufferPointer, from: Int, limits: HTTP1Limits) throws(HTTP1ParseError) -> HeaderBlockScan {
+    var index = max(0, from - 3)
+    let end = min(bytes.count, limits.maxHeaderBytes + 4)
+    while index + 3 < end {
+        if bytes[index + 3] != 10 { index += bytes[index + 3] == 13 ? 1 : 4; continue }
+        if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 {
+            let length = index + 4
+            if length - 4 > limits.maxHeaderBytes { break }
+            return .complete(length: length)
+        }
+        index += 1
+    }
+    if bytes.count > limits.maxHeaderBytes + 3 {
+        throw HTTP1ParseError(status: 431, "header section exceeds \(limits.maxHeaderBytes) bytes (limits.maxHeaderBytes)")
+    }
+    return .needMore(scannedUpTo: bytes.count)
+}
+
+/// Splits a complete block (ending in CRLF CRLF) into lines and fields. Bare CR or LF, obsolete line folding,
+/// empty or non-token names, whitespace before the colon and control bytes in values are all rejected.
+func parseHeaderBlock(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits) throws(HTTP1ParseError) -> HeaderBlock {
+    let contentEnd = bytes.count - 2  // the final CRLF of the blank line
+    var lineStart = 0
+    var startLine: String?
+    var headers = HTTPHeaders()
+    while lineStart < contentEnd {
+        var lineEnd = lineStart
+        while bytes[lineEnd] != 13 && bytes[lineEnd] != 10 { lineEnd += 1 }
+        if bytes[lineEnd] == 10 { throw .bad("bare LF in header section; lines must end in CRLF") }
+        if bytes[lineEnd + 1] != 10 { throw .bad("bare CR in header section") }
+        let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
+        if startLine == nil {
+            startLine = String(decoding: line, as: UTF8.self)
+        } else {
+            if headers.count >= limits.maxHeaderCount {
+                throw HTTP1ParseError(status: 431, "more than \(limits.maxHeaderCount) header fields (limits.maxHeaderCount)")
+            }
+            headers.add(contentsOf: try parseField(line))
+        }
+        lineStart = lineEnd + 2
+    }
+    guard let startLine, !startLine.isEmpty else { throw .bad("empty start line") }
+    return HeaderBlock(startLine: startLine, headers: headers)
+}
+
+private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (String, String) {
+    guard let first = line.first else { throw .bad("empty header line") }
+    if first == 32 || first == 9 { throw .bad("obsolete line folding is not accepted") }
+    var colon = 0
+    while colon < line.count && line[colon] != 58 {
+        if !tokenTable[Int(line[colon])] {
+            throw .bad(line[colon] == 32 || line[colon] == 9 ? "whitespace in or after a header name" : "invalid character in header name")
+        }
+        colon += 1
+    }
+    guard colon < line.count else { throw .bad("header line without a colon") }
+    guard colon > 0 else { throw .bad("empty header name") }
+    var valueStart = colon + 1
+    var valueEnd = line.count
+    while valueStart < valueEnd && (line[valueStart] == 32 || line[valueStart] == 9) { valueStart += 1 }
+    while valueEnd > valueStart && (line[valueEnd - 1] == 32 || line[valueEnd - 1] == 9) { valueEnd -= 1 }
+    for index in valueStart..<valueEnd {
+        let byte = line[index]
+        if (byte < 32 && byte != 9) || byte == 127 { throw .bad("control character in header value") }
+    }
+    return (String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self),
+            String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self))
+}
+
+extension HTTPHeaders {
+    mutating func add(contentsOf field: (String, String)) { add(field.0, field.1) }
+}
+
+/// How a message's body is delimited.
+public enum BodyFraming: Equatable, Sendable {
+    case none
+    case contentLength(Int)
+    case chunked
+    /// Responses only: the body runs until the connection closes.
+    case untilClose
+}
+
+/// Reads Content-Length and Transfer-Encoding strictly: both together, differing lengths, a coding other than
+/// chunked, and malformed numbers are errors (the defences against request smuggling).
+func bodyFraming(of headers: HTTPHeaders) throws(HTTP1ParseError) -> BodyFraming? {
+    var transferCodings: [String] = []
+    var contentLength: Int?
+    for field in headers.fields {
+        if equalsIgnoringCase(field.name, "transfer-encoding") {
+            for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
+                transferCodings.append(String(element.trimmingOWS()).lowercased())
+            }
+        } else if equalsIgnoringCase(field.name, "content-length") {
+            for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
+                let digits = element.trimmingOWS()
+                guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int(digits) else {
+                    throw .bad("invalid Content-Length \"\(field.value)\"")
+                }
+                if let existing = contentLength, existing != value {
+                    throw .bad("differing Content-Length values \(existing) and \(value)")
+                }
+                contentLength = value
+            }
+        }
+    }
+    if !transferCodings.isEmpty {
+        if contentLength != nil { throw .bad("both Content-Length and Transfer-Encoding are present") }
+        guard transferCodings == ["chunked"] else {
+            throw .bad("Transfer-Encoding \"\(transferCodings.joined(separator: ", "))\" is not supported; only chunked is")
+        }
+        return .chunked
+    }
+    if let contentLength { return .contentLength(contentLength) }
+    return nil
+}

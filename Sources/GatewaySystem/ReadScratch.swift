@@ -1,0 +1,22 @@
+/// A loop-owned buffer that sockets read into before the bytes are copied to their connection.
+/// One per thread: it is never shared, so no connection holds a pointer into it across calls.
+public final class ReadScratch {
+    public let capacity: Int
+    private let storage: UnsafeMutableRawBufferPointer
+
+    public init(capacity: Int = 65536) {
+        self.capacity = capacity
+        storage = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Reads from `socket` once and hands the bytes read to `consume` (only valid inside it).
+    public func read(from socket: Socket, _ consume: (UnsafeRawBufferPointer) -> Void) throws(SystemError) -> IOResult<Int> {
+        let result = try socket.read(into: storage)
+        if case .processed(let count) = result, count > 0 {
+            consume(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+        }
+        return result
+    }
+}
