@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "GatewayJSON"),
         .target(name: "GatewayLogging", dependencies: ["GatewaySystem"]),
         .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem"]),
-        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayLogging"]),
+        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayJSON", "GatewayLogging"]),
         .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayLogging"]),
         .target(name: "GatewayCore", dependencies: [
             "GatewayHTTPServer", "GatewayUpstreams", "GatewayJSON", "GatewayConfig", "GatewayLogging",

@@ -22,7 +22,7 @@ open class StreamConnection: IOHandler, TimerHandler {
     }
 
     /// Registers for reading an accepted (or already connected) socket.
-    public func start() throws(SystemError) {
+    open func start() throws(SystemError) {
         registeredInterest = .read
         try loop.register(socket, interest: registeredInterest, handler: self)
     }

@@ -21,12 +21,16 @@ public enum HTTP1Serializer {
         }
     }
 
-    /// A response head with a fixed length body (`contentLength` nil means chunked).
+    /// A response head with a fixed length body (`contentLength` nil means chunked, or close-delimited with `omitFraming`).
     public static func responseHead(status: Int, reason: String? = nil, headers: [(String, String)] = [],
-                                    contentLength: Int?, keepAlive: Bool) -> [UInt8] {
+                                    contentLength: Int?, keepAlive: Bool, omitFraming: Bool = false) -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(reason ?? reasonPhrase(status))\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        if let contentLength { text += "Content-Length: \(contentLength)\r\n" } else { text += "Transfer-Encoding: chunked\r\n" }
+        if let contentLength {
+            text += "Content-Length: \(contentLength)\r\n"
+        } else if !omitFraming {
+            text += "Transfer-Encoding: chunked\r\n"
+        }
         if !keepAlive { text += "Connection: close\r\n" }
         text += "\r\n"
         return Array(text.utf8)

@@ -1,0 +1,60 @@
+import GatewaySystem
+import Synchronization
+
+/// How the stub misbehaves on `/api`, switched at run time by tests.
+public struct StubFaults: Sendable, Equatable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// Answer normally.
+        case none
+        /// Close the connection without answering.
+        case close
+        /// Answer HTTP 500 with a plain-text body.
+        case http500
+        /// Keep the connection open and never answer.
+        case hang
+    }
+    public var mode: Mode = .none
+    /// Added before every answer.
+    public var latencyMilliseconds: Int = 0
+
+    public init(mode: Mode = .none, latencyMilliseconds: Int = 0) {
+        self.mode = mode
+        self.latencyMilliseconds = latencyMilliseconds
+    }
+}
+
+/// State shared by the stub's loops: accounts, live sessions, faults and counters.
+/// A mutex is enough here: the stub is a test double, not the product's hot path.
+public final class StubState: Sendable {
+    public let accounts: [String: String]
+    private let sessions = Mutex<[String: String]>([:])
+    private let faultSetting: Mutex<StubFaults>
+    private let requestCount = Atomic<Int>(0)
+
+    public init(accounts: [String: String], faults: StubFaults = StubFaults()) {
+        self.accounts = accounts
+        faultSetting = Mutex(faults)
+    }
+
+    public var faults: StubFaults {
+        get { faultSetting.withLock { $0 } }
+        set { faultSetting.withLock { $0 = newValue } }
+    }
+
+    public var requests: Int { requestCount.load(ordering: .relaxed) }
+    func countRequest() { requestCount.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Checks the credentials and opens a session; nil when they are wrong.
+    func login(username: String, password: String) -> String? {
+        guard let expected = accounts[username], expected == password else { return nil }
+        let token = SecureRandom.urlSafeToken(byteCount: 48)
+        sessions.withLock { $0[token] = username }
+        return token
+    }
+
+    func username(for token: String) -> String? { sessions.withLock { $0[token] } }
+
+    func logout(_ token: String) -> Bool { sessions.withLock { $0.removeValue(forKey: token) != nil } }
+
+    public var sessionCount: Int { sessions.withLock { $0.count } }
+}

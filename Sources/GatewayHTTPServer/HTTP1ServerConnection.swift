@@ -1,0 +1,259 @@
+import GatewayEventLoop
+import GatewayHTTP1
+import GatewayJSON
+import GatewayLogging
+import GatewaySystem
+
+/// One client connection speaking HTTP/1.1: parses requests strictly, answers them in order
+/// (pipelined requests wait in the input until the one before is answered), and enforces the
+/// header, body, keep-alive and send timeouts.
+///
+/// Back-pressure: while a request is being answered at most `pipelineWindowBytes` more are read;
+/// while the client leaves more than `outputHighWaterBytes` unread, nothing new is parsed and
+/// streaming producers are told to wait (`isCongested`, `whenDrained`).
+public final class HTTP1ServerConnection: StreamConnection {
+    private enum Timer: Int { case keepAlive, header, body, send }
+    private enum Phase { case reading, awaitingResponse, streaming }
+
+    private let handler: HTTPRequestHandler
+    private let settings: HTTPServerSettings
+    private let listenerName: String
+    private let peer: SocketAddress?
+    private let slot: ConnectionCounter
+    private let logger: Logger
+    private var parser: HTTP1RequestParser
+    private var head: HTTP1RequestHead?
+    private var phase = Phase.reading
+    private var sequence: UInt64 = 0
+    private var exchange: HTTPExchange?
+    private var responseKeepAlive = true
+    private var streamingChunked = false
+    private var streamingRaw = false
+    private var peerFinishedSending = false
+    private var processing = false
+    private var timer = TimerID.none
+    private var drainWaiters: [() -> Void] = []
+
+    public init(loop: EventLoop, socket: Socket, peer: SocketAddress?, listenerName: String, slot: ConnectionCounter,
+                settings: HTTPServerSettings, handler: HTTPRequestHandler, logger: Logger) {
+        self.handler = handler
+        self.settings = settings
+        self.listenerName = listenerName
+        self.peer = peer
+        self.slot = slot
+        self.logger = logger
+        parser = HTTP1RequestParser(limits: settings.limits)
+        super.init(loop: loop, socket: socket)
+    }
+
+    public override func start() throws(SystemError) {
+        try super.start()
+        arm(.keepAlive)
+    }
+
+    // MARK: input
+
+    public override func didReceive() {
+        if phase == .reading, case .keepAlive = currentTimer { arm(.header) }
+        processInput()
+    }
+
+    public override func didReachEndOfInput() {
+        peerFinishedSending = true
+        if phase == .reading && parser.isIdle && input.isEmpty { close(); return }
+        if phase == .reading { close(); return }  // cut off mid-request: nothing to answer
+        pauseReading()  // answer what is in flight, then close
+    }
+
+    private func processInput() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while phase == .reading && !isClosed {
+            if pendingOutputBytes > settings.outputHighWaterBytes {
+                pauseReading()
+                return
+            }
+            let outcome = input.withReadableBytes { bytes -> Result<(consumed: Int, event: HTTP1RequestEvent?), HTTP1ParseError> in
+                do throws(HTTP1ParseError) { return .success(try parser.parse(bytes)) } catch { return .failure(error) }
+            }
+            guard case .success(let step) = outcome else {
+                if case .failure(let error) = outcome { reject(error) }
+                return
+            }
+            input.consume(step.consumed)
+            guard let event = step.event else { break }
+            switch event {
+            case .head(let head):
+                self.head = head
+                if head.framing != .none {
+                    arm(.body)
+                    if head.expectsContinue && input.isEmpty { write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
+                }
+            case .end(let body):
+                dispatch(body: body)
+            }
+        }
+        updateReadPolicy()
+    }
+
+    private func dispatch(body: [UInt8]) {
+        guard let head else { return }
+        self.head = nil
+        phase = .awaitingResponse
+        sequence &+= 1
+        responseKeepAlive = head.keepAlive
+        headersSaidHTTP10 = head.versionMinor == 0
+        disarm()
+        let request = HTTPRequest(head: head, body: body, peer: peer, listenerName: listenerName)
+        let pending = handler.handle(request, responder: HTTPResponder(connection: self, sequence: sequence))
+        if phase != .reading { exchange = pending }
+    }
+
+    private func updateReadPolicy() {
+        guard !isClosed, !peerFinishedSending else { return }
+        if phase == .reading || input.readableCount < settings.pipelineWindowBytes {
+            if pendingOutputBytes <= settings.outputHighWaterBytes { resumeReading() }
+        } else {
+            pauseReading()
+        }
+    }
+
+    /// A malformed or oversized request: answer with its status and a FairCom-shaped body, then close.
+    private func reject(_ error: HTTP1ParseError) {
+        let code: GatewayErrorCode = error.status == 413 ? .bodyTooLarge : .badHTTPRequest
+        logger.debug("rejected request from \(peer?.description ?? "?"): \(error)")
+        respondAndClose(status: error.status, envelope: .error(code, error.message))
+    }
+
+    private func respondAndClose(status: Int, envelope: FairComEnvelope) {
+        phase = .awaitingResponse
+        sequence &+= 1
+        responseKeepAlive = false
+        disarm()
+        write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false))
+        closeAfterFlush()
+    }
+
+    // MARK: output (called through HTTPResponder)
+
+    func isAwaiting(_ sequence: UInt64) -> Bool {
+        !isClosed && self.sequence == sequence && phase != .reading
+    }
+
+    func sendWholeResponse(status: Int, headers: [(String, String)], body: [UInt8]) {
+        guard phase == .awaitingResponse else { return }
+        var bytes = HTTP1Serializer.responseHead(status: status, headers: headers, contentLength: body.count, keepAlive: responseKeepAlive && !peerFinishedSending)
+        bytes.append(contentsOf: body)
+        write(bytes)
+        finishResponse(reusable: true)
+    }
+
+    func beginStreaming(status: Int, reason: String?, headers: [(String, String)], contentLength: Int?) {
+        guard phase == .awaitingResponse else { return }
+        phase = .streaming
+        let http10 = contentLength == nil && headersSaidHTTP10
+        streamingChunked = contentLength == nil && !http10
+        streamingRaw = http10
+        if http10 { responseKeepAlive = false }
+        write(HTTP1Serializer.responseHead(status: status, reason: reason, headers: headers, contentLength: streamingRaw ? nil : contentLength,
+                                           keepAlive: responseKeepAlive && !peerFinishedSending, omitFraming: streamingRaw))
+    }
+
+    /// An HTTP/1.0 client cannot read chunked bodies; remembered per request.
+    private var headersSaidHTTP10 = false
+
+    func sendStreamedBody(_ bytes: [UInt8]) {
+        guard phase == .streaming, !bytes.isEmpty else { return }
+        write(streamingChunked ? HTTP1Serializer.chunk(bytes) : bytes)
+        if isCongested && timer.isNone { arm(.send) }
+    }
+
+    func endStreaming(reusable: Bool) {
+        guard phase == .streaming else { return }
+        if streamingChunked && reusable { write(HTTP1Serializer.chunk([])) }
+        finishResponse(reusable: reusable && !streamingRaw)
+    }
+
+    var isCongested: Bool { pendingOutputBytes > settings.outputHighWaterBytes }
+
+    func whenDrained(_ resume: @escaping () -> Void) {
+        if !isCongested { resume() } else { drainWaiters.append(resume) }
+    }
+
+    public override func didDrainOutput() {
+        if case .send = currentTimer { disarm() }
+        let waiters = drainWaiters
+        drainWaiters.removeAll()
+        for resume in waiters { resume() }
+        if phase == .reading && !processing {
+            updateReadPolicy()
+            processInput()
+        }
+    }
+
+    private func finishResponse(reusable: Bool) {
+        exchange = nil
+        if !reusable || !responseKeepAlive || peerFinishedSending {
+            phase = .awaitingResponse
+            sequence &+= 1
+            closeAfterFlush()
+            return
+        }
+        phase = .reading
+        arm(input.isEmpty ? .keepAlive : .header)
+        if pendingOutputBytes > 0 && isCongested { arm(.send) }
+        if !processing {
+            updateReadPolicy()
+            processInput()
+        }
+    }
+
+    // MARK: timers
+
+    private var currentTimer: Timer?
+
+    private func arm(_ kind: Timer) {
+        disarm()
+        let milliseconds: Int64
+        switch kind {
+        case .keepAlive: milliseconds = settings.keepAliveTimeoutMilliseconds
+        case .header: milliseconds = settings.headerTimeoutMilliseconds
+        case .body: milliseconds = settings.bodyTimeoutMilliseconds
+        case .send: milliseconds = settings.sendTimeoutMilliseconds
+        }
+        currentTimer = kind
+        timer = loop.schedule(after: milliseconds, handler: self, tag: kind.rawValue)
+    }
+
+    private func disarm() {
+        loop.cancel(timer)
+        timer = .none
+        currentTimer = nil
+    }
+
+    public override func timerFired(_ tag: Int) {
+        timer = .none
+        currentTimer = nil
+        guard !isClosed, let kind = Timer(rawValue: tag) else { return }
+        switch kind {
+        case .keepAlive, .send:
+            close()
+        case .header, .body:
+            guard phase == .reading else { return }
+            let what = kind == .header ? "request headers" : "request body"
+            let seconds = Double(kind == .header ? settings.headerTimeoutMilliseconds : settings.bodyTimeoutMilliseconds) / 1000
+            respondAndClose(status: 408, envelope: .error(.requestTimeout, "\(what) not received within \(seconds) seconds"))
+        }
+    }
+
+    public override func didClose(error: SystemError?) {
+        disarm()
+        slot.release()
+        drainWaiters.removeAll()
+        if let pending = exchange {
+            exchange = nil
+            pending.cancel()
+        }
+    }
+}

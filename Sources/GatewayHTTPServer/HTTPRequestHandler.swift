@@ -1,0 +1,23 @@
+import GatewayHTTP1
+import GatewaySystem
+
+/// One complete request as the server hands it to its handler.
+public struct HTTPRequest: Sendable {
+    public var head: HTTP1RequestHead
+    public var body: [UInt8]
+    /// The client's address as the socket saw it.
+    public var peer: SocketAddress?
+    public var listenerName: String
+}
+
+/// Work started for a request that must stop if the client goes away first.
+public protocol HTTPExchange: AnyObject {
+    func cancel()
+}
+
+/// Answers requests. `handle` is called on the connection's loop, one request at a time per connection;
+/// it must eventually answer through the responder exactly once (or the client closes first).
+public protocol HTTPRequestHandler: AnyObject {
+    /// Returns the pending work when the answer comes later, so that a vanished client can cancel it.
+    func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange?
+}

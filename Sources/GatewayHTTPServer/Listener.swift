@@ -1,0 +1,120 @@
+import Glibc
+import GatewayEventLoop
+import GatewayHTTP1
+import GatewayJSON
+import GatewayLogging
+import GatewaySystem
+
+/// Accepts connections on one loop's socket of a listener and turns them into HTTP/1.1 connections.
+/// Beyond the listener's `maxConnections` a client gets a 503 with a FairCom-shaped body and is closed.
+public final class Listener: IOHandler, TimerHandler {
+    public let name: String
+    private let loop: EventLoop
+    private let socket: Socket
+    private let counter: ConnectionCounter
+    private let settings: HTTPServerSettings
+    private let handler: HTTPRequestHandler
+    private let logger: Logger
+    private var accepting = true
+
+    init(name: String, loop: EventLoop, socket: Socket, counter: ConnectionCounter, settings: HTTPServerSettings,
+         handler: HTTPRequestHandler, logger: Logger) throws(SystemError) {
+        self.name = name
+        self.loop = loop
+        self.socket = socket
+        self.counter = counter
+        self.settings = settings
+        self.handler = handler
+        self.logger = logger
+        try loop.register(socket, interest: .read, handler: self)
+    }
+
+    public func ioReady(_ readiness: Readiness) {
+        // A bounded batch per wake-up keeps one busy listener from starving the loop's connections.
+        for _ in 0..<64 {
+            let result: IOResult<(Socket, SocketAddress?)>
+            do {
+                result = try socket.accept()
+            } catch {
+                handleAcceptFailure(error)
+                return
+            }
+            guard case .processed(let (client, peer)) = result else { return }
+            admit(client, peer: peer)
+        }
+    }
+
+    private func admit(_ client: Socket, peer: SocketAddress?) {
+        guard counter.tryAcquire() else {
+            refuse(client)
+            return
+        }
+        client.setNoDelay()
+        let connection = HTTP1ServerConnection(loop: loop, socket: client, peer: peer, listenerName: name, slot: counter,
+                                               settings: settings, handler: handler, logger: logger)
+        do {
+            try connection.start()
+        } catch {
+            logger.warning("listener \(name): cannot register connection: \(error)")
+            connection.close()
+        }
+    }
+
+    private func refuse(_ client: Socket) {
+        let envelope = FairComEnvelope.error(.tooManyConnections,
+            "listener '\(name)' is at its limit of \(counter.limit) connections (listeners[].maxConnections); try again later")
+        let response = HTTP1Serializer.jsonResponse(status: 503, body: envelope.bytes, keepAlive: false)
+        _ = response.withUnsafeBytes { try? client.write($0) }
+        client.close()
+        logger.debug("listener \(name): refused a connection beyond maxConnections \(counter.limit)")
+    }
+
+    /// Out of descriptors or memory: stop accepting briefly instead of spinning on a ready listener.
+    private func handleAcceptFailure(_ error: SystemError) {
+        switch error.errno {
+        case ECONNABORTED, EPROTO, EPERM:
+            return
+        default:
+            logger.error("listener \(name): \(error); pausing accepts for 100 ms")
+            accepting = false
+            try? loop.setInterest(socket, .none)
+            _ = loop.schedule(after: 100, handler: self)
+        }
+    }
+
+    public func timerFired(_ tag: Int) {
+        accepting = true
+        try? loop.setInterest(socket, .read)
+    }
+}
+
+/// Binds one listening socket per loop on the same address (SO_REUSEPORT), so the kernel spreads
+/// connections across loops. Port 0 picks a free port once, and every loop binds that one.
+public enum ListenerBinder {
+    public static func bind(address: SocketAddress, loopCount: Int) throws(SystemError) -> (sockets: [Socket], bound: SocketAddress) {
+        var sockets: [Socket] = []
+        do {
+            let first = try Socket.listen(on: address, reusePort: true)
+            sockets.append(first)
+            let bound = try first.localAddress()
+            for _ in 1..<max(1, loopCount) {
+                sockets.append(try Socket.listen(on: bound, reusePort: true))
+            }
+            return (sockets, bound)
+        } catch {
+            for socket in sockets { socket.close() }
+            throw error
+        }
+    }
+
+    /// Starts a listener on each loop, each on its own socket; must run before the loops start.
+    public static func start(name: String, sockets: [Socket], loops: [EventLoop], counter: ConnectionCounter,
+                             settings: HTTPServerSettings, handlers: [HTTPRequestHandler], logger: Logger) throws(SystemError) -> [Listener] {
+        var listeners: [Listener] = []
+        for (index, loop) in loops.enumerated() {
+            listeners.append(try Listener(name: name, loop: loop, socket: sockets[index], counter: counter,
+                                          settings: settings, handler: handlers[index], logger: logger))
+        }
+        return listeners
+    }
+}

@@ -1,0 +1,73 @@
+/// A FairCom JSON Action response: `requestId` (echoed when sent), `result`, `errorCode`, `errorMessage`,
+/// and optionally `authToken` and `debugInfo`.
+public struct FairComEnvelope: Sendable {
+    public var requestId: JSONValue?
+    public var result: JSONValue
+    public var errorCode: Int
+    public var errorMessage: String
+    public var authToken: String?
+    public var debugInfo: JSONValue?
+
+    public init(requestId: JSONValue? = nil, result: JSONValue = .object([]), errorCode: Int = 0, errorMessage: String = "",
+                authToken: String? = nil, debugInfo: JSONValue? = nil) {
+        self.requestId = requestId
+        self.result = result
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.authToken = authToken
+        self.debugInfo = debugInfo
+    }
+
+    public static func error(_ code: GatewayErrorCode, _ message: String, requestId: JSONValue? = nil) -> FairComEnvelope {
+        FairComEnvelope(requestId: requestId, errorCode: code.rawValue, errorMessage: message)
+    }
+
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let requestId { members.append(("requestId", requestId)) }
+        if let authToken { members.append(("authToken", .string(authToken))) }
+        members.append(("result", result))
+        if let debugInfo { members.append(("debugInfo", debugInfo)) }
+        members.append(("errorCode", .int(errorCode)))
+        members.append(("errorMessage", .string(errorMessage)))
+        return .object(members)
+    }
+
+    public var bytes: [UInt8] { JSONWriter.bytes(json) }
+
+    /// The `requestId` of a request body, if the body is a JSON object that has one; never throws.
+    public static func requestId(in body: [UInt8]) -> JSONValue? {
+        guard let value = try? JSONParser.parse(body) else { return nil }
+        return value["requestId"]
+    }
+}
+
+/// Error codes the gateway itself answers with. FairCom's own codes are used where FairCom has one
+/// (12031 for an unknown session); the rest sit in the gateway's range 17000–17999, listed in the README.
+public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// FairCom: "'authToken' does not match any existing session."
+    public static let unknownSession = GatewayErrorCode(rawValue: 12031)
+    /// The HTTP request itself was malformed (framing, headers).
+    public static let badHTTPRequest = GatewayErrorCode(rawValue: 17000)
+    /// The request body exceeds `limits.maxBodyBytes`.
+    public static let bodyTooLarge = GatewayErrorCode(rawValue: 17001)
+    /// The path is not a JSON Action endpoint.
+    public static let notFound = GatewayErrorCode(rawValue: 17002)
+    /// A method other than POST on the JSON Action endpoint.
+    public static let methodNotAllowed = GatewayErrorCode(rawValue: 17003)
+    /// The client was too slow sending its request.
+    public static let requestTimeout = GatewayErrorCode(rawValue: 17004)
+    /// The listener is at `maxConnections`.
+    public static let tooManyConnections = GatewayErrorCode(rawValue: 17005)
+    /// No upstream could be reached (connect refused, reset, closed early, malformed response).
+    public static let upstreamUnavailable = GatewayErrorCode(rawValue: 17010)
+    /// The upstream did not answer within its timeout.
+    public static let upstreamTimeout = GatewayErrorCode(rawValue: 17011)
+    /// Every connection to the upstream is busy and the wait queue is full.
+    public static let upstreamBusy = GatewayErrorCode(rawValue: 17012)
+    /// The gateway is shutting down.
+    public static let shuttingDown = GatewayErrorCode(rawValue: 17013)
+}

@@ -1,0 +1,59 @@
+import GatewaySystem
+
+/// A leveled logger writing one line per event to standard error.
+///
+/// Messages are autoclosures: a line below the configured level costs one comparison.
+/// Secrets never go in a message; wrap anything user-supplied that might hold one in `Redacted`.
+public struct Logger: Sendable {
+    public enum Level: Int, Sendable, Comparable, CaseIterable {
+        case debug, info, warning, error
+
+        public init?(name: String) {
+            switch name {
+            case "debug": self = .debug
+            case "info": self = .info
+            case "warning": self = .warning
+            case "error": self = .error
+            default: return nil
+            }
+        }
+
+        public var name: String {
+            switch self {
+            case .debug: return "debug"
+            case .info: return "info"
+            case .warning: return "warning"
+            case .error: return "error"
+            }
+        }
+
+        public static func < (l: Level, r: Level) -> Bool { l.rawValue < r.rawValue }
+    }
+
+    public var label: String
+    public var level: Level
+
+    public init(label: String, level: Level = .info) {
+        self.label = label
+        self.level = level
+    }
+
+    public func isEnabled(_ level: Level) -> Bool { level >= self.level }
+
+    public func log(_ level: Level, _ message: @autoclosure () -> String) {
+        guard level >= self.level else { return }
+        ProcessSetup.writeStandardError("\(WallClock.logTimestamp()) \(level.name) \(label): \(message())\n")
+    }
+
+    public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+    public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+    public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+    public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+}
+
+/// A secret that prints as `<redacted>` in any interpolation.
+public struct Redacted<Value>: CustomStringConvertible {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+    public var description: String { "<redacted>" }
+}

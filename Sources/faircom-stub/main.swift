@@ -1,0 +1,59 @@
+import FairComStub
+import GatewaySystem
+import Glibc
+
+let usage = """
+usage: faircom-stub [--port P] [--address A] [--accounts FILE] [--workers N] [--latency-ms MS] [--fault none|close|http500|hang]
+
+A FairCom-style JSON Action backend for tests, benchmarks and local runs.
+Default account: admin / ADMIN. Prints "faircom-stub listening on HOST:PORT" once ready.
+
+"""
+
+func fail(_ message: String) -> Never {
+    ProcessSetup.writeStandardError("faircom-stub: \(message)\n")
+    exit(2)
+}
+
+var options = StubServer.Options()
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    func value() -> String {
+        guard let v = arguments.next() else { fail("\(argument) needs a value") }
+        return v
+    }
+    switch argument {
+    case "--port":
+        guard let port = Int(value()), (0...65535).contains(port) else { fail("--port must be 0 to 65535") }
+        options.port = port
+    case "--address": options.address = value()
+    case "--workers":
+        guard let n = Int(value()), n > 0, n <= 256 else { fail("--workers must be 1 to 256") }
+        options.workers = n
+    case "--accounts":
+        let path = value()
+        do { options.accounts = try StubServer.loadAccounts(path: path) } catch { fail("\(error)") }
+    case "--latency-ms":
+        guard let ms = Int(value()), ms >= 0 else { fail("--latency-ms must be a non-negative integer") }
+        options.faults.latencyMilliseconds = ms
+    case "--fault":
+        let name = value()
+        guard let mode = StubFaults.Mode(rawValue: name) else { fail("--fault must be one of none, close, http500, hang (got \"\(name)\")") }
+        options.faults.mode = mode
+    case "-h", "--help":
+        ProcessSetup.writeStandardOutput(usage)
+        exit(0)
+    default:
+        fail("unknown argument \"\(argument)\"\n\(usage)")
+    }
+}
+
+ProcessSetup.ignoreSIGPIPE()
+do {
+    let server = try StubServer(options: options)
+    server.start()
+    ProcessSetup.writeStandardOutput("faircom-stub listening on \(server.boundAddress)\n")
+    while true { pause() }
+} catch {
+    fail("\(error)")
+}
