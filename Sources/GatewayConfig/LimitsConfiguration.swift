@@ -1,0 +1,33 @@
+/// `limits`: what one client request may cost.
+public struct LimitsConfiguration: Sendable, Equatable {
+    /// Request line plus headers. Default 16 KiB; beyond: 431.
+    public var maxHeaderBytes = 16384
+    /// Default 100; beyond: 431.
+    public var maxHeaderCount = 100
+    /// Request body. Default 16 MiB (bulk inserts); beyond: 413.
+    public var maxBodyBytes = 16 << 20
+    /// From a request's first byte to the end of its headers. Default 10 s; then 408.
+    public var headerTimeoutSeconds = 10.0
+    /// From the end of the headers to the end of the body. Default 30 s; then 408.
+    public var bodyTimeoutSeconds = 30.0
+    /// An idle kept-alive client connection is closed after this. Default 60 s.
+    public var keepAliveTimeoutSeconds = 60.0
+    /// A client that does not read its response for this long is dropped. Default 60 s.
+    public var sendTimeoutSeconds = 60.0
+
+    public init() {}
+
+    static func decode(_ reader: ObjectReader) -> LimitsConfiguration {
+        var reader = reader
+        var limits = LimitsConfiguration()
+        limits.maxHeaderBytes = reader.int("maxHeaderBytes", default: limits.maxHeaderBytes, range: 1024...1 << 20)
+        limits.maxHeaderCount = reader.int("maxHeaderCount", default: limits.maxHeaderCount, range: 1...10_000)
+        limits.maxBodyBytes = reader.int("maxBodyBytes", default: limits.maxBodyBytes, range: 1...1 << 30)
+        limits.headerTimeoutSeconds = reader.seconds("headerTimeoutSeconds", default: limits.headerTimeoutSeconds, range: 0.01...3600)
+        limits.bodyTimeoutSeconds = reader.seconds("bodyTimeoutSeconds", default: limits.bodyTimeoutSeconds, range: 0.01...3600)
+        limits.keepAliveTimeoutSeconds = reader.seconds("keepAliveTimeoutSeconds", default: limits.keepAliveTimeoutSeconds, range: 0.01...86_400)
+        limits.sendTimeoutSeconds = reader.seconds("sendTimeoutSeconds", default: limits.sendTimeoutSeconds, range: 0.01...86_400)
+        reader.finish()
+        return limits
+    }
+}

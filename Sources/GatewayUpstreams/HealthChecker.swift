@@ -1,0 +1,83 @@
+import GatewayEventLoop
+import GatewayLogging
+import GatewaySystem
+
+/// Probes every upstream with a TCP connect at its `healthCheckIntervalSeconds`, so that /ready and
+/// routing learn of an upstream coming back (or going away) even while no request goes to it.
+public final class HealthChecker: TimerHandler {
+    private let loop: EventLoop
+    private let targets: [UpstreamTarget]
+    private let logger: Logger
+
+    public init(loop: EventLoop, targets: [UpstreamTarget], logger: Logger) {
+        self.loop = loop
+        self.targets = targets
+        self.logger = logger
+    }
+
+    /// Probes everything now and then on schedule; call on the loop's thread.
+    public func start() {
+        for index in targets.indices { timerFired(index) }
+    }
+
+    public func timerFired(_ index: Int) {
+        let target = targets[index]
+        HealthProbe.launch(target: target, loop: loop, logger: logger)
+        _ = loop.schedule(after: target.settings.healthCheckIntervalMilliseconds, handler: self, tag: index)
+    }
+}
+
+/// One connect attempt; healthy when it connects within the connect timeout.
+final class HealthProbe: StreamConnection {
+    private let target: UpstreamTarget
+    private let logger: Logger
+    private var timer = TimerID.none
+    private var settled = false
+
+    private init(target: UpstreamTarget, loop: EventLoop, socket: Socket, logger: Logger) {
+        self.target = target
+        self.logger = logger
+        super.init(loop: loop, socket: socket)
+    }
+
+    static func launch(target: UpstreamTarget, loop: EventLoop, logger: Logger) {
+        do {
+            let (socket, state) = try Socket.connect(to: target.address)
+            let probe = HealthProbe(target: target, loop: loop, socket: socket, logger: logger)
+            if case .processed = state {
+                probe.settle(.healthy, "connected")
+                socket.close()
+                return
+            }
+            try probe.startConnecting()
+            probe.timer = loop.schedule(after: target.settings.connectTimeoutMilliseconds, handler: probe)
+        } catch {
+            settle(target, .unhealthy, "\(error)", logger)
+        }
+    }
+
+    override func didConnect() {
+        settle(.healthy, "connected")
+        close()
+    }
+
+    override func timerFired(_ tag: Int) {
+        settle(.unhealthy, "connect timed out")
+        close()
+    }
+
+    override func didClose(error: SystemError?) {
+        loop.cancel(timer)
+        settle(.unhealthy, error?.description ?? "closed")
+    }
+
+    private func settle(_ health: UpstreamTarget.Health, _ reason: String) {
+        guard !settled else { return }
+        settled = true
+        Self.settle(target, health, reason, logger)
+    }
+
+    private static func settle(_ target: UpstreamTarget, _ health: UpstreamTarget.Health, _ reason: String, _ logger: Logger) {
+        target.note(health, reason: "health check \(reason)", logger: logger)
+    }
+}

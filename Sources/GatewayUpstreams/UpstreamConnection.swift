@@ -1,0 +1,198 @@
+import GatewayEventLoop
+import GatewayHTTP1
+import GatewaySystem
+
+/// A keep-alive HTTP/1.1 client connection to one upstream, owned by a pool on one loop.
+///
+/// It carries one exchange at a time. Between exchanges it sits idle in its pool with an idle
+/// timer; a reply that leaves stray bytes or says `Connection: close` retires it.
+public final class UpstreamConnection: StreamConnection {
+    private enum Timer: Int { case connect, response, idle }
+
+    private unowned let pool: UpstreamPool
+    private var exchange: UpstreamExchange?
+    private var parser = HTTP1ResponseParser()
+    private var responseKeepAlive = true
+    private var deliveryPaused = false
+    private var timer = TimerID.none
+    /// Whether an exchange has completed on this connection before (a stale keep-alive may then be retried).
+    public private(set) var isReused = false
+
+    init(pool: UpstreamPool, loop: EventLoop, socket: Socket) {
+        self.pool = pool
+        super.init(loop: loop, socket: socket)
+    }
+
+    var isBusy: Bool { exchange != nil }
+    private var upstreamName: String { pool.target.name }
+
+    // MARK: connecting
+
+    func beginConnect(for exchange: UpstreamExchange, alreadyConnected: Bool) throws(SystemError) {
+        self.exchange = exchange
+        exchange.upstreamAssigned(self)
+        if alreadyConnected {
+            try start()
+            didConnect()
+        } else {
+            try startConnecting()
+            arm(.connect, pool.target.settings.connectTimeoutMilliseconds)
+        }
+    }
+
+    public override func didConnect() {
+        disarm()
+        socket.setNoDelay()
+        pool.connectionEstablished(self)
+        if let exchange { send(exchange.requestBytes) }
+    }
+
+    // MARK: exchanges
+
+    /// Starts `exchange` on this idle connection.
+    func run(_ exchange: UpstreamExchange) {
+        self.exchange = exchange
+        exchange.upstreamAssigned(self)
+        send(exchange.requestBytes)
+    }
+
+    private func send(_ bytes: [UInt8]) {
+        parser.reset()
+        responseKeepAlive = true
+        arm(.response, pool.target.settings.responseTimeoutMilliseconds)
+        write(bytes)
+    }
+
+    /// Stops delivering response bytes (the client is not keeping up); the socket is not read meanwhile.
+    public func pauseDelivery() {
+        deliveryPaused = true
+        pauseReading()
+        disarm()
+    }
+
+    public func resumeDelivery() {
+        guard deliveryPaused, !isClosed else { return }
+        deliveryPaused = false
+        resumeReading()
+        arm(.response, pool.target.settings.responseTimeoutMilliseconds)
+        processInput()
+    }
+
+    /// The requester no longer wants the answer: the connection cannot be reused mid-response.
+    public func abandon() {
+        exchange = nil
+        close()
+    }
+
+    public override func didReceive() {
+        if exchange == nil {
+            // An idle connection must stay silent; anything else means the upstream is confused.
+            close()
+            return
+        }
+        if !deliveryPaused { arm(.response, pool.target.settings.responseTimeoutMilliseconds) }
+        processInput()
+    }
+
+    private func processInput() {
+        while let exchange, !deliveryPaused, !isClosed {
+            let outcome = input.withReadableBytes { bytes -> Result<(consumed: Int, event: HTTP1ResponseEvent?), HTTP1ParseError> in
+                do throws(HTTP1ParseError) { return .success(try parser.parse(bytes)) } catch { return .failure(error) }
+            }
+            let step: (consumed: Int, event: HTTP1ResponseEvent?)
+            switch outcome {
+            case .success(let s): step = s
+            case .failure(let error):
+                fail(.malformedResponse, "malformed response: \(error.message)")
+                return
+            }
+            input.consume(step.consumed)
+            guard let event = step.event else { return }
+            switch event {
+            case .head(let head):
+                responseKeepAlive = head.keepAlive
+                exchange.upstreamResponseHead(head)
+            case .body(let bytes):
+                exchange.upstreamResponseBody(bytes)
+            case .end:
+                finishExchange()
+                return
+            }
+        }
+    }
+
+    private func finishExchange() {
+        guard let finished = exchange else { return }
+        exchange = nil
+        disarm()
+        isReused = true
+        if responseKeepAlive && input.isEmpty {
+            arm(.idle, pool.target.settings.idleTimeoutMilliseconds)
+            pool.release(self)
+        } else {
+            close()
+        }
+        finished.upstreamResponseEnd()
+    }
+
+    public override func didReachEndOfInput() {
+        guard exchange != nil else { close(); return }
+        let outcome = Result { () throws(HTTP1ParseError) in try parser.finishAtEndOfStream() }
+        if case .success = outcome {
+            responseKeepAlive = false
+            finishExchange()
+        } else {
+            let retryable = isReused && !parser.hasStarted
+            fail(.closedEarly, "closed the connection before the response was complete", retryable: retryable)
+        }
+    }
+
+    private func fail(_ kind: UpstreamFailure.Kind, _ detail: String, retryable: Bool = false) {
+        let failed = exchange
+        exchange = nil
+        close()
+        failed?.upstreamFailed(UpstreamFailure(kind: kind, upstream: upstreamName, detail: detail, retryable: retryable))
+    }
+
+    // MARK: timers and closing
+
+    private func arm(_ kind: Timer, _ milliseconds: Int64) {
+        loop.cancel(timer)
+        timer = loop.schedule(after: milliseconds, handler: self, tag: kind.rawValue)
+    }
+
+    private func disarm() {
+        loop.cancel(timer)
+        timer = .none
+    }
+
+    public override func timerFired(_ tag: Int) {
+        timer = .none
+        switch Timer(rawValue: tag) {
+        case .connect:
+            pool.connectFailed(self)
+            fail(.connectTimeout, "connect to \(pool.target.address) timed out after \(pool.target.settings.connectTimeoutMilliseconds) ms")
+        case .response:
+            fail(.responseTimeout, "no response within \(pool.target.settings.responseTimeoutMilliseconds) ms")
+        case .idle, nil:
+            close()
+        }
+    }
+
+    public override func didClose(error: SystemError?) {
+        disarm()
+        let wasConnecting = isConnecting
+        if let failed = exchange {
+            exchange = nil
+            if wasConnecting { pool.connectFailed(self) }
+            let detail = wasConnecting ? "connect to \(pool.target.address) failed: \(error?.reason ?? "closed")"
+                                       : "connection failed: \(error?.reason ?? "closed")"
+            let retryable = !wasConnecting && isReused && !parser.hasStarted
+            pool.remove(self)
+            failed.upstreamFailed(UpstreamFailure(kind: wasConnecting ? .connectFailed : .reset, upstream: upstreamName,
+                                                  detail: detail, retryable: retryable))
+            return
+        }
+        pool.remove(self)
+    }
+}

@@ -1,0 +1,106 @@
+import GatewayEventLoop
+import GatewayLogging
+import GatewaySystem
+
+/// The keep-alive connections of one loop to one upstream, with a FIFO of requests waiting for one.
+///
+/// At most `maxConnectionsPerLoop` connections exist; idle ones are reused most-recent first
+/// (the warmest socket); beyond `maxQueuedRequests` waiting requests, new ones fail at once (503).
+public final class UpstreamPool {
+    public let target: UpstreamTarget
+    let loop: EventLoop
+    private let logger: Logger
+    private var idle: [UpstreamConnection] = []
+    private var waiting: [UpstreamExchange] = []
+    private var waitingHead = 0
+    public private(set) var openCount = 0
+
+    public init(target: UpstreamTarget, loop: EventLoop, logger: Logger) {
+        self.target = target
+        self.loop = loop
+        self.logger = logger
+    }
+
+    public var idleCount: Int { idle.count }
+    public var waitingCount: Int { waiting.count - waitingHead }
+
+    /// Runs `exchange` on an idle connection, a new one, or after the ones in use, in that order.
+    public func submit(_ exchange: UpstreamExchange) {
+        if let connection = idle.popLast() {
+            connection.run(exchange)
+            return
+        }
+        if openCount < target.settings.maxConnectionsPerLoop {
+            connect(for: exchange)
+            return
+        }
+        guard waitingCount < target.settings.maxQueuedRequests else {
+            exchange.upstreamFailed(UpstreamFailure(kind: .queueFull, upstream: target.name,
+                detail: "all \(target.settings.maxConnectionsPerLoop) connections of this loop are busy and \(target.settings.maxQueuedRequests) requests already wait (upstreams[].maxConnections, maxQueuedRequests)"))
+            return
+        }
+        waiting.append(exchange)
+    }
+
+    /// Removes a request that no longer waits (its client left).
+    public func withdraw(_ exchange: UpstreamExchange) {
+        if let index = waiting[waitingHead...].firstIndex(where: { $0 === exchange }) {
+            waiting.remove(at: index)
+        }
+    }
+
+    private func connect(for exchange: UpstreamExchange) {
+        openCount += 1
+        do {
+            let (socket, state) = try Socket.connect(to: target.address)
+            let connection = UpstreamConnection(pool: self, loop: loop, socket: socket)
+            let connected: Bool
+            if case .processed = state { connected = true } else { connected = false }
+            try connection.beginConnect(for: exchange, alreadyConnected: connected)
+        } catch {
+            openCount -= 1
+            noteHealth(.unhealthy, reason: "\(error)")
+            exchange.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: target.name,
+                                                    detail: "connect to \(target.address) failed: \(error.reason)"))
+        }
+    }
+
+    func connectionEstablished(_ connection: UpstreamConnection) {
+        noteHealth(.healthy, reason: "connected")
+    }
+
+    func connectFailed(_ connection: UpstreamConnection) {
+        noteHealth(.unhealthy, reason: "connect failed")
+    }
+
+    /// A connection finished an exchange and may be reused.
+    func release(_ connection: UpstreamConnection) {
+        if let next = nextWaiting() {
+            connection.run(next)
+        } else {
+            idle.append(connection)
+        }
+    }
+
+    /// A connection closed; a waiting request may now open a new one.
+    func remove(_ connection: UpstreamConnection) {
+        if let index = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: index) }
+        openCount -= 1
+        if let next = nextWaiting() { connect(for: next) }
+    }
+
+    private func nextWaiting() -> UpstreamExchange? {
+        guard waitingHead < waiting.count else { return nil }
+        let next = waiting[waitingHead]
+        waitingHead += 1
+        if waitingHead > 64 && waitingHead * 2 > waiting.count {
+            waiting.removeFirst(waitingHead)
+            waitingHead = 0
+        }
+        return next
+    }
+
+    private func noteHealth(_ health: UpstreamTarget.Health, reason: String) {
+        target.note(health, reason: reason, logger: logger)
+    }
+}
