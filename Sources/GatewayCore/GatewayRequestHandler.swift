@@ -1,0 +1,105 @@
+import GatewayEventLoop
+import GatewayHTTP1
+import GatewayHTTPServer
+import GatewayJSON
+import GatewayLogging
+import GatewayUpstreams
+
+/// The request phases on one loop: route, then forward `POST <apiRoot>[/...]` to an upstream, or
+/// answer /health, /ready, 404 and 405 here. Every answer body is a FairCom-shaped envelope.
+final class GatewayRequestHandler: HTTPRequestHandler {
+    private let loop: EventLoop
+    private let apiRoot: String
+    private var selector: UpstreamSelector
+    private let targets: [UpstreamTarget]
+    private let logger: Logger
+    private let accessLog: Bool
+
+    init(loop: EventLoop, apiRoot: String, pools: [UpstreamPool], logger: Logger, accessLog: Bool) {
+        self.loop = loop
+        self.apiRoot = apiRoot
+        selector = UpstreamSelector(pools: pools)
+        targets = pools.map(\.target)
+        self.logger = logger
+        self.accessLog = accessLog
+    }
+
+    func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
+        let path = request.head.path
+        if isAPIPath(path) {
+            guard request.head.method == "POST" else {
+                let envelope = FairComEnvelope.error(.methodNotAllowed, "\(request.head.method) is not allowed on \(path); JSON actions use POST")
+                responder.respond(status: 405, headers: [("Content-Type", "application/json"), ("Allow", "POST")], body: envelope.bytes)
+                return nil
+            }
+            return forward(request, responder: responder, suffix: path.dropFirst(apiRoot.count))
+        }
+        switch (request.head.method, path) {
+        case ("GET", "/health"), ("HEAD", "/health"):
+            responder.respond(status: 200, body: JSONWriter.bytes(.object([("status", .string("ok"))])))
+        case ("GET", "/ready"), ("HEAD", "/ready"):
+            answerReadiness(responder)
+        default:
+            let envelope = FairComEnvelope.error(.notFound, "no route for \(request.head.method) \(path); JSON actions are POSTed to \(apiRoot)")
+            responder.respond(status: 404, body: envelope.bytes)
+        }
+        return nil
+    }
+
+    private func isAPIPath(_ path: Substring) -> Bool {
+        guard path.hasPrefix(apiRoot) else { return false }
+        let rest = path.dropFirst(apiRoot.count)
+        return rest.isEmpty || rest.first == "/"
+    }
+
+    private func answerReadiness(_ responder: HTTPResponder) {
+        let states: [JSONValue] = targets.map { target in
+            let state = switch target.health {
+            case .healthy: "reachable"
+            case .unhealthy: "unreachable"
+            case .unknown: "unknown"
+            }
+            return .object([("name", .string(target.name)), ("state", .string(state))])
+        }
+        let ready = targets.contains { $0.health == .healthy }
+        responder.respond(status: ready ? 200 : 503,
+                          body: JSONWriter.bytes(.object([("ready", .bool(ready)), ("upstreams", .array(states))])))
+    }
+
+    private func forward(_ request: HTTPRequest, responder: HTTPResponder, suffix: Substring) -> HTTPExchange? {
+        let pool = selector.choose()
+        let target = pool.target
+        let log = accessLog
+            ? RequestLog(enabled: true, logger: logger, loop: loop, method: request.head.method, path: request.head.path,
+                         client: request.peer?.host ?? "-")
+            : nil
+        log?.upstream = target.name
+        let query = request.head.target.firstIndex(of: "?").map { request.head.target[$0...] } ?? ""
+        let bytes = UpstreamRequestWriter.post(target: target, suffix: suffix, query: query,
+                                               contentType: request.head.headers["content-type"],
+                                               clientAddress: request.peer?.host, body: request.body)
+        let exchange = ForwardExchange(requestBytes: bytes, clientBody: request.body, responder: responder, pool: pool, log: log)
+        exchange.start()
+        return responder.isActive ? exchange : nil
+    }
+}
+
+/// Builds the HTTP/1.1 request sent upstream. Only what FairCom needs crosses: the path under the
+/// upstream's prefix, the content type, the length, and the client address as X-Forwarded-For.
+enum UpstreamRequestWriter {
+    static func post(target: UpstreamTarget, suffix: Substring, query: Substring, contentType: String?,
+                     clientAddress: String?, body: [UInt8]) -> [UInt8] {
+        var path = target.path
+        if !suffix.isEmpty {
+            if path.hasSuffix("/") { path.removeLast() }
+            path += suffix
+        }
+        var head = "POST \(path)\(query) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Type: \(contentType ?? "application/json")\r\nContent-Length: \(body.count)\r\n"
+        if let clientAddress { head += "X-Forwarded-For: \(clientAddress)\r\n" }
+        head += "\r\n"
+        var bytes = Array(head.utf8)
+        bytes.reserveCapacity(bytes.count + body.count)
+        bytes.append(contentsOf: body)
+        return bytes
+    }
+}

@@ -1,0 +1,74 @@
+import GatewayConfig
+import GatewayCore
+import GatewayLogging
+import GatewaySystem
+import Glibc
+
+let usage = """
+usage: gateway [--config FILE]        run the gateway (default FILE: gateway.json)
+       gateway check-config FILE      validate FILE, print every problem, exit 1 if any
+
+"""
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    ProcessSetup.writeStandardError("gateway: \(message)\n")
+    exit(code)
+}
+
+func loadOrExit(_ path: String) -> GatewayConfiguration {
+    do {
+        return try GatewayConfiguration.load(path: path)
+    } catch {
+        ProcessSetup.writeStandardError("\(error)\n")
+        exit(1)
+    }
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "check-config" {
+    guard arguments.count == 2 else { fail("check-config takes one file\n\(usage)") }
+    _ = loadOrExit(arguments[1])
+    ProcessSetup.writeStandardOutput("\(arguments[1]): configuration is valid\n")
+    exit(0)
+}
+
+var configPath = "gateway.json"
+while !arguments.isEmpty {
+    let argument = arguments.removeFirst()
+    switch argument {
+    case "--config", "-c":
+        guard !arguments.isEmpty else { fail("--config needs a file") }
+        configPath = arguments.removeFirst()
+    case "-h", "--help":
+        ProcessSetup.writeStandardOutput(usage)
+        exit(0)
+    default:
+        fail("unknown argument \"\(argument)\"\n\(usage)")
+    }
+}
+
+let configuration = loadOrExit(configPath)
+let logger = Logger(label: "gateway", level: Logger.Level(name: configuration.logging.level) ?? .info)
+ProcessSetup.ignoreSIGPIPE()
+TerminationSignals.block()
+let gateway: Gateway
+do {
+    gateway = try Gateway(configuration: configuration, logger: logger)
+} catch {
+    fail("cannot start: \(error)", code: 1)
+}
+gateway.start()
+for (name, address) in gateway.boundListeners {
+    ProcessSetup.writeStandardOutput("gateway listening on \(name) \(address)\n")
+}
+logger.info("started \(configuration.effectiveWorkers) event loops; upstreams: \(configuration.upstreams.map { "\($0.name)=\($0.url)" }.joined(separator: ", "))")
+while true {
+    let signal = TerminationSignals.wait()
+    if signal == SIGHUP {
+        logger.info("SIGHUP: configuration reload is not supported yet; restart to apply changes")
+        continue
+    }
+    logger.info("\(TerminationSignals.name(signal)): stopping")
+    gateway.stop()
+    exit(0)
+}
