@@ -117,7 +117,7 @@ open class StreamConnection: IOHandler, TimerHandler {
 
     // MARK: writing
 
-    /// Queues `bytes` and writes what the kernel takes now.
+    /// Queues `bytes` and writes everything queued that the kernel takes now.
     public func write(_ bytes: [UInt8]) {
         guard !isClosed else { return }
         if output.isEmpty {
@@ -128,7 +128,19 @@ open class StreamConnection: IOHandler, TimerHandler {
             updateInterest()
         } else {
             output.append(contentsOf: bytes)
+            flush()
         }
+    }
+
+    /// Queues `bytes` without a system call; the next `write` or `flushOutput` sends them along
+    /// (a response head and its body leave in one segment).
+    public func queue(_ bytes: [UInt8]) {
+        guard !isClosed else { return }
+        output.append(contentsOf: bytes)
+    }
+
+    public func flushOutput() {
+        if !output.isEmpty && !isClosed { flush() }
     }
 
     /// Closes once every queued byte is written.
@@ -156,8 +168,8 @@ open class StreamConnection: IOHandler, TimerHandler {
         let written = output.withReadableBytes { writeNow($0) }
         guard let written else { return }
         output.consume(written)
+        updateInterest()
         if output.isEmpty {
-            updateInterest()
             if closeWhenFlushed { close(); return }
             didDrainOutput()
         }

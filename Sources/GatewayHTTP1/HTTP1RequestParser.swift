@@ -87,39 +87,51 @@ public struct HTTP1RequestParser: Sendable {
 
     private func makeHead(_ block: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTP1RequestHead {
         let parsed = try parseHeaderBlock(block, limits: limits)
-        let parts = parsed.startLine.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .bad("malformed request line") }
-        guard !parts[0].isEmpty, parts[0].utf8.allSatisfy({ tokenTable[Int($0)] }) else { throw .bad("invalid method") }
-        guard !parts[1].isEmpty, parts[1].utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw .bad("invalid request target") }
-        let versionMinor: Int
-        switch parts[2] {
-        case "HTTP/1.1": versionMinor = 1
-        case "HTTP/1.0": versionMinor = 0
-        default:
-            if parts[2].hasPrefix("HTTP/") && parts[2].utf8.count == 8 {
-                throw HTTP1ParseError(status: 505, "HTTP version \(parts[2].dropFirst(5)) is not supported")
-            }
-            throw .bad("malformed HTTP version")
-        }
-        let headers = parsed.headers
-        var framing = try bodyFraming(of: headers) ?? .none
+        let (method, target, versionMinor) = try parseRequestLine(parsed.startLine)
+        let fields = parsed.framingFields
+        var framing = try bodyFraming(of: fields) ?? .none
         if case .chunked = framing, versionMinor == 0 { throw .bad("Transfer-Encoding is not allowed in HTTP/1.0") }
         if case .contentLength(let n) = framing {
             if n > limits.maxBodyBytes { throw Self.tooLarge(limits.maxBodyBytes) }
             if n == 0 { framing = .none }
         }
-        if versionMinor == 1 && headers["host"] == nil { throw .bad("missing Host header") }
+        if versionMinor == 1 && !fields.hasHost { throw .bad("missing Host header") }
         var expectsContinue = false
-        if let expect = headers["expect"] {
+        if let expect = fields.expect {
             guard equalsIgnoringCase(expect, "100-continue") else {
                 throw HTTP1ParseError(status: 417, "unsupported Expect \"\(expect)\"")
             }
             expectsContinue = versionMinor == 1
         }
-        let keepAlive = versionMinor == 1
-            ? !headers.contains("connection", token: "close")
-            : headers.contains("connection", token: "keep-alive")
-        return HTTP1RequestHead(method: String(parts[0]), target: String(parts[1]), versionMinor: versionMinor,
-                                headers: headers, framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue)
+        let keepAlive = versionMinor == 1 ? !fields.connectionLists("close") : fields.connectionLists("keep-alive")
+        return HTTP1RequestHead(method: method, target: target, versionMinor: versionMinor,
+                                headers: parsed.headers, framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue)
+    }
+
+    /// "METHOD SP target SP HTTP/1.x", byte by byte.
+    private func parseRequestLine(_ line: String) throws(HTTP1ParseError) -> (String, String, Int) {
+        var line = line
+        return try line.withUTF8 { bytes in
+            Result { () throws(HTTP1ParseError) in try Self.splitRequestLine(bytes) }
+        }.get()
+    }
+
+    private static func splitRequestLine(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTP1ParseError) -> (String, String, Int) {
+        guard let firstSpace = bytes.firstIndex(of: 32) else { throw .bad("malformed request line") }
+        let afterMethod = firstSpace + 1
+        guard let secondSpace = bytes[afterMethod...].firstIndex(of: 32) else { throw .bad("malformed request line") }
+        let method = UnsafeBufferPointer(rebasing: bytes[0..<firstSpace])
+        let target = UnsafeBufferPointer(rebasing: bytes[afterMethod..<secondSpace])
+        let version = UnsafeBufferPointer(rebasing: bytes[(secondSpace + 1)...])
+        guard !method.isEmpty, method.allSatisfy({ tokenTable[Int($0)] }) else { throw .bad("invalid method") }
+        guard !target.isEmpty, target.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw .bad("invalid request target") }
+        guard version.count == 8, version.starts(with: "HTTP/".utf8), version[6] == UInt8(ascii: ".") else {
+            throw .bad("malformed HTTP version")
+        }
+        guard version[5] == UInt8(ascii: "1"), version[7] == UInt8(ascii: "0") || version[7] == UInt8(ascii: "1") else {
+            let shown = String(decoding: UnsafeBufferPointer(rebasing: version[5...]), as: UTF8.self)
+            throw HTTP1ParseError(status: 505, "HTTP version \(shown) is not supported")
+        }
+        return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), version[7] == UInt8(ascii: "1") ? 1 : 0)
     }
 }

@@ -115,15 +115,15 @@ public struct HTTP1ResponseParser: Sendable {
         let versionMinor = parts[0] == "HTTP/1.1" ? 1 : 0
         var framing: BodyFraming
         do {
-            framing = try bodyFraming(of: parsed.headers) ?? .untilClose
+            framing = try bodyFraming(of: parsed.framingFields) ?? .untilClose
         } catch {
             throw HTTP1ParseError(status: 502, error.message)
         }
         if status == 204 || status == 304 || status < 200 { framing = .none }
         if case .contentLength(0) = framing { framing = .none }
         var keepAlive = versionMinor == 1
-            ? !parsed.headers.contains("connection", token: "close")
-            : parsed.headers.contains("connection", token: "keep-alive")
+            ? !parsed.framingFields.connectionLists("close")
+            : parsed.framingFields.connectionLists("keep-alive")
         if framing == .untilClose { keepAlive = false }
         return HTTP1ResponseHead(status: status, reason: parts.count > 2 ? String(parts[2]) : "", versionMinor: versionMinor,
                                  headers: parsed.headers, framing: framing, keepAlive: keepAlive)

@@ -47,7 +47,8 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 func asciiLower(_ byte: UInt8) -> UInt8 { byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
 
 public func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
-    a.utf8.elementsEqual(b.utf8) { asciiLower($0) == asciiLower($1) }
+    guard a.utf8.count == b.utf8.count else { return false }
+    return a.utf8.elementsEqual(b.utf8) { asciiLower($0) == asciiLower($1) }
 }
 
 extension Substring {

@@ -2,6 +2,40 @@
 struct HeaderBlock {
     var startLine: String
     var headers: HTTPHeaders
+    /// The fields that decide framing and connection handling, picked out in the same pass.
+    var framingFields = FramingFields()
+}
+
+/// Values of the headers the parsers act on, so that no later lookup walks the fields again.
+struct FramingFields {
+    var contentLength: [String] = []
+    var transferEncoding: [String] = []
+    var connection: [String] = []
+    var expect: String?
+    var hasHost = false
+
+    mutating func note(name: UnsafeRawBufferPointer, value: String) {
+        switch name.count {
+        case 4 where matches(name, "host"): hasHost = true
+        case 6 where matches(name, "expect"): expect = value
+        case 10 where matches(name, "connection"): connection.append(value)
+        case 14 where matches(name, "content-length"): contentLength.append(value)
+        case 17 where matches(name, "transfer-encoding"): transferEncoding.append(value)
+        default: break
+        }
+    }
+
+    func connectionLists(_ token: String) -> Bool {
+        connection.contains { value in
+            value.split(separator: ",").contains { equalsIgnoringCase(String($0.trimmingOWS()), token) }
+        }
+    }
+
+    private func matches(_ name: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        let expected = lowercase.utf8Start
+        for index in 0..<name.count where asciiLower(name[index]) != expected[index] { return false }
+        return true
+    }
 }
 
 enum HeaderBlockScan {
@@ -46,6 +80,7 @@ func parseHeaderBlock(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits) thro
     var lineStart = 0
     var startLine: String?
     var headers = HTTPHeaders()
+    var framingFields = FramingFields()
     while lineStart < contentEnd {
         var lineEnd = lineStart
         while bytes[lineEnd] != 13 && bytes[lineEnd] != 10 { lineEnd += 1 }
@@ -58,15 +93,17 @@ func parseHeaderBlock(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits) thro
             if headers.count >= limits.maxHeaderCount {
                 throw HTTP1ParseError(status: 431, "more than \(limits.maxHeaderCount) header fields (limits.maxHeaderCount)")
             }
-            headers.add(contentsOf: try parseField(line))
+            let (name, value) = try parseField(line)
+            headers.add(String(decoding: name, as: UTF8.self), value)
+            framingFields.note(name: name, value: value)
         }
         lineStart = lineEnd + 2
     }
     guard let startLine, !startLine.isEmpty else { throw .bad("empty start line") }
-    return HeaderBlock(startLine: startLine, headers: headers)
+    return HeaderBlock(startLine: startLine, headers: headers, framingFields: framingFields)
 }
 
-private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (String, String) {
+private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (UnsafeRawBufferPointer, String) {
     guard let first = line.first else { throw .bad("empty header line") }
     if first == 32 || first == 9 { throw .bad("obsolete line folding is not accepted") }
     var colon = 0
@@ -86,12 +123,8 @@ private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) 
         let byte = line[index]
         if (byte < 32 && byte != 9) || byte == 127 { throw .bad("control character in header value") }
     }
-    return (String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self),
+    return (UnsafeRawBufferPointer(rebasing: line[0..<colon]),
             String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self))
-}
-
-extension HTTPHeaders {
-    mutating func add(contentsOf field: (String, String)) { add(field.0, field.1) }
 }
 
 /// How a message's body is delimited.
@@ -105,25 +138,24 @@ public enum BodyFraming: Equatable, Sendable {
 
 /// Reads Content-Length and Transfer-Encoding strictly: both together, differing lengths, a coding other than
 /// chunked, and malformed numbers are errors (the defences against request smuggling).
-func bodyFraming(of headers: HTTPHeaders) throws(HTTP1ParseError) -> BodyFraming? {
+func bodyFraming(of fields: FramingFields) throws(HTTP1ParseError) -> BodyFraming? {
     var transferCodings: [String] = []
     var contentLength: Int?
-    for field in headers.fields {
-        if equalsIgnoringCase(field.name, "transfer-encoding") {
-            for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
-                transferCodings.append(String(element.trimmingOWS()).lowercased())
+    for value in fields.transferEncoding {
+        for element in value.split(separator: ",", omittingEmptySubsequences: false) {
+            transferCodings.append(String(element.trimmingOWS()).lowercased())
+        }
+    }
+    for value in fields.contentLength {
+        for element in value.split(separator: ",", omittingEmptySubsequences: false) {
+            let digits = element.trimmingOWS()
+            guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int(digits) else {
+                throw .bad("invalid Content-Length \"\(value)\"")
             }
-        } else if equalsIgnoringCase(field.name, "content-length") {
-            for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
-                let digits = element.trimmingOWS()
-                guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int(digits) else {
-                    throw .bad("invalid Content-Length \"\(field.value)\"")
-                }
-                if let existing = contentLength, existing != value {
-                    throw .bad("differing Content-Length values \(existing) and \(value)")
-                }
-                contentLength = value
+            if let existing = contentLength, existing != number {
+                throw .bad("differing Content-Length values \(existing) and \(number)")
             }
+            contentLength = number
         }
     }
     if !transferCodings.isEmpty {

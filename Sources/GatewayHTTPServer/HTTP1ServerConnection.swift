@@ -156,7 +156,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         streamingChunked = contentLength == nil && !http10
         streamingRaw = http10
         if http10 { responseKeepAlive = false }
-        write(HTTP1Serializer.responseHead(status: status, reason: reason, headers: headers, contentLength: streamingRaw ? nil : contentLength,
+        queue(HTTP1Serializer.responseHead(status: status, reason: reason, headers: headers, contentLength: streamingRaw ? nil : contentLength,
                                            keepAlive: responseKeepAlive && !peerFinishedSending, omitFraming: streamingRaw))
     }
 
@@ -171,7 +171,8 @@ public final class HTTP1ServerConnection: StreamConnection {
 
     func endStreaming(reusable: Bool) {
         guard phase == .streaming else { return }
-        if streamingChunked && reusable { write(HTTP1Serializer.chunk([])) }
+        if streamingChunked && reusable { queue(HTTP1Serializer.chunk([])) }
+        flushOutput()
         finishResponse(reusable: reusable && !streamingRaw)
     }
 
