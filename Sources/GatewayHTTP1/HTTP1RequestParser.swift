@@ -64,9 +64,10 @@ public struct HTTP1RequestParser: Sendable {
             return (take, nil)
         case .chunkedBody:
             let maxBody = limits.maxBodyBytes
-            let received = body.count
+            var announced = body.count
             let used = try chunked.decode(bytes, maxTrailerBytes: limits.maxHeaderBytes, onChunkSize: { (size: Int) throws(HTTP1ParseError) in
-                if size > maxBody - received { throw Self.tooLarge(maxBody) }
+                if size > maxBody - announced { throw Self.tooLarge(maxBody) }
+                announced += size
             }, sink: { body.append(contentsOf: $0) })
             if chunked.isDone {
                 state = .head(scannedUpTo: 0)

@@ -59,7 +59,8 @@ public struct HTTP1ResponseParser: Sendable {
                 let head = try makeHead(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
                 if head.status < 200 {
                     state = .head(scannedUpTo: 0)
-                    return (length, nil)
+                    let rest = try parse(UnsafeRawBufferPointer(rebasing: bytes[length...]))
+                    return (length + rest.consumed, rest.event)
                 }
                 switch head.framing {
                 case .contentLength(let n): state = n == 0 ? .done : .fixedBody(remaining: n)
@@ -77,14 +78,20 @@ public struct HTTP1ResponseParser: Sendable {
         case .chunkedBody:
             var out: [UInt8] = []
             let max = limits.maxBodyBytes
-            let seen = bodyBytes
+            var announced = bodyBytes
             let used = try chunked.decode(bytes, maxTrailerBytes: limits.maxHeaderBytes, onChunkSize: { (size: Int) throws(HTTP1ParseError) in
-                if size > max - seen { throw HTTP1ParseError(status: 502, "response body exceeds \(max) bytes") }
+                if size > max - announced { throw HTTP1ParseError(status: 502, "response body exceeds \(max) bytes") }
+                announced += size
             }, sink: { out.append(contentsOf: $0) })
             bodyBytes += out.count
-            if chunked.isDone { state = .done }
-            if !out.isEmpty { return (used, .body(out)) }
-            if chunked.isDone { return (used, .end) }
+            if !out.isEmpty {
+                if chunked.isDone { state = .done }  // the next call reports the end
+                return (used, .body(out))
+            }
+            if chunked.isDone {
+                state = .head(scannedUpTo: 0)
+                return (used, .end)
+            }
             return (used, nil)
         case .untilClose:
             if bytes.isEmpty { return (0, nil) }

@@ -1,0 +1,123 @@
+import Testing
+@testable import GatewayHTTP1
+
+@Suite struct RequestParserTests {
+    static let pipelined = "POST /api HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"action\":1}\n"
+        + "POST /api/db HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\n{\"a\"\r\n3\r\n:2}\r\n0\r\nTrailer: x\r\n\r\n"
+        + "GET /health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
+
+    @Test func parsesPipelinedRequestsWithBothBodyFramings() throws {
+        let events = try RequestFeeder.run(Self.pipelined).get()
+        #expect(events.count == 6)
+        guard case .head(let first) = events[0], case .end(let firstBody) = events[1],
+              case .head(let second) = events[2], case .end(let secondBody) = events[3],
+              case .head(let third) = events[4], case .end(let thirdBody) = events[5] else {
+            Issue.record("unexpected events \(events)")
+            return
+        }
+        #expect(first.method == "POST" && first.target == "/api" && first.framing == .contentLength(13) && first.keepAlive)
+        #expect(first.headers["content-type"] == "application/json")
+        #expect(String(decoding: firstBody, as: UTF8.self) == "{\"action\":1}\n")
+        #expect(second.path == "/api/db" && second.framing == .chunked)
+        #expect(String(decoding: secondBody, as: UTF8.self) == "{\"a\":2}")
+        #expect(third.method == "GET" && !third.keepAlive && thirdBody.isEmpty)
+    }
+
+    @Test func everySplitPointGivesTheSameEvents() throws {
+        let bytes = Array(Self.pipelined.utf8)
+        let whole = try RequestFeeder.run([bytes]).get()
+        for split in 0...bytes.count {
+            let events = try RequestFeeder.run([Array(bytes[..<split]), Array(bytes[split...])]).get()
+            #expect(events == whole, "split at byte \(split)")
+        }
+        let byteByByte = try RequestFeeder.run(bytes.map { [$0] }).get()
+        #expect(byteByByte == whole)
+    }
+
+    @Test func rejectionsAreFoundAtEverySplitPoint() {
+        let bad = Array("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc".utf8)
+        for split in 0...bad.count {
+            let result = RequestFeeder.run([Array(bad[..<split]), Array(bad[split...])])
+            #expect(result.error?.status == 400, "split at byte \(split)")
+        }
+    }
+
+    @Test(arguments: [
+        ("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "both Content-Length and Transfer-Encoding"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "differing Content-Length"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd", "differing Content-Length"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n", "invalid Content-Length"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n", "invalid Content-Length"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "not supported; only chunked"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", "not supported; only chunked"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "not supported; only chunked"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\n\r\n", "obsolete line folding"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", "invalid chunk size"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", "invalid chunk size"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", "chunk size too large"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", "not followed by CRLF"),
+        ("POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc", "bare LF"),
+        ("POST /api HTTP/1.1\r\nHost : x\r\n\r\n", "whitespace in or after a header name"),
+        ("POST /api HTTP/1.1\r\n: x\r\n\r\n", "empty header name"),
+        ("POST /api HTTP/1.1\r\nHostx\r\n\r\n", "without a colon"),
+        ("POST /api HTTP/1.1\nHost: x\r\n\r\n", "bare LF"),
+        ("POST /api HTTP/1.1\r\nHost: a\u{01}b\r\n\r\n", "control character"),
+        ("POST  /api HTTP/1.1\r\nHost: x\r\n\r\n", "invalid request target"),
+        ("POST /api HTTP/1.1 extra\r\nHost: x\r\n\r\n", "malformed HTTP version"),
+        ("P(ST /api HTTP/1.1\r\nHost: x\r\n\r\n", "invalid method"),
+        ("POST /api HTTP/1.1\r\n\r\n", "missing Host"),
+        ("POST /api HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "not allowed in HTTP/1.0"),
+    ])
+    func malformedRequestsAreRejectedWith400(request: String, reason: String) {
+        let error = RequestFeeder.run(request).error
+        #expect(error?.status == 400)
+        #expect(error?.message.contains(reason) == true, "got \(String(describing: error))")
+    }
+
+    @Test func identicalDuplicateContentLengthIsAccepted() throws {
+        let events = try RequestFeeder.run("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}").get()
+        #expect(events.count == 2)
+    }
+
+    @Test func oversizeBodiesGet413BeforeTheBodyArrives() {
+        let limits = HTTP1Limits(maxBodyBytes: 10)
+        #expect(RequestFeeder.run("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n", limits: limits).error?.status == 413)
+        let chunked = "POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\n"
+        #expect(RequestFeeder.run(chunked, limits: limits).error?.status == 413)
+        let exact = "POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n4\r\nghij\r\n0\r\n\r\n"
+        #expect(RequestFeeder.run(exact, limits: limits).value?.count == 2)
+    }
+
+    @Test func headerLimitsGive431() {
+        let limits = HTTP1Limits(maxHeaderBytes: 1024, maxHeaderCount: 3)
+        let big = "GET / HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 1100) + "\r\n\r\n"
+        #expect(RequestFeeder.run(big, limits: limits).error?.status == 431)
+        // Without the blank line the parser must not wait for ever either.
+        #expect(RequestFeeder.run(String(big.dropLast(4)), limits: limits).error?.status == 431)
+        let many = "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
+        #expect(RequestFeeder.run(many, limits: limits).error?.status == 431)
+    }
+
+    @Test func expectContinueAndUnsupportedExpectations() throws {
+        let events = try RequestFeeder.run("POST /api HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n").get()
+        guard case .head(let head) = events.first else { Issue.record("no head"); return }
+        #expect(head.expectsContinue)
+        #expect(RequestFeeder.run("POST /api HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n").error?.status == 417)
+    }
+
+    @Test func versionsAndKeepAlive() throws {
+        #expect(RequestFeeder.run("GET / HTTP/2.0\r\nHost: x\r\n\r\n").error?.status == 505)
+        let old = try RequestFeeder.run("GET / HTTP/1.0\r\n\r\n").get()
+        guard case .head(let head10) = old.first else { Issue.record("no head"); return }
+        #expect(!head10.keepAlive && head10.versionMinor == 0)
+        let kept = try RequestFeeder.run("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").get()
+        guard case .head(let keptHead) = kept.first else { Issue.record("no head"); return }
+        #expect(keptHead.keepAlive)
+    }
+
+    @Test func leadingEmptyLinesAreTolerated() throws {
+        let events = try RequestFeeder.run("\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n").get()
+        #expect(events.count == 2)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import GatewayJSON
+import GatewayTestSupport
+import Testing
+
+/// Bad or abusive clients: each gets a clear status and a FairCom-shaped body, and the gateway goes on.
+@Suite struct ClientLimitsTests {
+    static func gateway(_ stub: ServerProcess) throws -> ServerProcess {
+        try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["limits"] = ["maxBodyBytes": 1024, "headerTimeoutSeconds": 0.5, "bodyTimeoutSeconds": 0.5, "keepAliveTimeoutSeconds": 1]
+            config["listeners"] = [["name": "test", "address": "127.0.0.1", "port": 0, "maxConnections": 3]]
+        }
+    }
+
+    @Test func smugglingAttemptsGet400AndTheConnectionIsClosed() throws {
+        let stub = try Servers.stub()
+        let gateway = try Self.gateway(stub)
+        let attempts = [
+            "POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            "POST /api HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "POST /api HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\nContent-Length: 2\r\n\r\n{}",
+            "POST /api HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nfoo\r\n",
+        ]
+        for attempt in attempts {
+            let client = try TestClient(port: gateway.port)
+            client.send(attempt)
+            let response = try #require(client.readResponse(), "no answer to \(attempt.debugDescription)")
+            #expect(response.status == 400)
+            #expect(response.headers["connection"] == "close")
+            #expect(response.json?["errorCode"]?.intValue == 17000)
+            let message = response.json?["errorMessage"]?.stringValue ?? ""
+            #expect(!message.isEmpty)
+            #expect(client.isClosedByPeer())
+        }
+        let stats = try TestClient.get(port: stub.port, "/stub/stats")
+        #expect(stats.json?["requests"]?.intValue == 0, "nothing of a rejected request reaches the upstream")
+        #expect(try TestClient.get(port: gateway.port, "/health").status == 200)
+    }
+
+    @Test func oversizeBodyGets413() throws {
+        let stub = try Servers.stub()
+        let gateway = try Self.gateway(stub)
+        let client = try TestClient(port: gateway.port)
+        client.send("POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n")
+        let response = try #require(client.readResponse())
+        #expect(response.status == 413 && response.json?["errorCode"]?.intValue == 17001)
+        #expect(response.json?["errorMessage"]?.stringValue?.contains("maxBodyBytes") == true)
+        #expect(client.isClosedByPeer())
+    }
+
+    @Test func slowSendersAreCutOffWith408() throws {
+        let stub = try Servers.stub()
+        let gateway = try Self.gateway(stub)
+        let slowHead = try TestClient(port: gateway.port)
+        slowHead.send("POST /api HTTP/1.1\r\nHost: t\r\n")
+        let headTimeout = try #require(slowHead.readResponse())
+        #expect(headTimeout.status == 408 && headTimeout.json?["errorCode"]?.intValue == 17004)
+        #expect(headTimeout.json?["errorMessage"]?.stringValue?.contains("headers") == true)
+        #expect(slowHead.isClosedByPeer())
+
+        let slowBody = try TestClient(port: gateway.port)
+        slowBody.send("POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n{\"a\"")
+        let bodyTimeout = try #require(slowBody.readResponse())
+        #expect(bodyTimeout.status == 408 && bodyTimeout.json?["errorMessage"]?.stringValue?.contains("body") == true)
+    }
+
+    @Test func idleKeepAliveConnectionsAreClosed() throws {
+        let stub = try Servers.stub()
+        let gateway = try Self.gateway(stub)
+        let client = try TestClient(port: gateway.port)
+        client.sendPost(#"{"action":"pingSession"}"#)
+        #expect(client.readResponse()?.status == 200)
+        let start = Date()
+        #expect(client.isClosedByPeer())
+        #expect(Date().timeIntervalSince(start) > 0.5)
+    }
+
+    @Test func connectionsBeyondTheListenerLimitAreRefused() throws {
+        let stub = try Servers.stub()
+        let gateway = try Self.gateway(stub)
+        let held = try (0..<3).map { _ in try TestClient(port: gateway.port) }
+        for client in held {  // make sure all three are admitted before the fourth arrives
+            client.sendPost(#"{"action":"pingSession"}"#)
+            #expect(client.readResponse()?.status == 200)
+        }
+        let extra = try TestClient(port: gateway.port)
+        let refusal = try #require(extra.readResponse())
+        #expect(refusal.status == 503 && refusal.json?["errorCode"]?.intValue == 17005)
+        #expect(refusal.json?["errorMessage"]?.stringValue?.contains("maxConnections") == true)
+        _ = held
+    }
+}

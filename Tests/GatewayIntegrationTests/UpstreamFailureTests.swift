@@ -1,0 +1,96 @@
+import Foundation
+import GatewayJSON
+import GatewayTestSupport
+import Testing
+
+/// An upstream that is gone, slow or broken yields a FairCom-shaped error, and the gateway keeps serving.
+@Suite struct UpstreamFailureTests {
+    static func setFaults(_ stub: ServerProcess, _ json: String) throws {
+        let response = try TestClient.post(port: stub.port, json, path: "/stub/faults")
+        guard response.status == 200 else { throw TestSupportError("fault switch failed: \(response.text)") }
+    }
+
+    @Test func killedUpstreamGives502AndTheGatewayGoesOn() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let client = try TestClient(port: gateway.port)
+        client.sendPost(#"{"action":"pingSession"}"#)
+        #expect(client.readResponse()?.status == 200)
+        stub.kill()
+        client.sendPost(#"{"action":"pingSession","requestId":"after-kill"}"#)
+        let failed = try #require(client.readResponse())
+        #expect(failed.status == 502)
+        let json = try #require(failed.json)
+        #expect(json["errorCode"]?.intValue == 17010)
+        #expect(json["requestId"]?.stringValue == "after-kill")
+        let message = json["errorMessage"]?.stringValue ?? ""
+        #expect(message.contains("stub0") && message.contains("127.0.0.1:\(stub.port)"), "\(message)")
+        // The same client connection still works, and so do new ones.
+        client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.status == 200)
+        let deadline = Date().addingTimeInterval(5)
+        var readiness = 0
+        while Date() < deadline {
+            readiness = try TestClient.get(port: gateway.port, "/ready").status
+            if readiness == 503 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(readiness == 503)
+    }
+
+    @Test func slowUpstreamGives504() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["upstreams"] = [["name": "slow", "url": "http://127.0.0.1:\(stub.port)/api", "responseTimeoutSeconds": 0.3]]
+        }
+        try Self.setFaults(stub, #"{"mode":"hang"}"#)
+        let started = Date()
+        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession","requestId":7}"#)
+        #expect(response.status == 504)
+        #expect(response.json?["errorCode"]?.intValue == 17011)
+        #expect(response.json?["requestId"]?.intValue == 7)
+        #expect(response.json?["errorMessage"]?.stringValue?.contains("slow") == true)
+        #expect(Date().timeIntervalSince(started) < 3)
+        try Self.setFaults(stub, #"{"mode":"none"}"#)
+        #expect(try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#).status == 200)
+    }
+
+    @Test func latencyBelowTheTimeoutIsWaitedFor() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        try Self.setFaults(stub, #"{"mode":"none","latencyMilliseconds":300}"#)
+        let started = Date()
+        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        #expect(response.status == 200 && response.json?["errorCode"]?.intValue == 0)
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+    }
+
+    @Test func upstreamClosingWithoutAnswerGives502() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        try Self.setFaults(stub, #"{"mode":"close"}"#)
+        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        #expect(response.status == 502 && response.json?["errorCode"]?.intValue == 17010)
+    }
+
+    @Test func upstreamHTTP500IsRelayed() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        try Self.setFaults(stub, #"{"mode":"http500"}"#)
+        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        #expect(response.status == 500)
+        #expect(response.text.contains("stub fault"))
+    }
+
+    @Test func aDeadUpstreamIsSkippedWhileAnotherIsHealthy() throws {
+        let dead = try Servers.stub(), alive = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [dead.port, alive.port])
+        dead.kill()
+        // The first request to the dead one fails and marks it; after that every request lands on the live one.
+        _ = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        _ = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        for _ in 0..<6 {
+            #expect(try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#).status == 200)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Testing
+@testable import GatewayJSON
+
+@Suite struct JSONTests {
+    @Test func parsesAndWritesBackTheSameDocument() throws {
+        let text = #"{"requestId":[1,{"a":null}],"api":"db","n":-12.5e3,"s":"tab\t\"quote\" \u00e9 \ud83d\ude00","ok":true}"#
+        let value = try JSONParser.parse(text)
+        #expect(value["api"] == .string("db"))
+        #expect(value["s"]?.stringValue == "tab\t\"quote\" é 😀")
+        #expect(value["n"]?.doubleValue == -12500)
+        let again = try JSONParser.parse(JSONWriter.bytes(value))
+        #expect(again == value)
+    }
+
+    @Test(arguments: ["", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "01", "1.", "\"\\x\"", "\"a", "nul", "{} x", "\"\u{01}\"", "\"\\ud800\""])
+    func rejectsMalformedJSON(_ text: String) {
+        #expect(throws: JSONParseError.self) { _ = try JSONParser.parse(text) }
+    }
+
+    @Test func deepNestingIsRefusedNotACrash() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONParseError.self) { _ = try JSONParser.parse(deep) }
+    }
+
+    @Test func envelopeHasFairComShapeAndEchoesRequestId() throws {
+        let envelope = FairComEnvelope.error(.upstreamUnavailable, "upstream 'a': refused", requestId: .object([("n", .int(1))]))
+        let parsed = try JSONParser.parse(envelope.bytes)
+        #expect(parsed["requestId"] == .object([("n", .int(1))]))
+        #expect(parsed["errorCode"]?.intValue == 17010)
+        #expect(parsed["errorMessage"]?.stringValue == "upstream 'a': refused")
+        #expect(parsed["result"] == .object([]))
+        #expect(FairComEnvelope.requestId(in: Array(#"{"requestId":"r-9","action":"x"}"#.utf8)) == .string("r-9"))
+        #expect(FairComEnvelope.requestId(in: Array("not json".utf8)) == nil)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import GatewayJSON
+
+/// A gateway or stub binary started as a child process on an ephemeral port.
+/// Its stdout and stderr go to temporary files so tests can read the logs.
+public final class ServerProcess: @unchecked Sendable {
+    public let process: Process
+    public let port: Int
+    public let stdoutPath: String
+    public let stderrPath: String
+
+    /// Where `swift build` put the executables: beside the test bundle.
+    public static func binary(_ name: String) -> String {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return me.deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// Starts `name` and waits until it prints "<readyMarker> ...:PORT".
+    public init(_ name: String, arguments: [String], readyMarker: String, timeout: TimeInterval = 20) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        stdoutPath = directory.appendingPathComponent("stdout").path
+        stderrPath = directory.appendingPathComponent("stderr").path
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary(name))
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        var found: Int?
+        while found == nil && Date() < deadline && process.isRunning {
+            let text = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.contains(readyMarker) }),
+               let portText = line.split(separator: ":").last, let p = Int(portText) {
+                found = p
+            } else {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        guard let found else {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            let log = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            throw TestSupportError("\(name) did not become ready: \(log)")
+        }
+        port = found
+    }
+
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM and wait.
+    public func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    /// SIGKILL and wait: the process gets no chance to clean up.
+    public func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Starts stubs and gateways wired to each other.
+public enum Servers {
+    public static func stub(_ extra: [String] = []) throws -> ServerProcess {
+        try ServerProcess("faircom-stub", arguments: ["--port", "0", "--workers", "1"] + extra, readyMarker: "faircom-stub listening on")
+    }
+
+    /// A gateway on an ephemeral port in front of `upstreamPorts`, with `tweak` applied to the configuration.
+    public static func gateway(upstreamPorts: [Int], tweak: (inout [String: Any]) -> Void = { _ in }) throws -> ServerProcess {
+        var config: [String: Any] = [
+            "workers": 1,
+            "listeners": [["name": "test", "address": "127.0.0.1", "port": 0]],
+            "upstreams": upstreamPorts.enumerated().map { index, port in
+                ["name": "stub\(index)", "url": "http://127.0.0.1:\(port)/api", "maxConnections": 8,
+                 "connectTimeoutSeconds": 1, "responseTimeoutSeconds": 5, "healthCheckIntervalSeconds": 0.5] as [String: Any]
+            },
+            "logging": ["level": "debug", "accessLog": true],
+        ]
+        tweak(&config)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        return try ServerProcess("gateway", arguments: ["--config", path], readyMarker: "gateway listening on")
+    }
+
+    /// Runs `gateway check-config` on `text`; returns its exit status and output.
+    public static func checkConfig(_ text: String) throws -> (status: Int32, output: String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServerProcess.binary("gateway"))
+        process.arguments = ["check-config", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
