@@ -49,11 +49,14 @@ while let argument = arguments.next() {
 }
 
 ProcessSetup.ignoreSIGPIPE()
+TerminationSignals.block()
 do {
     let server = try StubServer(options: options)
     server.start()
     ProcessSetup.writeStandardOutput("faircom-stub listening on \(server.boundAddress)\n")
-    while true { pause() }
+    _ = TerminationSignals.wait()
+    server.stop()
+    exit(0)
 } catch {
     fail("\(error)")
 }

@@ -51,10 +51,13 @@ public final class ServerProcess: @unchecked Sendable {
 
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-    /// SIGTERM and wait.
+    /// SIGTERM, and SIGKILL if it is still there after five seconds.
     public func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        kill()
     }
 
     /// SIGKILL and wait: the process gets no chance to clean up.
