@@ -71,13 +71,13 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         let target = pool.target
         let log = accessLog
             ? RequestLog(enabled: true, logger: logger, loop: loop, method: request.head.method, path: request.head.path,
-                         client: request.peer?.host ?? "-")
+                         client: request.peerHost ?? "-")
             : nil
         log?.upstream = target.name
         let query = request.head.target.firstIndex(of: "?").map { request.head.target[$0...] } ?? ""
         let bytes = UpstreamRequestWriter.post(target: target, suffix: suffix, query: query,
                                                contentType: request.head.headers["content-type"],
-                                               clientAddress: request.peer?.host, body: request.body)
+                                               clientAddress: request.peerHost, body: request.body)
         let exchange = ForwardExchange(requestBytes: bytes, clientBody: request.body, responder: responder, pool: pool, log: log)
         exchange.start()
         return responder.isActive ? exchange : nil
@@ -94,11 +94,22 @@ enum UpstreamRequestWriter {
             if path.hasSuffix("/") { path.removeLast() }
             path += suffix
         }
-        var head = "POST \(path)\(query) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Type: \(contentType ?? "application/json")\r\nContent-Length: \(body.count)\r\n"
-        if let clientAddress { head += "X-Forwarded-For: \(clientAddress)\r\n" }
-        head += "\r\n"
-        var bytes = Array(head.utf8)
-        bytes.reserveCapacity(bytes.count + body.count)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(160 + path.utf8.count + body.count)
+        bytes.append(contentsOf: "POST ".utf8)
+        bytes.append(contentsOf: path.utf8)
+        bytes.append(contentsOf: query.utf8)
+        bytes.append(contentsOf: " HTTP/1.1\r\nHost: ".utf8)
+        bytes.append(contentsOf: target.hostHeader.utf8)
+        bytes.append(contentsOf: "\r\nContent-Type: ".utf8)
+        bytes.append(contentsOf: (contentType ?? "application/json").utf8)
+        bytes.append(contentsOf: "\r\nContent-Length: ".utf8)
+        HTTP1Serializer.appendDecimal(body.count, to: &bytes)
+        if let clientAddress {
+            bytes.append(contentsOf: "\r\nX-Forwarded-For: ".utf8)
+            bytes.append(contentsOf: clientAddress.utf8)
+        }
+        bytes.append(contentsOf: "\r\n\r\n".utf8)
         bytes.append(contentsOf: body)
         return bytes
     }

@@ -113,13 +113,7 @@ public struct HTTP1ResponseParser: Sendable {
 
     private func makeHead(_ block: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTP1ResponseHead {
         let parsed = try parseHeaderBlock(block, limits: limits)
-        let line = parsed.startLine
-        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0] == "HTTP/1.1" || parts[0] == "HTTP/1.0",
-              parts[1].utf8.count == 3, let status = Int(parts[1]), status >= 100 else {
-            throw HTTP1ParseError(status: 502, "malformed status line")
-        }
-        let versionMinor = parts[0] == "HTTP/1.1" ? 1 : 0
+        let (versionMinor, status, reason) = try Self.parseStatusLine(parsed.startLine)
         var framing: BodyFraming
         do {
             framing = try bodyFraming(of: parsed.framingFields) ?? .untilClose
@@ -132,7 +126,32 @@ public struct HTTP1ResponseParser: Sendable {
             ? !parsed.framingFields.connectionLists("close")
             : parsed.framingFields.connectionLists("keep-alive")
         if framing == .untilClose { keepAlive = false }
-        return HTTP1ResponseHead(status: status, reason: parts.count > 2 ? String(parts[2]) : "", versionMinor: versionMinor,
+        return HTTP1ResponseHead(status: status, reason: reason, versionMinor: versionMinor,
                                  headers: parsed.headers, framing: framing, keepAlive: keepAlive)
+    }
+
+    /// "HTTP/1.x NNN reason", byte by byte.
+    private static func parseStatusLine(_ line: String) throws(HTTP1ParseError) -> (Int, Int, String) {
+        let utf8 = line.utf8
+        let malformed = HTTP1ParseError(status: 502, "malformed status line")
+        guard utf8.count >= 12, utf8.starts(with: "HTTP/1.".utf8) else { throw malformed }
+        var index = utf8.index(utf8.startIndex, offsetBy: 7)
+        let minor = utf8[index]
+        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1") else { throw malformed }
+        index = utf8.index(after: index)
+        guard utf8[index] == 32 else { throw malformed }
+        var status = 0
+        for _ in 0..<3 {
+            index = utf8.index(after: index)
+            let digit = utf8[index]
+            guard digit >= 48 && digit <= 57 else { throw malformed }
+            status = status * 10 + Int(digit - 48)
+        }
+        index = utf8.index(after: index)
+        guard status >= 100 else { throw malformed }
+        if index == utf8.endIndex { return (Int(minor - 48), status, "") }
+        guard utf8[index] == 32 else { throw malformed }
+        let reason = String(line[utf8.index(after: index)...])
+        return (Int(minor - 48), status, reason)
     }
 }

@@ -24,16 +24,48 @@ public enum HTTP1Serializer {
     /// A response head with a fixed length body (`contentLength` nil means chunked, or close-delimited with `omitFraming`).
     public static func responseHead(status: Int, reason: String? = nil, headers: [(String, String)] = [],
                                     contentLength: Int?, keepAlive: Bool, omitFraming: Bool = false) -> [UInt8] {
-        var text = "HTTP/1.1 \(status) \(reason ?? reasonPhrase(status))\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        if let contentLength {
-            text += "Content-Length: \(contentLength)\r\n"
-        } else if !omitFraming {
-            text += "Transfer-Encoding: chunked\r\n"
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        appendDecimal(status, to: &out)
+        out.append(32)
+        out.append(contentsOf: (reason ?? reasonPhrase(status)).utf8)
+        out.append(contentsOf: crlf)
+        for (name, value) in headers {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: crlf)
         }
-        if !keepAlive { text += "Connection: close\r\n" }
-        text += "\r\n"
-        return Array(text.utf8)
+        if let contentLength {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            appendDecimal(contentLength, to: &out)
+            out.append(contentsOf: crlf)
+        } else if !omitFraming {
+            out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+        }
+        if !keepAlive { out.append(contentsOf: "Connection: close\r\n".utf8) }
+        out.append(contentsOf: crlf)
+        return out
+    }
+
+    private static let crlf: [UInt8] = [13, 10]
+
+    /// Appends a non-negative integer in decimal without building a String.
+    public static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value < 10 { out.append(UInt8(48 + value)); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[count] = UInt8(48 + rest % 10)
+                rest /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
     }
 
     /// A whole response with a JSON body.

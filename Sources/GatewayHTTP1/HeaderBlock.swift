@@ -139,6 +139,13 @@ public enum BodyFraming: Equatable, Sendable {
 /// Reads Content-Length and Transfer-Encoding strictly: both together, differing lengths, a coding other than
 /// chunked, and malformed numbers are errors (the defences against request smuggling).
 func bodyFraming(of fields: FramingFields) throws(HTTP1ParseError) -> BodyFraming? {
+    // The common case, one plain Content-Length, without splitting strings.
+    if fields.transferEncoding.isEmpty, fields.contentLength.count == 1 {
+        let utf8 = fields.contentLength[0].utf8
+        if !utf8.isEmpty, utf8.count <= 18, utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+            return .contentLength(utf8.reduce(0) { $0 * 10 + Int($1 - 48) })
+        }
+    }
     var transferCodings: [String] = []
     var contentLength: Int?
     for value in fields.transferEncoding {

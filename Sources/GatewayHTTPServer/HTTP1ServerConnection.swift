@@ -19,6 +19,7 @@ public final class HTTP1ServerConnection: StreamConnection {
     private let settings: HTTPServerSettings
     private let listenerName: String
     private let peer: SocketAddress?
+    private lazy var peerHost: String? = peer?.host
     private let slot: ConnectionCounter
     private let logger: Logger
     private var parser: HTTP1RequestParser
@@ -105,7 +106,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         responseKeepAlive = head.keepAlive
         headersSaidHTTP10 = head.versionMinor == 0
         disarm()
-        let request = HTTPRequest(head: head, body: body, peer: peer, listenerName: listenerName)
+        let request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
         let pending = handler.handle(request, responder: HTTPResponder(connection: self, sequence: sequence))
         if phase != .reading { exchange = pending }
     }

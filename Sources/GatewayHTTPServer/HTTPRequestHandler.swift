@@ -7,6 +7,8 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// The client's address as the socket saw it.
     public var peer: SocketAddress?
+    /// `peer`'s numeric host, formatted once per connection.
+    public var peerHost: String?
     public var listenerName: String
 }
 
