@@ -61,9 +61,9 @@ public final class HTTP1ServerConnection: StreamConnection {
 
     public override func didReachEndOfInput() {
         peerFinishedSending = true
-        if phase == .reading && parser.isIdle && input.isEmpty { close(); return }
-        if phase == .reading { close(); return }  // cut off mid-request: nothing to answer
-        pauseReading()  // answer what is in flight, then close
+        pauseReading()
+        // Anything still unparsed is an incomplete request: nothing more will complete it.
+        if phase == .reading { closeIfPeerIsDone() }
     }
 
     private func processInput() {
@@ -105,6 +105,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         sequence &+= 1
         responseKeepAlive = head.keepAlive
         headersSaidHTTP10 = head.versionMinor == 0
+        answeringHEAD = head.method == "HEAD"
         disarm()
         let request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
         let pending = handler.handle(request, responder: HTTPResponder(connection: self, sequence: sequence))
@@ -144,8 +145,8 @@ public final class HTTP1ServerConnection: StreamConnection {
 
     func sendWholeResponse(status: Int, headers: [(String, String)], body: [UInt8]) {
         guard phase == .awaitingResponse else { return }
-        var bytes = HTTP1Serializer.responseHead(status: status, headers: headers, contentLength: body.count, keepAlive: responseKeepAlive && !peerFinishedSending)
-        bytes.append(contentsOf: body)
+        var bytes = HTTP1Serializer.responseHead(status: status, headers: headers + keepAliveHeader, contentLength: body.count, keepAlive: responseKeepAlive)
+        if !answeringHEAD { bytes.append(contentsOf: body) }
         write(bytes)
         finishResponse(reusable: true)
     }
@@ -157,12 +158,19 @@ public final class HTTP1ServerConnection: StreamConnection {
         streamingChunked = contentLength == nil && !http10
         streamingRaw = http10
         if http10 { responseKeepAlive = false }
-        queue(HTTP1Serializer.responseHead(status: status, reason: reason, headers: headers, contentLength: streamingRaw ? nil : contentLength,
-                                           keepAlive: responseKeepAlive && !peerFinishedSending, omitFraming: streamingRaw))
+        queue(HTTP1Serializer.responseHead(status: status, reason: reason, headers: headers + keepAliveHeader, contentLength: streamingRaw ? nil : contentLength,
+                                           keepAlive: responseKeepAlive, omitFraming: streamingRaw))
     }
 
     /// An HTTP/1.0 client cannot read chunked bodies; remembered per request.
     private var headersSaidHTTP10 = false
+    /// A HEAD request gets the head of the answer only.
+    private var answeringHEAD = false
+
+    /// HTTP/1.0 clients keep a connection only when told so explicitly.
+    private var keepAliveHeader: [(String, String)] {
+        headersSaidHTTP10 && responseKeepAlive ? [("Connection", "keep-alive")] : []
+    }
 
     func sendStreamedBody(_ bytes: [UInt8]) {
         guard phase == .streaming, !bytes.isEmpty else { return }
@@ -196,7 +204,7 @@ public final class HTTP1ServerConnection: StreamConnection {
 
     private func finishResponse(reusable: Bool) {
         exchange = nil
-        if !reusable || !responseKeepAlive || peerFinishedSending {
+        if !reusable || !responseKeepAlive {
             phase = .awaitingResponse
             sequence &+= 1
             closeAfterFlush()
@@ -208,7 +216,16 @@ public final class HTTP1ServerConnection: StreamConnection {
         if !processing {
             updateReadPolicy()
             processInput()
+            closeIfPeerIsDone()
         }
+    }
+
+    /// A client that half-closed gets answers to every complete request it sent, then the close.
+    private func closeIfPeerIsDone() {
+        guard peerFinishedSending, phase == .reading, !isClosed else { return }
+        phase = .awaitingResponse
+        sequence &+= 1
+        closeAfterFlush()
     }
 
     // MARK: timers

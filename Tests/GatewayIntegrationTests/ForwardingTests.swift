@@ -62,6 +62,25 @@ import Testing
         }
     }
 
+    @Test func aHalfClosedClientGetsEveryAnswerThenTheClose() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let client = try TestClient(port: gateway.port)
+        var batch = ""
+        for id in 1...3 {
+            let body = #"{"action":"pingSession","requestId":\#(id)}"#
+            batch += "POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
+        batch += "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+        client.send(batch)
+        client.shutdownWrite()
+        for id in 1...3 {
+            #expect(client.readResponse()?.json?["requestId"]?.intValue == id)
+        }
+        #expect(client.readResponse()?.status == 200)
+        #expect(client.isClosedByPeer())
+    }
+
     @Test func keepAlivePoolBoundsUpstreamConnections() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in

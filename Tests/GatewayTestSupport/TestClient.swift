@@ -52,6 +52,11 @@ public final class TestClient {
         send("POST \(path) HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\(extraHeaders)Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
     }
 
+    /// Sends FIN: the client will send nothing more but still reads.
+    public func shutdownWrite() {
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Reads more bytes; false at end of stream or timeout.
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
