@@ -62,27 +62,23 @@ struct ObjectReader {
     }
 
     mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) -> Int {
-        guard let value = value(key) else { return fallback }
-        guard let number = value.intValue else {
-            report(key, "\(Self.show(value)) is not an integer")
-            return fallback
-        }
-        guard range.contains(number) else {
-            report(key, "\(number) is out of range \(range.lowerBound) to \(range.upperBound)")
-            return fallback
-        }
-        return number
+        number(key, default: fallback, range: range, kind: "an integer", unit: "", convert: \.intValue)
     }
 
     /// A duration in seconds; fractions are allowed (0.5 is half a second).
     mutating func seconds(_ key: String, default fallback: Double, range: ClosedRange<Double>) -> Double {
+        number(key, default: fallback, range: range, kind: "a number of seconds", unit: " seconds", convert: \.doubleValue)
+    }
+
+    private mutating func number<N: Comparable>(_ key: String, default fallback: N, range: ClosedRange<N>, kind: String,
+                                                unit: String, convert: (JSONValue) -> N?) -> N {
         guard let value = value(key) else { return fallback }
-        guard let number = value.doubleValue else {
-            report(key, "\(Self.show(value)) is not a number of seconds")
+        guard let number = convert(value) else {
+            report(key, "\(Self.show(value)) is not \(kind)")
             return fallback
         }
         guard range.contains(number) else {
-            report(key, "\(Self.show(value)) is out of range \(range.lowerBound) to \(range.upperBound) seconds")
+            report(key, "\(Self.show(value)) is out of range \(range.lowerBound) to \(range.upperBound)\(unit)")
             return fallback
         }
         return number

@@ -6,6 +6,14 @@ import Synchronization
 import Testing
 
 @Suite struct ForwardingTests {
+    /// pingSession requests with the given requestIds, back to back in one string.
+    static func pipelinedPings(_ ids: ClosedRange<Int>) -> String {
+        ids.map { id in
+            let body = #"{"action":"pingSession","requestId":\#(id)}"#
+            return "POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }.joined()
+    }
+
     @Test func loginAndActionsAreForwardedWithTheirRequestIds() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
@@ -50,12 +58,7 @@ import Testing
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
         let client = try TestClient(port: gateway.port)
-        var batch = ""
-        for id in 1...20 {
-            let body = #"{"action":"pingSession","requestId":\#(id)}"#
-            batch += "POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        }
-        client.send(batch)
+        client.send(Self.pipelinedPings(1...20))
         for id in 1...20 {
             let response = try #require(client.readResponse(), "response \(id)")
             #expect(response.json?["requestId"]?.intValue == id)
@@ -66,13 +69,7 @@ import Testing
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
         let client = try TestClient(port: gateway.port)
-        var batch = ""
-        for id in 1...3 {
-            let body = #"{"action":"pingSession","requestId":\#(id)}"#
-            batch += "POST /api HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        }
-        batch += "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
-        client.send(batch)
+        client.send(Self.pipelinedPings(1...3) + "GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         client.shutdownWrite()
         for id in 1...3 {
             #expect(client.readResponse()?.json?["requestId"]?.intValue == id)
