@@ -90,4 +90,28 @@ import Testing
         #expect(refusal.json?["errorMessage"]?.stringValue?.contains("maxConnections") == true)
         _ = held
     }
+
+    @Test func randomBytesNeverTakeTheGatewayDown() throws {
+        let stub = try Servers.stub()
+        let gateway = try Self.gateway(stub)
+        var generator = SystemRandomNumberGenerator()
+        let fragments = ["POST /api HTTP/1.1\r\n", "Host: t\r\n", "Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n",
+                         "\r\n", "ffffffffffffffffff\r\n", "\u{00}", " ", ":", "\n", "0\r\n\r\n", "{\"action\":", "GET / HTTP/1.1"]
+        for _ in 0..<150 {
+            let client = try TestClient(port: gateway.port, timeoutSeconds: 2)
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...12, using: &generator) {
+                if Bool.random(using: &generator) {
+                    bytes += Array(fragments.randomElement(using: &generator)!.utf8)
+                } else {
+                    bytes += (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                }
+            }
+            client.send(bytes)
+            client.shutdownWrite()
+            _ = client.readResponse()
+        }
+        #expect(try TestClient.get(port: gateway.port, "/health").status == 200)
+        #expect(try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#).json?["errorCode"]?.intValue == 0)
+    }
 }
