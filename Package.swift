@@ -2,7 +2,7 @@
 import PackageDescription
 
 // One library target per concern; dependencies point down only:
-// GatewaySystem → GatewayEventLoop → GatewayHTTPServer / GatewayUpstreams → GatewayCore → gateway.
+// GatewaySystem → GatewayEventLoop → GatewayHTTPServer / GatewayUpstreams / GatewaySessions → GatewayCore → gateway.
 let package = Package(
     name: "FairComGateway",
     products: [
@@ -20,10 +20,11 @@ let package = Package(
         .target(name: "GatewayJSON"),
         .target(name: "GatewayLogging", dependencies: ["GatewaySystem"]),
         .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem"]),
+        .target(name: "GatewaySessions", dependencies: ["GatewayEventLoop", "GatewayJSON", "GatewayConfig", "GatewaySystem"]),
         .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayJSON", "GatewayLogging"]),
         .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayLogging"]),
         .target(name: "GatewayCore", dependencies: [
-            "GatewayHTTPServer", "GatewayUpstreams", "GatewayJSON", "GatewayConfig", "GatewayLogging",
+            "GatewayHTTPServer", "GatewayUpstreams", "GatewayJSON", "GatewayConfig", "GatewayLogging", "GatewaySessions",
         ]),
         .target(name: "FairComStub", dependencies: ["GatewayHTTPServer", "GatewayJSON", "GatewayLogging"]),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"]),
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
         .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig"]),
         .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
+        .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: [
             "GatewayTestSupport", "GatewayJSON", "gateway", "faircom-stub",
         ]),

@@ -24,18 +24,28 @@ public struct JSONParser {
         try parse(Array(text.utf8))
     }
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    /// Parses the JSON value that occupies `range` of `bytes` (a range a scan reported).
+    public static func parse(_ bytes: [UInt8], range: Range<Int>) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONValue in
+            var parser = JSONParser(bytes: UnsafeBufferPointer(rebasing: buffer[range]))
+            let value = try parser.parseValue(depth: 0)
+            guard parser.index == range.count else { throw parser.error("unexpected data after the JSON value") }
+            return value
+        }
+    }
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
 
-    private func error(_ message: String) -> JSONParseError { JSONParseError(offset: index, message: message) }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    private mutating func skipWhitespace() {
+    func error(_ message: String) -> JSONParseError { JSONParseError(offset: index, message: message) }
+
+    mutating func skipWhitespace() {
         while index < bytes.count, bytes[index] == 32 || bytes[index] == 10 || bytes[index] == 13 || bytes[index] == 9 { index += 1 }
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
@@ -49,7 +59,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(JSONParseError) {
+    mutating func literal(_ word: StaticString) throws(JSONParseError) {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw error("unexpected end of input") }
         for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] {
@@ -99,6 +109,12 @@ public struct JSONParser {
     }
 
     private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+        let range = try scanNumber()
+        return .number(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+    }
+
+    /// Moves past one number and returns where it stood.
+    mutating func scanNumber() throws(JSONParseError) -> Range<Int> {
         let start = index
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         func digits(_ p: inout JSONParser) -> Int {
@@ -121,10 +137,10 @@ public struct JSONParser {
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard digits(&self) > 0 else { throw error("invalid number") }
         }
-        return .number(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+        return start..<index
     }
 
-    private mutating func parseString() throws(JSONParseError) -> String {
+    mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes.
@@ -184,7 +200,7 @@ public struct JSONParser {
         throw error("unterminated string")
     }
 
-    private mutating func hex4() throws(JSONParseError) -> UInt32 {
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw error("invalid \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {

@@ -11,6 +11,9 @@ public enum MonotonicClock {
 
 /// Wall-clock time, for logs and FairCom timestamps.
 public enum WallClock {
+    /// Seconds since 1970, UTC.
+    public static func nowSeconds() -> Int { Int(time(nil)) }
+
     /// UTC as "YYYY-MM-DDTHH:MM:SS", FairCom's timestamp shape.
     public static func faircomTimestamp(_ seconds: Int = Int(time(nil))) -> String {
         var t = time_t(seconds)

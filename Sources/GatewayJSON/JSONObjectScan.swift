@@ -1,0 +1,168 @@
+/// The members of one JSON object, found in a single validating pass that builds no values:
+/// each member's key and the byte range of its value. The gateway reads the few members it needs
+/// (action, authToken, api, ...) from the ranges and splices the rest through untouched, so a
+/// forwarded request costs one pass over its bytes and no tree.
+public struct JSONObjectScan: Sendable {
+    public struct Member: Sendable {
+        public let key: String
+        /// The value's bytes, from its first to its last character.
+        public let value: Range<Int>
+    }
+
+    public let members: [Member]
+    /// Where the object's `{` and `}` stand.
+    public let openingBrace: Int
+    public let closingBrace: Int
+
+    /// Scans the object that fills `range` of `bytes` (the whole document when nil), validating
+    /// every nested value as strictly as `JSONParser`. Nil when the value there is not an object.
+    public static func scan(_ bytes: [UInt8], range: Range<Int>? = nil) throws(JSONParseError) -> JSONObjectScan? {
+        let range = range ?? 0..<bytes.count
+        return try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONObjectScan? in
+            var parser = JSONParser(bytes: UnsafeBufferPointer(rebasing: buffer[range]))
+            parser.skipWhitespace()
+            guard parser.index < parser.bytes.count else { throw parser.error("unexpected end of input") }
+            guard parser.bytes[parser.index] == UInt8(ascii: "{") else {
+                try parser.skipValue(depth: 0)
+                parser.skipWhitespace()
+                guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
+                return nil
+            }
+            let opening = parser.index
+            let (members, closing) = try parser.scanMembers()
+            parser.skipWhitespace()
+            guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
+            let base = range.lowerBound
+            return JSONObjectScan(
+                members: members.map { Member(key: $0.key, value: ($0.value.lowerBound + base)..<($0.value.upperBound + base)) },
+                openingBrace: opening + base, closingBrace: closing + base)
+        }
+    }
+
+    /// The member named `key` (the first when it repeats).
+    public func member(_ key: String) -> Member? { members.first { $0.key == key } }
+
+    /// How many times `key` occurs.
+    public func count(of key: String) -> Int { members.reduce(0) { $0 + ($1.key == key ? 1 : 0) } }
+
+    public var isEmpty: Bool { members.isEmpty }
+}
+
+extension JSONParser {
+    /// At `{`: moves past the object and returns its members (offsets relative to this parser).
+    mutating func scanMembers() throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
+        index += 1
+        var members: [JSONObjectScan.Member] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return (members, index - 1) }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+            index += 1
+            skipWhitespace()
+            let start = index
+            try skipValue(depth: 1)
+            members.append(JSONObjectScan.Member(key: key, value: start..<index))
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return (members, index - 1) }
+            throw error("expected ',' or '}' in an object")
+        }
+    }
+
+    /// Moves past one value, validating it, without building it.
+    mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard depth <= Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth)") }
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let closing = bytes[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = closing == UInt8(ascii: "}")
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == closing { index += 1; return }
+            while true {
+                skipWhitespace()
+                if isObject {
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+                    index += 1
+                    skipWhitespace()
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < bytes.count else { throw error("unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == closing { index += 1; return }
+                throw error(isObject ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array")
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
+        default: throw error("unexpected character '\(Unicode.Scalar(bytes[index]))'")
+        }
+    }
+
+    /// Moves past a string, checking escapes, control characters and UTF-8 as `parseString` does.
+    mutating func skipString() throws(JSONParseError) {
+        index += 1
+        let start = index
+        var nonASCII = false
+        while index < bytes.count {
+            let b = bytes[index]
+            if b == UInt8(ascii: "\"") {
+                if nonASCII && !Self.isValidUTF8(UnsafeBufferPointer(rebasing: bytes[start..<index])) {
+                    throw error("invalid UTF-8 in a string")
+                }
+                index += 1
+                return
+            }
+            if b < 32 { throw error("control character in a string") }
+            if b >= 0x80 { nonASCII = true }
+            index += 1
+            guard b == UInt8(ascii: "\\") else { continue }
+            guard index < bytes.count else { break }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                continue
+            case UInt8(ascii: "u"):
+                let scalar = try hex4()
+                if (0xD800...0xDBFF).contains(scalar) {
+                    guard index + 1 < bytes.count, bytes[index] == 92, bytes[index + 1] == UInt8(ascii: "u") else {
+                        throw error("unpaired surrogate")
+                    }
+                    index += 2
+                    guard (0xDC00...0xDFFF).contains(try hex4()) else { throw error("unpaired surrogate") }
+                } else if (0xDC00...0xDFFF).contains(scalar) {
+                    throw error("unpaired surrogate")
+                }
+            default:
+                throw error("invalid escape")
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+}

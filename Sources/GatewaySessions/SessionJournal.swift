@@ -1,0 +1,181 @@
+import Dispatch
+import GatewayConfig
+import GatewayJSON
+import GatewaySystem
+import Synchronization
+
+/// One change to the session table, as the journal stores it.
+public enum JournalRecord: Sendable {
+    case opened(RestoredSession)
+    case altered(TokenDigest, SessionSettings)
+    case closed(TokenDigest)
+
+    /// One JSON line. Only the token's digest is written, never the token.
+    var line: [UInt8] {
+        let value: JSONValue
+        switch self {
+        case .opened(let s):
+            value = .object([
+                ("op", .string("open")), ("digest", .string(s.digest.hex)), ("username", .string(s.username)),
+                ("client", .string(s.clientAddress)), ("upstream", .string(s.upstream)),
+                ("upstreamToken", .string(s.upstreamToken)), ("started", .int(s.startedAt)), ("settings", s.settings.journalValue),
+            ])
+        case .altered(let digest, let settings):
+            value = .object([("op", .string("alter")), ("digest", .string(digest.hex)), ("settings", settings.journalValue)])
+        case .closed(let digest):
+            value = .object([("op", .string("close")), ("digest", .string(digest.hex))])
+        }
+        var bytes = JSONWriter.bytes(value)
+        bytes.append(10)
+        return bytes
+    }
+}
+
+/// The session table on disk: an append-only file of JSON lines (`sessions.journal` in the data
+/// directory, mode 0600). Appends are group-committed on one background queue: every record
+/// waiting when a write starts goes out in one write and one fdatasync, and each caller's
+/// completion runs after its record is durable. When enough records have accumulated the file is
+/// rewritten from the live sessions (write, sync, rename), so it stays proportional to the table.
+public final class SessionJournal: Sendable {
+    public let path: String
+    private let queue = DispatchQueue(label: "gateway.session-journal")
+    private let file: FileBox
+    private let compactAfterRecords: Int
+    private let liveSessions: @Sendable () -> [RestoredSession]
+    private let pending = Mutex<PendingWrites>(PendingWrites())
+
+    private struct PendingWrites {
+        var records: [(bytes: [UInt8], completion: (@Sendable (SystemError?) -> Void)?)] = []
+        var draining = false
+        var recordsInFile = 0
+    }
+
+    /// The open file, touched only on `queue`.
+    private final class FileBox: @unchecked Sendable {
+        var file: AppendOnlyFile
+        init(_ file: AppendOnlyFile) { self.file = file }
+    }
+
+    public static func path(inDirectory directory: String) -> String { directory + "/sessions.journal" }
+
+    /// Opens (creating where missing) the journal in `directory`; `recordsInFile` is what `read` found.
+    public init(directory: String, recordsInFile: Int, compactAfterRecords: Int,
+                liveSessions: @escaping @Sendable () -> [RestoredSession]) throws(SystemError) {
+        try FileSystem.makeDirectories(directory)
+        path = Self.path(inDirectory: directory)
+        file = FileBox(try AppendOnlyFile(path: path))
+        self.compactAfterRecords = compactAfterRecords
+        self.liveSessions = liveSessions
+        pending.withLock { $0.recordsInFile = recordsInFile }
+    }
+
+    /// Queues `record`; `completion` (on the journal's queue) runs once it is on disk, or with the error.
+    public func append(_ record: JournalRecord, completion: (@Sendable (SystemError?) -> Void)? = nil) {
+        let startDrain = pending.withLock { p in
+            p.records.append((record.line, completion))
+            defer { p.draining = true }
+            return !p.draining
+        }
+        if startDrain { queue.async { self.drain() } }
+    }
+
+    /// Waits until everything queued so far is on disk (tests, shutdown).
+    public func flush() {
+        queue.sync {}
+        while pending.withLock({ $0.draining }) { queue.sync {} }
+    }
+
+    private func drain() {
+        while true {
+            let batch = pending.withLock { p -> [(bytes: [UInt8], completion: (@Sendable (SystemError?) -> Void)?)] in
+                let taken = p.records
+                p.records.removeAll()
+                if taken.isEmpty { p.draining = false }
+                p.recordsInFile += taken.count
+                return taken
+            }
+            if batch.isEmpty { return }
+            var bytes: [UInt8] = []
+            for record in batch { bytes += record.bytes }
+            var failure: SystemError?
+            do {
+                try file.file.append(bytes)
+                try file.file.sync()
+            } catch {
+                failure = error
+            }
+            for record in batch { record.completion?(failure) }
+            if pending.withLock({ $0.recordsInFile }) > compactAfterRecords { compact() }
+        }
+    }
+
+    /// Rewrites the file from the live sessions. Replaying is idempotent (an open of a digest
+    /// already open replaces it, a close of an unknown digest does nothing), so records queued
+    /// while the snapshot is taken are harmless when they are appended after it.
+    private func compact() {
+        let live = liveSessions()
+        var bytes: [UInt8] = []
+        for session in live { bytes += JournalRecord.opened(session).line }
+        do {
+            try FileSystem.replaceDurably(path, with: bytes)
+            file.file.close()
+            file.file = try AppendOnlyFile(path: path)
+            pending.withLock { $0.recordsInFile = live.count }
+        } catch {
+            ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
+            pending.withLock { $0.recordsInFile = 0 }
+        }
+    }
+
+    /// What a journal file holds: the sessions open at its end, how many records it had, and a
+    /// warning for each record that could not be read (a torn last record after a crash is skipped).
+    public static func read(directory: String, defaults: JSONActionAPIDefaults) -> (sessions: [RestoredSession], records: Int, warnings: [String]) {
+        let path = path(inDirectory: directory)
+        guard FileSystem.exists(path) else { return ([], 0, []) }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readBytes(path)
+        } catch {
+            return ([], 0, ["cannot read \(path): \(error.reason); starting with no sessions"])
+        }
+        var open: [TokenDigest: RestoredSession] = [:]
+        var order: [TokenDigest] = []
+        var warnings: [String] = []
+        var records = 0
+        let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+        for (index, line) in lines.enumerated() where !line.isEmpty {
+            records += 1
+            let isLast = index == lines.count - 1
+            guard let value = try? JSONParser.parse(Array(line)), let digest = value["digest"]?.stringValue.flatMap(TokenDigest.init(hex:)) else {
+                warnings.append(isLast
+                    ? "\(path): the last record is torn (\(line.count) bytes, probably cut off by a crash); skipped"
+                    : "\(path): record \(index + 1) is unreadable; skipped")
+                continue
+            }
+            switch value["op"]?.stringValue {
+            case "open":
+                guard let username = value["username"]?.stringValue, let client = value["client"]?.stringValue,
+                      let upstream = value["upstream"]?.stringValue, let upstreamToken = value["upstreamToken"]?.stringValue,
+                      let started = value["started"]?.intValue,
+                      let settings = value["settings"].flatMap({ SessionSettings(journalValue: $0, defaults: defaults) }) else {
+                    warnings.append("\(path): record \(index + 1) is an incomplete session; skipped")
+                    continue
+                }
+                if open[digest] == nil { order.append(digest) }
+                open[digest] = RestoredSession(digest: digest, username: username, clientAddress: client, upstream: upstream,
+                                               upstreamToken: upstreamToken, settings: settings, startedAt: started)
+            case "alter":
+                guard let existing = open[digest],
+                      let settings = value["settings"].flatMap({ SessionSettings(journalValue: $0, defaults: defaults) }) else { continue }
+                open[digest] = RestoredSession(digest: digest, username: existing.username, clientAddress: existing.clientAddress,
+                                               upstream: existing.upstream, upstreamToken: existing.upstreamToken,
+                                               settings: settings, startedAt: existing.startedAt)
+            case "close":
+                open.removeValue(forKey: digest)
+            default:
+                warnings.append("\(path): record \(index + 1) has an unknown op; skipped")
+            }
+        }
+        return (order.compactMap { open[$0] }, records, warnings)
+    }
+}

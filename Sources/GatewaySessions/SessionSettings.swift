@@ -1,0 +1,86 @@
+import GatewayConfig
+import GatewayJSON
+
+/// What a session was created with and what alterSession may change: its description, timeouts
+/// and the default* values applied to requests that leave them out.
+public struct SessionSettings: Sendable, Equatable {
+    public var description = ""
+    public var defaultApi: String
+    public var defaultDebug: String
+    public var defaultDatabaseName: String
+    public var defaultOwnerName: String
+    public var defaultBinaryFormat: String
+    public var defaultVariantFormat: String
+    public var defaultResponseOptions: JSONValue
+    /// Seconds without a request before the session ends; 0 never ends it.
+    public var idleConnectionTimeoutSeconds: Int
+    public var idleCursorTimeoutSeconds: Int
+    /// A permanent session is an API key: it never idles out and survives restarts.
+    public var permanentSession = false
+
+    /// The settings of a login that sets nothing: jsonActionApiDefaults.
+    public init(defaults: JSONActionAPIDefaults) {
+        defaultApi = defaults.defaultApi
+        defaultDebug = defaults.defaultDebug
+        defaultDatabaseName = defaults.defaultDatabaseName
+        defaultOwnerName = defaults.defaultOwnerName
+        defaultBinaryFormat = defaults.defaultBinaryFormat
+        defaultVariantFormat = defaults.defaultVariantFormat
+        defaultResponseOptions = defaults.defaultResponseOptions
+        idleConnectionTimeoutSeconds = defaults.idleConnectionTimeoutSeconds
+        idleCursorTimeoutSeconds = defaults.idleCursorTimeoutSeconds
+    }
+
+    /// Idle milliseconds before expiry, nil when the session never idles out.
+    public var idleLimitMilliseconds: Int64? {
+        permanentSession || idleConnectionTimeoutSeconds == 0 ? nil : Int64(idleConnectionTimeoutSeconds) * 1000
+    }
+
+    /// The members FairCom reports for a session, in its order. A permanent session reports
+    /// idleConnectionTimeoutSeconds as -1, as FairCom does.
+    public var reportedMembers: [(String, JSONValue)] {
+        [
+            ("description", .string(description)),
+            ("defaultDatabaseName", .string(defaultDatabaseName)),
+            ("defaultOwnerName", .string(defaultOwnerName)),
+            ("defaultBinaryFormat", .string(defaultBinaryFormat)),
+            ("defaultVariantFormat", .string(defaultVariantFormat)),
+            ("defaultResponseOptions", defaultResponseOptions),
+            ("idleConnectionTimeoutSeconds", .int(permanentSession ? -1 : idleConnectionTimeoutSeconds)),
+            ("idleCursorTimeoutSeconds", .int(idleCursorTimeoutSeconds)),
+            ("defaultApi", .string(defaultApi)),
+            ("defaultDebug", .string(defaultDebug)),
+            ("permanentSession", .bool(permanentSession)),
+        ]
+    }
+
+    /// The settings as the journal stores them (timeouts as set, not as reported).
+    public var journalValue: JSONValue {
+        var members = reportedMembers
+        members[6] = ("idleConnectionTimeoutSeconds", .int(idleConnectionTimeoutSeconds))
+        return .object(members)
+    }
+
+    /// Reads `journalValue` back over `defaults`; nil when a member is missing or mistyped.
+    public init?(journalValue value: JSONValue, defaults: JSONActionAPIDefaults) {
+        self.init(defaults: defaults)
+        guard case .object = value,
+              let description = value["description"]?.stringValue, let api = value["defaultApi"]?.stringValue,
+              let debug = value["defaultDebug"]?.stringValue, let database = value["defaultDatabaseName"]?.stringValue,
+              let owner = value["defaultOwnerName"]?.stringValue, let binary = value["defaultBinaryFormat"]?.stringValue,
+              let variant = value["defaultVariantFormat"]?.stringValue, let options = value["defaultResponseOptions"],
+              let idle = value["idleConnectionTimeoutSeconds"]?.intValue, let cursor = value["idleCursorTimeoutSeconds"]?.intValue,
+              let permanent = value["permanentSession"]?.boolValue else { return nil }
+        self.description = description
+        defaultApi = api
+        defaultDebug = debug
+        defaultDatabaseName = database
+        defaultOwnerName = owner
+        defaultBinaryFormat = binary
+        defaultVariantFormat = variant
+        defaultResponseOptions = options
+        idleConnectionTimeoutSeconds = idle
+        idleCursorTimeoutSeconds = cursor
+        permanentSession = permanent
+    }
+}

@@ -1,0 +1,208 @@
+import GatewayEventLoop
+import GatewaySystem
+import Synchronization
+
+// Concurrency: the session table is the one piece of state every event loop shares. One Mutex
+// guards all of it: the sessions by token digest, the per-username and per-address counts, the
+// reservations of logins in flight and the idle wheel. Every method takes the lock once, does a
+// few dictionary operations and returns copies (`SessionSnapshot`), so no caller ever holds a
+// reference into the table and no I/O (upstream calls, journal writes) happens under the lock.
+// Limit checks and the counting of a new login are one step under the lock (`reserve`), which is
+// what makes the limits exact when many loops log in at once.
+
+/// How many sessions may exist, in all, per client address and per username.
+public struct SessionLimits: Sendable {
+    public var maxSessions: Int
+    public var maxPerAddress: Int
+    public var maxPerUsername: Int
+    /// Client addresses (e.g. a NAT gateway) that the per-address limit does not apply to.
+    public var exemptAddresses: [AddressRange]
+
+    public init(maxSessions: Int, maxPerAddress: Int, maxPerUsername: Int, exemptAddresses: [AddressRange] = []) {
+        self.maxSessions = maxSessions
+        self.maxPerAddress = maxPerAddress
+        self.maxPerUsername = maxPerUsername
+        self.exemptAddresses = exemptAddresses
+    }
+}
+
+/// Which limit refused a login.
+public enum LimitRefusal: Error, Sendable, Equatable {
+    case total(limit: Int)
+    case perAddress(limit: Int, address: String)
+    case perUsername(limit: Int, username: String)
+}
+
+/// A counted place for a login that is still being authenticated upstream.
+public struct Reservation: Sendable {
+    let usernameKey: String
+    let addressKey: String?
+}
+
+public final class SessionTable: Sendable {
+    private struct State {
+        var sessions: [TokenDigest: Session] = [:]
+        var perUsername: [String: Int] = [:]
+        var perAddress: [String: Int] = [:]
+        var reserved = 0
+        var wheel: TimerWheel
+    }
+
+    public let limits: SessionLimits
+    private let state: Mutex<State>
+
+    public init(limits: SessionLimits, now: Int64) {
+        self.limits = limits
+        // One-second ticks: 4096 slots cover 68 minutes, FairCom's default hour in one turn.
+        state = Mutex(State(wheel: TimerWheel(startMilliseconds: now, tickMilliseconds: 1000, slotCount: 4096)))
+    }
+
+    public var count: Int { state.withLock { $0.sessions.count } }
+
+    /// Checks every limit and, if all allow it, counts the login at once.
+    public func reserve(username: String, address: String) -> Result<Reservation, LimitRefusal> {
+        let usernameKey = username.lowercased()
+        let addressKey: String? = limits.exemptAddresses.containsAddress(address) ? nil : address
+        return state.withLock { s in
+            if s.sessions.count + s.reserved >= limits.maxSessions { return .failure(.total(limit: limits.maxSessions)) }
+            if let addressKey, s.perAddress[addressKey, default: 0] >= limits.maxPerAddress {
+                return .failure(.perAddress(limit: limits.maxPerAddress, address: addressKey))
+            }
+            if s.perUsername[usernameKey, default: 0] >= limits.maxPerUsername {
+                return .failure(.perUsername(limit: limits.maxPerUsername, username: username))
+            }
+            s.reserved += 1
+            Self.count(&s, usernameKey, addressKey, by: 1)
+            return .success(Reservation(usernameKey: usernameKey, addressKey: addressKey))
+        }
+    }
+
+    /// Gives back a reservation whose login failed.
+    public func cancel(_ reservation: Reservation) {
+        state.withLock { s in
+            s.reserved -= 1
+            Self.count(&s, reservation.usernameKey, reservation.addressKey, by: -1)
+        }
+    }
+
+    /// Turns a reservation into a live session.
+    @discardableResult
+    public func commit(_ reservation: Reservation, digest: TokenDigest, username: String, clientAddress: String,
+                       upstream: String, upstreamToken: String, settings: SessionSettings,
+                       startedAt: Int, now: Int64) -> SessionSnapshot {
+        state.withLock { s in
+            // Made under the lock: the table's state may only hold what was created inside it.
+            let session = Session(digest: digest, username: username, countedAddress: reservation.addressKey,
+                                  clientAddress: clientAddress, upstream: upstream, upstreamToken: upstreamToken,
+                                  settings: settings, startedAt: startedAt, now: now)
+            s.reserved -= 1
+            s.sessions[digest] = session
+            Self.arm(session, in: &s, now: now)
+            return session.snapshot
+        }
+    }
+
+    /// Puts a session read from the journal back, counted but not limited: it was within the
+    /// limits when it was made. Its idle time starts again now.
+    public func restore(_ restored: RestoredSession, now: Int64) {
+        let addressKey: String? = limits.exemptAddresses.containsAddress(restored.clientAddress) ? nil : restored.clientAddress
+        let wall = WallClock.nowSeconds()
+        state.withLock { s in
+            guard s.sessions[restored.digest] == nil else { return }
+            let session = Session(digest: restored.digest, username: restored.username, countedAddress: addressKey,
+                                  clientAddress: restored.clientAddress, upstream: restored.upstream,
+                                  upstreamToken: restored.upstreamToken, settings: restored.settings,
+                                  startedAt: restored.startedAt, now: now)
+            session.lastAccessedAt = wall
+            s.sessions[restored.digest] = session
+            Self.count(&s, restored.username.lowercased(), addressKey, by: 1)
+            Self.arm(session, in: &s, now: now)
+        }
+    }
+
+    /// Finds a session by its token's digest and marks it used now.
+    public func touch(_ digest: TokenDigest, now: Int64) -> SessionSnapshot? {
+        let wall = WallClock.nowSeconds()
+        return state.withLock { s in
+            guard let session = s.sessions[digest] else { return nil }
+            session.lastAccessedMilliseconds = now
+            session.lastAccessedAt = wall
+            return session.snapshot
+        }
+    }
+
+    /// Finds a session without marking it used.
+    public func find(_ digest: TokenDigest) -> SessionSnapshot? {
+        state.withLock { $0.sessions[digest]?.snapshot }
+    }
+
+    /// Ends a session at once; nil when there was none.
+    @discardableResult
+    public func remove(_ digest: TokenDigest) -> SessionSnapshot? {
+        state.withLock { s in
+            guard let session = s.sessions.removeValue(forKey: digest) else { return nil }
+            Self.forget(session, in: &s)
+            return session.snapshot
+        }
+    }
+
+    /// Replaces a session's settings (alterSession) and restarts its idle time.
+    public func alter(_ digest: TokenDigest, settings: SessionSettings, now: Int64) -> SessionSnapshot? {
+        state.withLock { s in
+            guard let session = s.sessions[digest] else { return nil }
+            s.wheel.cancel(session.timer)
+            session.settings = settings
+            session.lastAccessedMilliseconds = now
+            Self.arm(session, in: &s, now: now)
+            return session.snapshot
+        }
+    }
+
+    /// Every session, in no particular order.
+    public func all() -> [SessionSnapshot] {
+        state.withLock { s in s.sessions.values.map(\.snapshot) }
+    }
+
+    /// Removes and returns the sessions idle past their timeout. Cost is proportional to the
+    /// timers that come due, not to the table: a session used since its timer was armed is
+    /// simply re-armed for the time it has left.
+    public func expire(now: Int64) -> [SessionSnapshot] {
+        state.withLock { s in
+            var expired: [SessionSnapshot] = []
+            for (handler, _) in s.wheel.advance(to: now) {
+                guard let session = handler as? Session, s.sessions[session.digest] === session,
+                      let limit = session.settings.idleLimitMilliseconds else { continue }
+                let remaining = session.lastAccessedMilliseconds + limit - now
+                if remaining > 0 {
+                    session.timer = s.wheel.schedule(after: remaining, now: now, handler: session, tag: 0)
+                } else {
+                    s.sessions.removeValue(forKey: session.digest)
+                    Self.forget(session, in: &s)
+                    expired.append(session.snapshot)
+                }
+            }
+            return expired
+        }
+    }
+
+    private static func arm(_ session: Session, in s: inout State, now: Int64) {
+        session.timer = .none
+        if let limit = session.settings.idleLimitMilliseconds {
+            session.timer = s.wheel.schedule(after: limit, now: now, handler: session, tag: 0)
+        }
+    }
+
+    private static func forget(_ session: Session, in s: inout State) {
+        s.wheel.cancel(session.timer)
+        count(&s, session.username.lowercased(), session.countedAddress, by: -1)
+    }
+
+    private static func count(_ s: inout State, _ usernameKey: String, _ addressKey: String?, by delta: Int) {
+        s.perUsername[usernameKey, default: 0] += delta
+        if s.perUsername[usernameKey] == 0 { s.perUsername.removeValue(forKey: usernameKey) }
+        if let addressKey {
+            s.perAddress[addressKey, default: 0] += delta
+            if s.perAddress[addressKey] == 0 { s.perAddress.removeValue(forKey: addressKey) }
+        }
+    }
+}

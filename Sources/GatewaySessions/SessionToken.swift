@@ -1,0 +1,78 @@
+import GatewaySystem
+
+/// Gateway-issued session tokens: 256 random bits from OpenSSL's RAND_bytes, base64url (43 characters).
+public enum SessionToken {
+    public static let randomByteCount = 32
+    public static let length = 43
+
+    public static func generate() -> String { SecureRandom.urlSafeToken(byteCount: randomByteCount) }
+
+    /// Whether `text` could be a token this gateway issued; anything else is unknown without a lookup.
+    public static func isWellFormed(_ text: Substring.UTF8View) -> Bool {
+        guard text.count == length else { return false }
+        return text.allSatisfy { b in
+            (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 45 || b == 95
+        }
+    }
+}
+
+/// The SHA-256 digest of a gateway token: all the table and the journal ever keep of it, so that a
+/// copied journal or a memory dump replays no session.
+public struct TokenDigest: Hashable, Sendable, CustomStringConvertible {
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(token: String) {
+        var token = token
+        self.init(digestBytes: token.withUTF8 { SHA256Digest.hash($0) })
+    }
+
+    init(digestBytes d: [UInt8]) {
+        func word(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(d[at + $1]) } }
+        words = (word(0), word(8), word(16), word(24))
+    }
+
+    /// Parses the 64 hex digits written by `hex`.
+    public init?(hex: String) {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let high = Self.nibble(digits[i]), let low = Self.nibble(digits[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self.init(digestBytes: bytes)
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        default: return nil
+        }
+    }
+
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for word in [words.0, words.1, words.2, words.3] {
+            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int(word >> UInt64(shift) & 15)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A short, non-secret name for a session, shown where its token must not be: "sha256:" and 16 hex digits.
+    public var fingerprint: String { "sha256:" + hex.prefix(16) }
+
+    public var description: String { fingerprint }
+
+    public static func == (l: TokenDigest, r: TokenDigest) -> Bool {
+        l.words.0 == r.words.0 && l.words.1 == r.words.1 && l.words.2 == r.words.2 && l.words.3 == r.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        // The words are already uniformly random; one of them is enough for the table.
+        hasher.combine(words.0)
+    }
+}
