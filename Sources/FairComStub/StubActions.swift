@@ -72,7 +72,12 @@ struct StubActions {
     private func createSession(_ params: JSONValue) -> FairComEnvelope {
         let username = params["username"]?.stringValue ?? ""
         let password = params["password"]?.stringValue ?? ""
-        guard let token = state.login(username: username, password: password) else {
+        let permanent = params["permanentSession"]?.boolValue ?? false
+        if permanent && !state.allowsPermanentSessions {
+            return FairComEnvelope(errorCode: 12040, errorMessage: "Permanent sessions are not enabled on this server (enablePermanentJsonApiSessions).")
+        }
+        let idle = params["idleConnectionTimeoutSeconds"]?.intValue ?? 3600
+        guard let token = state.login(username: username, password: password, idleConnectionTimeoutSeconds: idle, permanent: permanent) else {
             return FairComEnvelope(errorCode: 1215, errorMessage: "Connection pool creation failed - User [\(username)] authentication failed to server [FAIRCOMS]. Please check user, password, and security privileges.")
         }
         let now = WallClock.faircomTimestamp()

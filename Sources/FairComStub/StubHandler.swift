@@ -33,6 +33,12 @@ final class StubHandler: HTTPRequestHandler {
                 ("connectionsOpen", .int(counter.current)), ("connectionsAccepted", .int(counter.acceptedTotal)),
                 ("requests", .int(state.requests)), ("sessions", .int(state.sessionCount)),
             ]))
+        case ("GET", "/stub/sessions"):
+            return json(responder, 200, .object([("sessions", .array(state.liveSessions.map { session in
+                .object([("username", .string(session.username)),
+                         ("idleConnectionTimeoutSeconds", .int(session.idleConnectionTimeoutSeconds)),
+                         ("permanentSession", .bool(session.permanentSession))])
+            }))]))
         case ("POST", "/stub/faults"):
             guard let body = try? JSONParser.parse(request.body),
                   let mode = StubFaults.Mode(rawValue: body["mode"]?.stringValue ?? "none") else {

@@ -23,16 +23,26 @@ public struct StubFaults: Sendable, Equatable {
     }
 }
 
+/// What the stub remembers of one of its sessions (tests read it back from /stub/sessions).
+public struct StubSession: Sendable {
+    public let username: String
+    public let idleConnectionTimeoutSeconds: Int
+    public let permanentSession: Bool
+}
+
 /// State shared by the stub's loops: accounts, live sessions, faults and counters.
 /// A mutex is enough here: the stub is a test double, not the product's hot path.
 public final class StubState: Sendable {
     public let accounts: [String: String]
-    private let sessions = Mutex<[String: String]>([:])
+    /// Whether createSession with permanentSession: true is accepted (FairCom's enablePermanentJsonApiSessions).
+    public let allowsPermanentSessions: Bool
+    private let sessions = Mutex<[String: StubSession]>([:])
     private let faultSetting: Mutex<StubFaults>
     private let requestCount = Atomic<Int>(0)
 
-    public init(accounts: [String: String], faults: StubFaults = StubFaults()) {
+    public init(accounts: [String: String], faults: StubFaults = StubFaults(), allowsPermanentSessions: Bool = true) {
         self.accounts = accounts
+        self.allowsPermanentSessions = allowsPermanentSessions
         faultSetting = Mutex(faults)
     }
 
@@ -45,14 +55,18 @@ public final class StubState: Sendable {
     func countRequest() { requestCount.wrappingAdd(1, ordering: .relaxed) }
 
     /// Checks the credentials and opens a session; nil when they are wrong.
-    func login(username: String, password: String) -> String? {
+    func login(username: String, password: String, idleConnectionTimeoutSeconds: Int, permanent: Bool) -> String? {
         guard let expected = accounts[username], expected == password else { return nil }
         let token = SecureRandom.urlSafeToken(byteCount: 48)
-        sessions.withLock { $0[token] = username }
+        let session = StubSession(username: username, idleConnectionTimeoutSeconds: idleConnectionTimeoutSeconds, permanentSession: permanent)
+        sessions.withLock { $0[token] = session }
         return token
     }
 
-    func username(for token: String) -> String? { sessions.withLock { $0[token] } }
+    func username(for token: String) -> String? { sessions.withLock { $0[token]?.username } }
+
+    /// Every live session, for tests.
+    public var liveSessions: [StubSession] { sessions.withLock { Array($0.values) } }
 
     func logout(_ token: String) -> Bool { sessions.withLock { $0.removeValue(forKey: token) != nil } }
 

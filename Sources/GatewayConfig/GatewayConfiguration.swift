@@ -10,6 +10,7 @@ public struct GatewayConfiguration: Sendable {
     public var listeners: [ListenerConfiguration] = []
     public var upstreams: [UpstreamConfiguration] = []
     public var jsonActionApiDefaults = JSONActionAPIDefaults()
+    public var sessions = SessionsConfiguration()
     public var limits = LimitsConfiguration()
     public var logging = LoggingConfiguration()
 
@@ -74,6 +75,7 @@ public struct GatewayConfiguration: Sendable {
         if let defaults = root.object("jsonActionApiDefaults") {
             configuration.jsonActionApiDefaults = JSONActionAPIDefaults.decode(defaults)
         }
+        if let sessions = root.object("sessions") { configuration.sessions = SessionsConfiguration.decode(sessions) }
         if let limits = root.object("limits") { configuration.limits = LimitsConfiguration.decode(limits) }
         if let logging = root.object("logging") { configuration.logging = LoggingConfiguration.decode(logging) }
         root.finish()

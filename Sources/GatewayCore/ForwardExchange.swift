@@ -4,6 +4,15 @@ import GatewayJSON
 import GatewayLogging
 import GatewayUpstreams
 
+/// What a forwarded request of a session changes in the response: the upstream's token becomes
+/// the gateway's, and an upstream that no longer knows the session (12031) ends it here too.
+struct SessionResponseRewrite {
+    /// Responses up to this size are rewritten whole and keep a Content-Length; larger ones stream chunked.
+    static let wholeBodyLimit = 1 << 20
+    var substitution: TokenSubstitution
+    let upstreamSessionLost: () -> Void
+}
+
 /// One client request relayed to an upstream: request out, response streamed back with
 /// back-pressure, failures turned into FairCom-shaped errors (502/503/504).
 final class ForwardExchange: UpstreamExchange, HTTPExchange {
@@ -16,13 +25,18 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     private var responseStarted = false
     private var retried = false
     private var finished = false
+    private var rewrite: SessionResponseRewrite?
+    private var wholeBody: [UInt8]?
+    private var head: HTTP1ResponseHead?
 
-    init(requestBytes: [UInt8], clientBody: [UInt8], responder: HTTPResponder, pool: UpstreamPool, log: RequestLog?) {
+    init(requestBytes: [UInt8], clientBody: [UInt8], responder: HTTPResponder, pool: UpstreamPool, log: RequestLog?,
+         rewrite: SessionResponseRewrite? = nil) {
         self.requestBytes = requestBytes
         self.clientBody = clientBody
         self.responder = responder
         self.pool = pool
         self.log = log
+        self.rewrite = rewrite
     }
 
     func start() { pool.submit(self) }
@@ -40,13 +54,30 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         case .chunked, .untilClose: length = nil
         }
         log?.status = head.status
+        if rewrite != nil {
+            if let length, length <= SessionResponseRewrite.wholeBodyLimit {
+                self.head = head
+                wholeBody = []
+                wholeBody?.reserveCapacity(length)
+                return
+            }
+            // The token's length changes the body's, so a large body streams chunked.
+            responder.beginStreaming(status: head.status, reason: head.reason,
+                                     headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
+                                     contentLength: nil)
+            return
+        }
         responder.beginStreaming(status: head.status, reason: head.reason,
                                  headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
                                  contentLength: length)
     }
 
     func upstreamResponseBody(_ bytes: [UInt8]) {
-        responder.sendBody(bytes)
+        if wholeBody != nil {
+            wholeBody! += bytes
+            return
+        }
+        responder.sendBody(rewrite == nil ? bytes : rewrite!.substitution.feed(bytes))
         if responder.isCongested, let connection {
             connection.pauseDelivery()
             responder.whenDrained { [weak self] in self?.connection?.resumeDelivery() }
@@ -56,8 +87,23 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     func upstreamResponseEnd() {
         connection = nil
         finished = true
-        responder.end()
+        if let rewrite, let body = wholeBody, let head {
+            if Self.reportsUnknownSession(body) { rewrite.upstreamSessionLost() }
+            responder.respond(status: head.status, headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
+                              body: rewrite.substitution.replacingAll(in: body))
+        } else {
+            if rewrite != nil { responder.sendBody(rewrite!.substitution.finish()) }
+            responder.end()
+        }
         log?.finish()
+    }
+
+    /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
+    static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
+        let code = Array("12031".utf8)
+        guard body.count < 64 * 1024, body.firstRange(of: code) != nil,
+              let scan = try? JSONObjectScan.scan(body), let member = scan.member("errorCode") else { return false }
+        return body[member.value].elementsEqual(code)
     }
 
     func upstreamFailed(_ failure: UpstreamFailure) {

@@ -3,6 +3,7 @@ import GatewayEventLoop
 import GatewayHTTP1
 import GatewayHTTPServer
 import GatewayLogging
+import GatewaySessions
 import GatewaySystem
 import GatewayUpstreams
 
@@ -18,6 +19,12 @@ public final class Gateway {
     private let logger: Logger
     private var listeners: [Listener] = []
     private var healthChecker: HealthChecker?
+    private var handlers: [GatewayRequestHandler] = []
+    private var expiry: SessionExpiry?
+    /// Journaled ordinary sessions not kept across this restart (persistSessions false): their
+    /// upstream sessions are closed once the loops run.
+    private var sessionsToClose: [RestoredSession] = []
+    let services: SessionServices
 
     /// Binds every listener; throws (having bound nothing) if any cannot be bound.
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
@@ -30,11 +37,16 @@ public final class Gateway {
             UpstreamTarget(name: upstream.name, address: upstream.address, path: upstream.url.path,
                            settings: Self.poolSettings(upstream, loops: loops.count))
         }
-        let handlers = loops.map { loop in
-            GatewayRequestHandler(loop: loop, apiRoot: configuration.apiRoot,
-                                  pools: targets.map { UpstreamPool(target: $0, loop: loop, logger: logger) },
-                                  logger: logger, accessLog: configuration.logging.accessLog)
+        var toClose: [RestoredSession] = []
+        services = try Self.openSessions(configuration, logger: logger, now: loops[0].now, toClose: &toClose)
+        sessionsToClose = toClose
+        let handlers = loops.map { [services] loop in
+            let actions = JSONActionHandler(loop: loop, services: services,
+                                            pools: targets.map { UpstreamPool(target: $0, loop: loop, logger: logger) },
+                                            logger: logger, accessLog: configuration.logging.accessLog)
+            return GatewayRequestHandler(apiRoot: configuration.apiRoot, targets: targets, actions: actions)
         }
+        self.handlers = handlers
 
         var bound: [(name: String, sockets: [Socket], address: SocketAddress, config: ListenerConfiguration)] = []
         do {
@@ -59,11 +71,61 @@ public final class Gateway {
     /// Starts the loops; the first health probes are launched before, while no loop runs yet.
     public func start() {
         healthChecker?.start()
+        let first = handlers[0].actions
+        let expiry = SessionExpiry(handler: first)
+        self.expiry = expiry
+        expiry.start()
+        for session in sessionsToClose {
+            let snapshot = first.services.table.find(session.digest)
+            precondition(snapshot == nil, "a session not kept was restored")
+            first.closeUpstreamSession(of: session.asSnapshot, reason: "not kept across restart (sessions.persistSessions is false)")
+            services.record(.closed(session.digest))
+        }
+        sessionsToClose = []
         group.start()
     }
 
     public func stop() {
         group.stop()
+        services.journal?.flush()
+    }
+
+    /// Reads the journal back: permanent sessions always return, ordinary ones when
+    /// `sessions.persistSessions` is true; the rest are handed back to be closed upstream.
+    static func openSessions(_ configuration: GatewayConfiguration, logger: Logger, now: Int64,
+                             toClose: inout [RestoredSession]) throws -> SessionServices {
+        let defaults = configuration.jsonActionApiDefaults
+        let rules = configuration.sessions
+        let table = SessionTable(limits: SessionLimits(maxSessions: defaults.maxJsonApiSessions,
+                                                       maxPerAddress: defaults.maxJsonApiSessionsPerIpAddress,
+                                                       maxPerUsername: defaults.maxJsonApiSessionsPerUsername,
+                                                       exemptAddresses: rules.exemptAddresses), now: now)
+        let found = SessionJournal.read(directory: rules.dataDirectory, defaults: defaults)
+        for warning in found.warnings { logger.warning("session journal: \(warning)") }
+        let upstreamNames = Set(configuration.upstreams.map(\.name))
+        var restored = 0
+        for session in found.sessions {
+            if !upstreamNames.contains(session.upstream) {
+                logger.warning("session \(session.digest.fingerprint) of '\(session.username)' dropped: upstream '\(session.upstream)' is no longer configured")
+            } else if session.settings.permanentSession || rules.persistSessions {
+                table.restore(session, now: now)
+                restored += 1
+            } else {
+                toClose.append(session)
+            }
+        }
+        let journal: SessionJournal
+        do {
+            journal = try SessionJournal(directory: rules.dataDirectory, recordsInFile: found.records,
+                                         compactAfterRecords: rules.journalCompactionRecords,
+                                         liveSessions: { table.all().map(\.restorable) })
+        } catch {
+            throw GatewayStartError(message: "cannot open the session journal in \"\(rules.dataDirectory)\": \(error)")
+        }
+        if restored > 0 || !toClose.isEmpty {
+            logger.info("session journal \(journal.path): \(restored) sessions restored, \(toClose.count) ordinary sessions closed (persistSessions is false)")
+        }
+        return SessionServices(table: table, journal: journal, defaults: defaults, rules: rules, logger: logger)
     }
 
     /// Pool limits are per loop; the configured totals are split evenly (at least one each).
@@ -87,4 +149,10 @@ public final class Gateway {
     }
 
     static func milliseconds(_ seconds: Double) -> Int64 { max(1, Int64((seconds * 1000).rounded())) }
+}
+
+/// Why the gateway could not start, worded for the operator.
+public struct GatewayStartError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }

@@ -5,23 +5,17 @@ import GatewayJSON
 import GatewayLogging
 import GatewayUpstreams
 
-/// The request phases on one loop: route, then forward `POST <apiRoot>[/...]` to an upstream, or
-/// answer /health, /ready, 404 and 405 here. Every answer body is a FairCom-shaped envelope.
+/// The routes on one loop: `POST <apiRoot>[/...]` goes to the JSON Action handler; /health,
+/// /ready, 404 and 405 are answered here. Every answer body is a FairCom-shaped envelope.
 final class GatewayRequestHandler: HTTPRequestHandler {
-    private let loop: EventLoop
     private let apiRoot: String
-    private var selector: UpstreamSelector
     private let targets: [UpstreamTarget]
-    private let logger: Logger
-    private let accessLog: Bool
+    let actions: JSONActionHandler
 
-    init(loop: EventLoop, apiRoot: String, pools: [UpstreamPool], logger: Logger, accessLog: Bool) {
-        self.loop = loop
+    init(apiRoot: String, targets: [UpstreamTarget], actions: JSONActionHandler) {
         self.apiRoot = apiRoot
-        selector = UpstreamSelector(pools: pools)
-        targets = pools.map(\.target)
-        self.logger = logger
-        self.accessLog = accessLog
+        self.targets = targets
+        self.actions = actions
     }
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
@@ -32,7 +26,7 @@ final class GatewayRequestHandler: HTTPRequestHandler {
                 responder.respond(status: 405, headers: [("Content-Type", "application/json"), ("Allow", "POST")], body: envelope.bytes)
                 return nil
             }
-            return forward(request, responder: responder, suffix: path.dropFirst(apiRoot.count))
+            return actions.handle(request, responder: responder, suffix: path.dropFirst(apiRoot.count))
         }
         switch (request.head.method, path) {
         case ("GET", "/health"), ("HEAD", "/health"):
@@ -64,23 +58,6 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         let ready = targets.contains { $0.health == .healthy }
         responder.respond(status: ready ? 200 : 503,
                           body: JSONWriter.bytes(.object([("ready", .bool(ready)), ("upstreams", .array(states))])))
-    }
-
-    private func forward(_ request: HTTPRequest, responder: HTTPResponder, suffix: Substring) -> HTTPExchange? {
-        let pool = selector.choose()
-        let target = pool.target
-        let log = accessLog
-            ? RequestLog(enabled: true, logger: logger, loop: loop, method: request.head.method, path: request.head.path,
-                         client: request.peerHost ?? "-")
-            : nil
-        log?.upstream = target.name
-        let query = request.head.target.firstIndex(of: "?").map { request.head.target[$0...] } ?? ""
-        let bytes = UpstreamRequestWriter.post(target: target, suffix: suffix, query: query,
-                                               contentType: request.head.headers["content-type"],
-                                               clientAddress: request.peerHost, body: request.body)
-        let exchange = ForwardExchange(requestBytes: bytes, clientBody: request.body, responder: responder, pool: pool, log: log)
-        exchange.start()
-        return responder.isActive ? exchange : nil
     }
 }
 

@@ -70,4 +70,24 @@ public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
     public static let upstreamBusy = GatewayErrorCode(rawValue: 17012)
     /// The gateway is shutting down.
     public static let shuttingDown = GatewayErrorCode(rawValue: 17013)
+    /// The request body is not valid JSON.
+    public static let invalidJSON = GatewayErrorCode(rawValue: 17020)
+    /// The request body is JSON but not an object.
+    public static let notAnObject = GatewayErrorCode(rawValue: 17021)
+    /// The request has no `action`, or it is not a string.
+    public static let missingAction = GatewayErrorCode(rawValue: 17022)
+    /// A property has the wrong type or a value out of range; the message names it.
+    public static let invalidProperty = GatewayErrorCode(rawValue: 17023)
+    /// A property the gateway reads (action, authToken, api, params, ...) appears more than once.
+    public static let duplicateProperty = GatewayErrorCode(rawValue: 17024)
+    /// `maxJsonApiSessions` sessions exist already.
+    public static let tooManySessions = GatewayErrorCode(rawValue: 17030)
+    /// The client address has `maxJsonApiSessionsPerIpAddress` sessions already.
+    public static let tooManySessionsForAddress = GatewayErrorCode(rawValue: 17031)
+    /// The account has `maxJsonApiSessionsPerUsername` sessions already.
+    public static let tooManySessionsForUsername = GatewayErrorCode(rawValue: 17032)
+    /// `permanentSession: true` while `enablePermanentJsonApiSessions` is false.
+    public static let permanentSessionsDisabled = GatewayErrorCode(rawValue: 17033)
+    /// The session could not be recorded durably (journal write failed).
+    public static let sessionStoreFailed = GatewayErrorCode(rawValue: 17034)
 }

@@ -56,6 +56,18 @@ public struct SessionSnapshot: Sendable {
     public let settings: SessionSettings
     public let startedAt: Int
     public let lastAccessedAt: Int
+
+    public init(digest: TokenDigest, username: String, clientAddress: String, upstream: String, upstreamToken: String,
+                settings: SessionSettings, startedAt: Int, lastAccessedAt: Int) {
+        self.digest = digest
+        self.username = username
+        self.clientAddress = clientAddress
+        self.upstream = upstream
+        self.upstreamToken = upstreamToken
+        self.settings = settings
+        self.startedAt = startedAt
+        self.lastAccessedAt = lastAccessedAt
+    }
 }
 
 /// A session read back from the journal at start.

@@ -4,6 +4,7 @@ import Glibc
 
 let usage = """
 usage: faircom-stub [--port P] [--address A] [--accounts FILE] [--workers N] [--latency-ms MS] [--fault none|close|http500|hang]
+                    [--permanent-sessions allow|refuse]
 
 A FairCom-style JSON Action backend for tests, benchmarks and local runs.
 Default account: admin / ADMIN. Prints "faircom-stub listening on HOST:PORT" once ready.
@@ -40,6 +41,10 @@ while let argument = arguments.next() {
         let name = value()
         guard let mode = StubFaults.Mode(rawValue: name) else { fail("--fault must be one of none, close, http500, hang (got \"\(name)\")") }
         options.faults.mode = mode
+    case "--permanent-sessions":
+        let choice = value()
+        guard choice == "allow" || choice == "refuse" else { fail("--permanent-sessions must be allow or refuse (got \"\(choice)\")") }
+        options.allowsPermanentSessions = choice == "allow"
     case "-h", "--help":
         ProcessSetup.writeStandardOutput(usage)
         exit(0)

@@ -1,0 +1,98 @@
+import GatewayJSON
+
+/// A JSON Action request as the gateway reads it: the members it needs, found by one scan, and
+/// the body kept as the client sent it so that forwarding only splices.
+struct ActionRequest {
+    let body: [UInt8]
+    let scan: JSONObjectScan
+    /// The action, lowercased (FairCom's actions are case-insensitive).
+    let action: String
+    let authToken: String?
+    let debug: String?
+    private let requestIdRange: Range<Int>?
+
+    /// The members the gateway interprets; a second copy of any of them is refused, so that the
+    /// gateway and the upstream can never read different values.
+    static let interpretedKeys = ["action", "api", "authToken", "params", "requestId", "debug", "responseOptions"]
+
+    var requestId: JSONValue? { requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) } }
+
+    var params: JSONValue? { scan.member("params").flatMap { try? JSONParser.parse(body, range: $0.value) } }
+
+    /// A JSON-level error found before any upstream is involved.
+    struct Rejection: Error {
+        let code: GatewayErrorCode
+        let message: String
+        let requestId: JSONValue?
+    }
+
+    static func parse(_ body: [UInt8]) -> Result<ActionRequest, Rejection> {
+        let scanned: JSONObjectScan?
+        do {
+            scanned = try JSONObjectScan.scan(body)
+        } catch {
+            let what = body.isEmpty ? "The request body is empty; it must be a JSON object such as {\"api\":\"admin\",\"action\":\"pingSession\"}."
+                                    : "The request body is not valid JSON: \(error.message) at byte \(error.offset)."
+            return .failure(Rejection(code: .invalidJSON, message: what, requestId: nil))
+        }
+        guard let scan = scanned else {
+            let kind = (try? JSONParser.parse(body))?.typeDescription ?? "another value"
+            return .failure(Rejection(code: .notAnObject, message: "The request body must be a JSON object, not \(kind).", requestId: nil))
+        }
+        let requestIdRange = scan.member("requestId")?.value
+        let requestId = requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) }
+        func reject(_ code: GatewayErrorCode, _ message: String) -> Result<ActionRequest, Rejection> {
+            .failure(Rejection(code: code, message: message, requestId: requestId))
+        }
+        for key in interpretedKeys where scan.count(of: key) > 1 {
+            return reject(.duplicateProperty, "The property '\(key)' appears more than once; send it once.")
+        }
+        guard let actionMember = scan.member("action") else {
+            return reject(.missingAction, "The required property 'action' is missing; name the action to run, such as \"createSession\".")
+        }
+        guard let action = JSONObjectScan.string(actionMember, in: body), !action.isEmpty else {
+            return reject(.missingAction, "The property 'action' must be a non-empty string, not \(describe(actionMember, in: body)).")
+        }
+        for key in ["api", "authToken", "debug"] {
+            if let member = scan.member(key), JSONObjectScan.string(member, in: body) == nil,
+               JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "n") {
+                return reject(.invalidProperty, "The property '\(key)' must be a string, not \(describe(member, in: body)).")
+            }
+        }
+        for key in ["params", "responseOptions"] {
+            if let member = scan.member(key), JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "{"),
+               JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "n") {
+                return reject(.invalidProperty, "The property '\(key)' must be an object, not \(describe(member, in: body)).")
+            }
+        }
+        let token = scan.member("authToken").flatMap { JSONObjectScan.string($0, in: body) }
+        let debug = scan.member("debug").flatMap { JSONObjectScan.string($0, in: body) }
+        return .success(ActionRequest(body: body, scan: scan, action: action.lowercased(), authToken: token,
+                                      debug: debug, requestIdRange: requestIdRange))
+    }
+
+    private static func describe(_ member: JSONObjectScan.Member, in body: [UInt8]) -> String {
+        guard let value = try? JSONParser.parse(body, range: member.value) else { return "an invalid value" }
+        let text = JSONWriter.string(value)
+        return "\(value.typeDescription) \(text.utf8.count > 40 ? String(text.prefix(37)) + "..." : text)"
+    }
+
+    /// The request as debugInfo echoes it: every password replaced by "********".
+    var maskedEcho: JSONValue {
+        guard let value = try? JSONParser.parse(body) else { return .null }
+        return Self.maskingPasswords(value)
+    }
+
+    static func maskingPasswords(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let members):
+            return .object(members.map { key, member in
+                key.lowercased() == "password" ? (key, .string("********")) : (key, maskingPasswords(member))
+            })
+        case .array(let elements):
+            return .array(elements.map(maskingPasswords))
+        default:
+            return value
+        }
+    }
+}

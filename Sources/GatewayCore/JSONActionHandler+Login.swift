@@ -1,0 +1,182 @@
+import GatewayHTTPServer
+import GatewayJSON
+import GatewaySessions
+import GatewaySystem
+import GatewayUpstreams
+
+/// createSession: validate, count against the limits, authenticate upstream, issue the token.
+extension JSONActionHandler {
+    func createSession(_ request: ActionRequest, http: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
+        let parameters: SessionParameters
+        do {
+            parameters = try SessionParameters.forCreate(request.params, defaults: services.defaults)
+        } catch {
+            reply(responder, failure(request, .invalidProperty, error.message))
+            return nil
+        }
+        if parameters.requestsPermanentSession && !services.defaults.enablePermanentJsonApiSessions {
+            reply(responder, failure(request, .permanentSessionsDisabled,
+                "Permanent sessions are disabled on this gateway. To allow them, set \"enablePermanentJsonApiSessions\": true in the \"jsonActionApiDefaults\" section of gateway.json and restart the gateway."))
+            return nil
+        }
+        let client = services.clientAddress(peer: http.peerHost, forwardedFor: http.head.headers["x-forwarded-for"])
+        let reservation: Reservation
+        switch services.table.reserve(username: parameters.username, address: client) {
+        case .success(let granted): reservation = granted
+        case .failure(let refusal):
+            let (code, message) = Self.describe(refusal)
+            logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
+            reply(responder, failure(request, code, message))
+            return nil
+        }
+        let login = LoginAttempt(handler: self, request: request, parameters: parameters, client: client,
+                                 reservation: reservation, responder: responder, pool: choosePool())
+        login.start()
+        return login
+    }
+
+    static func describe(_ refusal: LimitRefusal) -> (GatewayErrorCode, String) {
+        switch refusal {
+        case .total(let limit):
+            return (.tooManySessions, "The gateway already has its maximum of \(limit) sessions (maxJsonApiSessions). Close unused sessions with deleteSession, or raise \"maxJsonApiSessions\" in the \"jsonActionApiDefaults\" section of gateway.json.")
+        case .perAddress(let limit, let address):
+            return (.tooManySessionsForAddress, "The client address \(address) already has its maximum of \(limit) sessions (maxJsonApiSessionsPerIpAddress). Close unused sessions with deleteSession, raise \"maxJsonApiSessionsPerIpAddress\" in the \"jsonActionApiDefaults\" section of gateway.json, or list the address in \"sessions.exemptAddresses\".")
+        case .perUsername(let limit, let username):
+            return (.tooManySessionsForUsername, "The account '\(username)' already has its maximum of \(limit) sessions (maxJsonApiSessionsPerUsername). Close unused sessions with deleteSession, or raise \"maxJsonApiSessionsPerUsername\" in the \"jsonActionApiDefaults\" section of gateway.json.")
+        }
+    }
+
+    /// The createSession result: the gateway's token, the session's settings in FairCom's order,
+    /// its timestamps, and what the upstream says about itself.
+    func sessionResult(_ session: SessionSnapshot, token: String?) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let token { members.append(("authToken", .string(token))) }
+        members.append(("username", .string(session.username)))
+        members += session.settings.reportedMembers
+        members.append(("sessionStartTimestamp", .string(WallClock.faircomTimestamp(session.startedAt))))
+        members.append(("sessionLastAccessedTimestamp", .string(WallClock.faircomTimestamp(session.lastAccessedAt))))
+        members += services.details(of: session.upstream)
+        return .object(members)
+    }
+}
+
+/// One login in flight. Its reservation is either committed (the upstream accepted) or given back.
+final class LoginAttempt: HTTPExchange {
+    private let handler: JSONActionHandler
+    private let request: ActionRequest
+    private let parameters: SessionParameters
+    private let client: String
+    private let reservation: Reservation
+    private let responder: HTTPResponder
+    private let pool: UpstreamPool
+    private var askedForPermanent: Bool
+    private var call: UpstreamCall?
+    private var done = false
+
+    init(handler: JSONActionHandler, request: ActionRequest, parameters: SessionParameters, client: String,
+         reservation: Reservation, responder: HTTPResponder, pool: UpstreamPool) {
+        self.handler = handler
+        self.request = request
+        self.parameters = parameters
+        self.client = client
+        self.reservation = reservation
+        self.responder = responder
+        self.pool = pool
+        askedForPermanent = parameters.requestsPermanentSession
+    }
+
+    func start() {
+        call = UpstreamCall.post(loginBody(), to: pool) { [self] result in self.upstreamAnswered(result) }
+    }
+
+    /// The client's params, except that the upstream session never idles out (the gateway ends
+    /// it) and is permanent only when the gateway session is.
+    private func loginBody() -> [UInt8] {
+        var members = request.params?.objectValue ?? []
+        members.removeAll { $0.0 == "idleConnectionTimeoutSeconds" || $0.0 == "permanentSession" }
+        members.append(("idleConnectionTimeoutSeconds", .int(0)))
+        if askedForPermanent { members.append(("permanentSession", .bool(true))) }
+        return JSONWriter.bytes(.object([("api", .string("admin")), ("action", .string("createSession")), ("params", .object(members))]))
+    }
+
+    private func upstreamAnswered(_ result: Result<(status: Int, body: [UInt8]), UpstreamFailure>) {
+        guard !done else { return }
+        let upstream = pool.target.name
+        switch result {
+        case .failure(let failure):
+            refuse(httpStatus: failure.httpStatus, failure.kind == .connectTimeout || failure.kind == .responseTimeout ? .upstreamTimeout : .upstreamUnavailable,
+                   failure.description)
+        case .success((let status, let body)):
+            guard status == 200, let answer = try? JSONParser.parse(body), case .object = answer,
+                  let errorCode = answer["errorCode"]?.intValue else {
+                refuse(httpStatus: 502, .upstreamUnavailable, "upstream '\(upstream)': createSession was answered with HTTP \(status) and no FairCom envelope")
+                return
+            }
+            guard errorCode == 0 else {
+                if askedForPermanent && parameters.settings.permanentSession {
+                    // This upstream may not allow permanent sessions: fall back to one that never idles out.
+                    askedForPermanent = false
+                    start()
+                    return
+                }
+                refuse(httpStatus: 200, GatewayErrorCode(rawValue: errorCode), answer["errorMessage"]?.stringValue ?? "login refused by upstream '\(upstream)'")
+                return
+            }
+            let upstreamToken = answer["result"]?["authToken"]?.stringValue ?? answer["authToken"]?.stringValue ?? ""
+            guard !upstreamToken.isEmpty else {
+                refuse(httpStatus: 502, .upstreamUnavailable, "upstream '\(upstream)': createSession succeeded without an authToken")
+                return
+            }
+            let details = (answer["result"]?.objectValue ?? []).filter {
+                SessionServices.upstreamDetailKeys.contains($0.0) && $0.1.stringValue != upstreamToken
+            }
+            handler.services.remember(upstream: upstream, details: details)
+            issue(upstreamToken: upstreamToken)
+        }
+    }
+
+    private func issue(upstreamToken: String) {
+        let services = handler.services
+        let token = SessionToken.generate()
+        let digest = TokenDigest(token: token)
+        let session = services.table.commit(reservation, digest: digest, username: parameters.username, clientAddress: client,
+                                            upstream: pool.target.name, upstreamToken: upstreamToken,
+                                            settings: parameters.settings, startedAt: WallClock.nowSeconds(), now: handler.loop.now)
+        let answer = handler.loop.callback { [self] (error: SystemError?) in self.recorded(session, token: token, error: error) }
+        services.record(.opened(session.restorable)) { answer($0) }
+    }
+
+    /// The session is on disk (or could not be put there): answer, or undo.
+    private func recorded(_ session: SessionSnapshot, token: String, error: SystemError?) {
+        done = true
+        let services = handler.services
+        if let error {
+            services.table.remove(session.digest)
+            handler.closeUpstreamSession(of: session, reason: "journal write failed")
+            handler.logger.error("session journal write failed: \(error); login of '\(session.username)' undone")
+            handler.reply(responder, handler.failure(request, .sessionStoreFailed, "The gateway could not record the session durably (\(error.reason)); try again later."))
+            return
+        }
+        guard responder.isActive else {
+            // The client left before it could learn the token: nobody can use this session.
+            services.table.remove(session.digest)
+            services.record(.closed(session.digest))
+            handler.closeUpstreamSession(of: session, reason: "client left during login")
+            return
+        }
+        handler.logger.info("session \(session.digest.fingerprint) opened for '\(session.username)' from \(client) on upstream '\(session.upstream)'\(session.settings.permanentSession ? " (permanent)" : "")")
+        handler.reply(responder, handler.envelope(for: request, session: session, result: handler.sessionResult(session, token: token), authToken: token))
+    }
+
+    private func refuse(httpStatus: Int, _ code: GatewayErrorCode, _ message: String) {
+        done = true
+        handler.services.table.cancel(reservation)
+        var envelope = FairComEnvelope(requestId: request.requestId, errorCode: code.rawValue, errorMessage: message)
+        if (request.debug ?? parameters.settings.defaultDebug) == "max" { envelope.debugInfo = .object([("request", request.maskedEcho)]) }
+        responder.respond(status: httpStatus, body: envelope.bytes)
+    }
+
+    func cancel() {
+        // The client left; the login goes on so the reservation is settled, and `recorded` undoes it.
+    }
+}

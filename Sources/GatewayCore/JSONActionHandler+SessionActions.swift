@@ -1,0 +1,142 @@
+import GatewayHTTPServer
+import GatewayJSON
+import GatewaySessions
+import GatewaySystem
+
+/// The session actions the gateway answers itself, from its own table.
+extension JSONActionHandler {
+    /// Without a token: the gateway is alive. With one: the session must exist, and its idle time restarts.
+    func pingSession(_ request: ActionRequest, responder: HTTPResponder) {
+        guard let token = request.authToken, !token.isEmpty else {
+            reply(responder, envelope(for: request, session: nil))
+            return
+        }
+        guard let session = lookUp(request, touch: true) else {
+            reply(responder, unknownSession(request))
+            return
+        }
+        reply(responder, envelope(for: request, session: session))
+    }
+
+    func listSessions(_ request: ActionRequest, caller: SessionSnapshot, responder: HTTPResponder) {
+        let filter: [String]
+        switch stringArray(request.params?["usernameFilter"], "params.usernameFilter", bytes: 1...64) {
+        case .success(let names): filter = names.map { $0.lowercased() }
+        case .failure(let problem):
+            reply(responder, failure(request, .invalidProperty, problem.message))
+            return
+        }
+        let sessions = visibleSessions(to: caller)
+            .filter { filter.isEmpty || filter.contains($0.username.lowercased()) }
+            .map { session -> JSONValue in
+                .object([("username", .string(session.username)), ("description", .string(session.settings.description)),
+                         ("authToken", .string(shownToken(of: session, caller: caller, request: request)))])
+            }
+        reply(responder, envelope(for: request, session: caller, result: .object([("sessions", .array(sessions))])))
+    }
+
+    func describeSessions(_ request: ActionRequest, caller: SessionSnapshot, responder: HTTPResponder) {
+        let wanted: [String]
+        switch stringArray(request.params?["authTokens"], "params.authTokens", bytes: 0...255) {
+        case .success(let tokens): wanted = tokens
+        case .failure(let problem):
+            reply(responder, failure(request, .invalidProperty, problem.message))
+            return
+        }
+        let visible = visibleSessions(to: caller)
+        var described: [JSONValue] = []
+        if request.params?["authTokens"] == nil || request.params?["authTokens"] == .null {
+            described = visible.map { describe($0, token: shownToken(of: $0, caller: caller, request: request)) }
+        } else {
+            for token in wanted {
+                // A token the caller names is shown back as given; a fingerprint names a session without its token.
+                let digest = SessionToken.isWellFormed(token.utf8[...]) ? TokenDigest(token: token) : nil
+                if let session = visible.first(where: { $0.digest == digest }) {
+                    described.append(describe(session, token: token))
+                } else if let session = visible.first(where: { $0.digest.fingerprint == token }) {
+                    described.append(describe(session, token: token))
+                }
+            }
+        }
+        reply(responder, envelope(for: request, session: caller, result: .object([("sessions", .array(described))])))
+    }
+
+    /// Ends the caller's session and its upstream session. An unknown token succeeds with a
+    /// 12031 warning, as newer FairCom servers answer.
+    func deleteSession(_ request: ActionRequest, responder: HTTPResponder) {
+        guard let known = lookUp(request, touch: false), let session = services.table.remove(known.digest) else {
+            var answer = envelope(for: request, session: nil)
+            let warning: JSONValue = .object([("code", .int(GatewayErrorCode.unknownSession.rawValue)),
+                                              ("message", .string("'authToken' does not match any existing session. Use a valid 'authToken'."))])
+            var debugInfo = answer.debugInfo ?? .object([])
+            debugInfo.set("warnings", .array([warning]))
+            answer.debugInfo = debugInfo
+            reply(responder, answer)
+            return
+        }
+        closeUpstreamSession(of: session, reason: "deleteSession")
+        logger.info("session \(session.digest.fingerprint) of '\(session.username)' deleted")
+        let answer = envelope(for: request, session: session)
+        // A revoked API key must stay revoked after a crash: answer once the close is on disk.
+        let send = loop.callback { [self] (_: SystemError?) in reply(responder, answer) }
+        services.record(.closed(session.digest)) { send($0) }
+    }
+
+    func alterSession(_ request: ActionRequest, caller: SessionSnapshot, responder: HTTPResponder) {
+        let settings: SessionSettings
+        do {
+            settings = try SessionParameters.applyAlter(request.params, to: caller.settings)
+        } catch {
+            reply(responder, failure(request, .invalidProperty, error.message))
+            return
+        }
+        guard let altered = services.table.alter(caller.digest, settings: settings, now: loop.now) else {
+            reply(responder, unknownSession(request))
+            return
+        }
+        let answer = envelope(for: request, session: altered, result: sessionResult(altered, token: request.authToken))
+        let send = loop.callback { [self] (_: SystemError?) in reply(responder, answer) }
+        services.record(.altered(altered.digest, settings)) { send($0) }
+    }
+
+    // MARK: helpers
+
+    /// Administrators see every session; other accounts see their own.
+    func visibleSessions(to caller: SessionSnapshot) -> [SessionSnapshot] {
+        let all = services.table.all().sorted { ($0.startedAt, $0.digest.hex) < ($1.startedAt, $1.digest.hex) }
+        if services.isAdministrator(caller.username) { return all }
+        return all.filter { $0.username.lowercased() == caller.username.lowercased() }
+    }
+
+    /// The gateway keeps only digests, so the one token it can show is the caller's own;
+    /// every other session appears under its fingerprint.
+    func shownToken(of session: SessionSnapshot, caller: SessionSnapshot, request: ActionRequest) -> String {
+        session.digest == caller.digest ? (request.authToken ?? session.digest.fingerprint) : session.digest.fingerprint
+    }
+
+    func describe(_ session: SessionSnapshot, token: String) -> JSONValue {
+        var value = sessionResult(session, token: token)
+        value.set("clientIpAddress", .string(session.clientAddress))
+        return value
+    }
+
+    private func stringArray(_ value: JSONValue?, _ property: String, bytes: ClosedRange<Int>) -> Result<[String], ParameterProblem> {
+        guard let value, value != .null else { return .success([]) }
+        guard let elements = value.arrayValue else {
+            return .failure(ParameterProblem(message: "The property '\(property)' must be an array of strings, not \(value.typeDescription)."))
+        }
+        var out: [String] = []
+        for (index, element) in elements.enumerated() {
+            guard let text = element.stringValue, bytes.contains(text.utf8.count) else {
+                return .failure(ParameterProblem(message: "The property '\(property)[\(index)]' must be a string of \(bytes.lowerBound) to \(bytes.upperBound) bytes."))
+            }
+            out.append(text)
+        }
+        return .success(out)
+    }
+}
+
+/// Why a params property was refused, worded for errorMessage.
+struct ParameterProblem: Error {
+    let message: String
+}

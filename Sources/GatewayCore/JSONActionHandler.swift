@@ -1,0 +1,211 @@
+import GatewayEventLoop
+import GatewayHTTPServer
+import GatewayJSON
+import GatewayLogging
+import GatewaySessions
+import GatewayUpstreams
+
+/// The JSON Action endpoint on one loop, in phases: read the envelope, answer the session actions
+/// here (createSession, pingSession, listSessions, describeSessions, deleteSession, alterSession),
+/// and forward every other action to the session's upstream with the tokens swapped.
+final class JSONActionHandler {
+    let loop: EventLoop
+    let services: SessionServices
+    let logger: Logger
+    private let accessLog: Bool
+    private var selector: UpstreamSelector
+    private let poolsByName: [String: UpstreamPool]
+
+    static let unknownSessionMessage = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
+
+    /// db actions that read `databaseName` / `ownerName` from params, which get the session's defaults.
+    static let actionsWithDatabaseName: Set<String> = [
+        "getrecordsusingsql", "runsqlstatements", "createtable", "altertable", "deletetable", "listtables", "describetables",
+        "insertrecords", "updaterecords", "deleterecords", "truncaterecords", "getrecordsbyids", "getrecordsbytable",
+        "getrecordsbyindex", "getrecordsstartingatkey", "getrecordsinkeyrange", "getrecordsbypartialkeyrange",
+        "createindex", "deleteindex", "listindexes", "rebuildtables", "gettablestats",
+    ]
+    static let actionsWithOwnerName: Set<String> = actionsWithDatabaseName.subtracting(["getrecordsusingsql", "runsqlstatements"])
+
+    init(loop: EventLoop, services: SessionServices, pools: [UpstreamPool], logger: Logger, accessLog: Bool) {
+        self.loop = loop
+        self.services = services
+        self.logger = logger
+        self.accessLog = accessLog
+        selector = UpstreamSelector(pools: pools)
+        poolsByName = Dictionary(pools.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func handle(_ http: HTTPRequest, responder: HTTPResponder, suffix: Substring) -> HTTPExchange? {
+        let request: ActionRequest
+        switch ActionRequest.parse(http.body) {
+        case .success(let parsed): request = parsed
+        case .failure(let rejection):
+            reply(responder, FairComEnvelope.error(rejection.code, rejection.message, requestId: rejection.requestId))
+            return nil
+        }
+        switch request.action {
+        case "createsession": return createSession(request, http: http, responder: responder)
+        case "pingsession": pingSession(request, responder: responder)
+        case "listsessions": withSession(request, responder) { listSessions(request, caller: $0, responder: responder) }
+        case "describesessions": withSession(request, responder) { describeSessions(request, caller: $0, responder: responder) }
+        case "deletesession": deleteSession(request, responder: responder)
+        case "altersession": withSession(request, responder) { alterSession(request, caller: $0, responder: responder) }
+        default:
+            guard let session = lookUp(request, touch: true) else {
+                reply(responder, unknownSession(request))
+                return nil
+            }
+            return forward(request, session: session, http: http, responder: responder, suffix: suffix)
+        }
+        return nil
+    }
+
+    // MARK: sessions
+
+    /// The caller's session, marked used; nil for a missing, malformed or unknown token.
+    func lookUp(_ request: ActionRequest, touch: Bool) -> SessionSnapshot? {
+        guard let token = request.authToken, SessionToken.isWellFormed(token.utf8[...]) else { return nil }
+        let digest = TokenDigest(token: token)
+        return touch ? services.table.touch(digest, now: loop.now) : services.table.find(digest)
+    }
+
+    private func withSession(_ request: ActionRequest, _ responder: HTTPResponder, _ body: (SessionSnapshot) -> Void) {
+        guard let session = lookUp(request, touch: true) else {
+            reply(responder, unknownSession(request))
+            return
+        }
+        body(session)
+    }
+
+    func unknownSession(_ request: ActionRequest) -> FairComEnvelope {
+        var envelope = FairComEnvelope(requestId: request.requestId, errorCode: GatewayErrorCode.unknownSession.rawValue,
+                                       errorMessage: Self.unknownSessionMessage, authToken: request.authToken)
+        if request.debug == "max" { envelope.debugInfo = .object([("request", request.maskedEcho)]) }
+        return envelope
+    }
+
+    /// Answers with HTTP 200 and the envelope, as FairCom answers every JSON Action.
+    func reply(_ responder: HTTPResponder, _ envelope: FairComEnvelope) {
+        responder.respond(status: 200, body: envelope.bytes)
+    }
+
+    /// The envelope of a gateway-made answer: requestId echoed, the caller's token, and
+    /// debugInfo.request (passwords masked) when the effective debug level is "max".
+    func envelope(for request: ActionRequest, session: SessionSnapshot?, result: JSONValue = .object([]),
+                  authToken: String? = nil) -> FairComEnvelope {
+        var envelope = FairComEnvelope(requestId: request.requestId, result: result, authToken: authToken ?? request.authToken)
+        let debug = request.debug ?? session?.settings.defaultDebug ?? services.defaults.defaultDebug
+        if debug == "max" { envelope.debugInfo = .object([("request", request.maskedEcho)]) }
+        return envelope
+    }
+
+    func failure(_ request: ActionRequest, _ code: GatewayErrorCode, _ message: String) -> FairComEnvelope {
+        var envelope = FairComEnvelope(requestId: request.requestId, errorCode: code.rawValue, errorMessage: message,
+                                       authToken: request.authToken)
+        if request.debug == "max" { envelope.debugInfo = .object([("request", request.maskedEcho)]) }
+        return envelope
+    }
+
+    func pool(named name: String) -> UpstreamPool? { poolsByName[name] }
+
+    func choosePool() -> UpstreamPool { selector.choose() }
+
+    /// Closes the upstream session behind a gateway session that ended (deleteSession, expiry,
+    /// an ordinary session not kept across a restart), so that upstreams keep no orphans.
+    func closeUpstreamSession(of session: SessionSnapshot, reason: String) {
+        guard let pool = pool(named: session.upstream) else { return }
+        var body: [UInt8] = Array(#"{"api":"admin","action":"deleteSession","authToken":"#.utf8)
+        JSONWriter.writeString(session.upstreamToken, into: &body)
+        body.append(UInt8(ascii: "}"))
+        let logger = self.logger
+        let name = session.digest.fingerprint
+        UpstreamCall.post(body, to: pool) { result in
+            switch result {
+            case .success((let status, _)) where status == 200:
+                logger.debug("session \(name): upstream session closed (\(reason))")
+            case .success((let status, _)):
+                logger.warning("session \(name): closing the upstream session answered HTTP \(status)")
+            case .failure(let failure):
+                logger.warning("session \(name): could not close the upstream session: \(failure)")
+            }
+        }
+    }
+
+    /// Ends a session whose upstream reported it unknown (12031): the upstream restarted or expired it.
+    func upstreamLost(_ session: SessionSnapshot) {
+        guard services.table.remove(session.digest) != nil else { return }
+        services.record(.closed(session.digest))
+        logger.info("session \(session.digest.fingerprint) of '\(session.username)' ended: upstream '\(session.upstream)' no longer knows it")
+    }
+
+    // MARK: forwarding
+
+    private func forward(_ request: ActionRequest, session: SessionSnapshot, http: HTTPRequest, responder: HTTPResponder,
+                         suffix: Substring) -> HTTPExchange? {
+        guard let pool = pool(named: session.upstream), let token = request.authToken else {
+            upstreamLost(session)
+            reply(responder, unknownSession(request))
+            return nil
+        }
+        let log = accessLog
+            ? RequestLog(enabled: true, logger: logger, loop: loop, method: http.head.method, path: http.head.path,
+                         client: http.peerHost ?? "-")
+            : nil
+        log?.upstream = pool.target.name
+        let body = upstreamBody(request, session: session)
+        let query = http.head.target.firstIndex(of: "?").map { http.head.target[$0...] } ?? ""
+        let bytes = UpstreamRequestWriter.post(target: pool.target, suffix: suffix, query: query,
+                                               contentType: http.head.headers["content-type"],
+                                               clientAddress: http.peerHost, body: body)
+        let rewrite = SessionResponseRewrite(
+            substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: token),
+            upstreamSessionLost: { [weak self] in self?.upstreamLost(session) })
+        let exchange = ForwardExchange(requestBytes: bytes, clientBody: http.body, responder: responder, pool: pool,
+                                       log: log, rewrite: rewrite)
+        exchange.start()
+        return responder.isActive ? exchange : nil
+    }
+
+    /// The request as the upstream gets it: its token in place of the gateway's, and the session's
+    /// defaults where the request leaves `api`, `debug`, `responseOptions`, `databaseName` or `ownerName` out.
+    func upstreamBody(_ request: ActionRequest, session: SessionSnapshot) -> [UInt8] {
+        let body = request.body
+        let scan = request.scan
+        var splice = JSONSplice()
+        if let token = scan.member("authToken") {
+            var quoted: [UInt8] = []
+            JSONWriter.writeString(session.upstreamToken, into: &quoted)
+            splice.replace(token.value, with: quoted)
+        }
+        var added: [(String, JSONValue)] = []
+        let settings = session.settings
+        Self.fill(scan.member("api"), "api", .string(settings.defaultApi), body, &added, &splice)
+        if settings.defaultDebug != "none" { Self.fill(scan.member("debug"), "debug", .string(settings.defaultDebug), body, &added, &splice) }
+        Self.fill(scan.member("responseOptions"), "responseOptions", settings.defaultResponseOptions, body, &added, &splice)
+        if Self.actionsWithDatabaseName.contains(request.action) {
+            var defaults: [(String, JSONValue)] = [("databaseName", .string(settings.defaultDatabaseName))]
+            if Self.actionsWithOwnerName.contains(request.action) { defaults.append(("ownerName", .string(settings.defaultOwnerName))) }
+            if let params = scan.member("params"), JSONObjectScan.leadingByte(params, in: body) == UInt8(ascii: "{"),
+               let inner = try? JSONObjectScan.scan(body, range: params.value) {
+                var missing: [(String, JSONValue)] = []
+                for (key, value) in defaults { Self.fill(inner.member(key), key, value, body, &missing, &splice) }
+                splice.append(missing, to: inner)
+            } else {
+                Self.fill(scan.member("params"), "params", .object(defaults), body, &added, &splice)
+            }
+        }
+        splice.append(added, to: scan)
+        return splice.applied(to: body)
+    }
+
+    /// Gives `key` its default when it is absent (added) or null (replaced in place).
+    private static func fill(_ member: JSONObjectScan.Member?, _ key: String, _ value: JSONValue, _ body: [UInt8],
+                             _ added: inout [(String, JSONValue)], _ splice: inout JSONSplice) {
+        guard let member else {
+            added.append((key, value))
+            return
+        }
+        if JSONObjectScan.leadingByte(member, in: body) == UInt8(ascii: "n") { splice.replace(member.value, with: JSONWriter.bytes(value)) }
+    }
+}

@@ -1,0 +1,89 @@
+import GatewayConfig
+import GatewayJSON
+import GatewayLogging
+import GatewaySessions
+import GatewaySystem
+import Synchronization
+
+/// What every loop shares to run sessions: the table, the journal, the rules from gateway.json,
+/// and what each upstream said about itself at its last login (serverVersion, hostname, ...),
+/// which describeSessions reports.
+final class SessionServices: Sendable {
+    let table: SessionTable
+    let journal: SessionJournal?
+    let defaults: JSONActionAPIDefaults
+    let rules: SessionsConfiguration
+    let logger: Logger
+    private let upstreamDetails = Mutex<[String: [(String, JSONValue)]]>([:])
+
+    /// The result members an upstream reports about itself, passed through to clients.
+    static let upstreamDetailKeys: Set<String> = [
+        "serverVersion", "hostname", "hostUuid", "hostIpAddresses", "hostServerNamePort", "hostSQLPort",
+        "defaultStringFormat", "defaultFixedLengthCharFormat", "transformBufferInitialBytes",
+        "defaultRetentionPolicy", "defaultRetentionUnit", "defaultRetentionPeriod",
+    ]
+
+    init(table: SessionTable, journal: SessionJournal?, defaults: JSONActionAPIDefaults, rules: SessionsConfiguration, logger: Logger) {
+        self.table = table
+        self.journal = journal
+        self.defaults = defaults
+        self.rules = rules
+        self.logger = logger
+    }
+
+    func isAdministrator(_ username: String) -> Bool {
+        rules.administrators.contains { $0.lowercased() == username.lowercased() }
+    }
+
+    func remember(upstream: String, details: [(String, JSONValue)]) {
+        upstreamDetails.withLock { $0[upstream] = details }
+    }
+
+    func details(of upstream: String) -> [(String, JSONValue)] {
+        upstreamDetails.withLock { $0[upstream] ?? [] }
+    }
+
+    /// Records a change durably, then runs `then` (on the journal's thread) with any error.
+    /// Without a journal the change only lives in memory and `then` runs at once.
+    func record(_ record: JournalRecord, then: (@Sendable (SystemError?) -> Void)? = nil) {
+        guard let journal else { then?(nil); return }
+        journal.append(record, completion: then)
+    }
+
+    /// The client a login counts against: the socket's peer, or, when the peer is a trusted
+    /// proxy, the right-most X-Forwarded-For address that is not itself a trusted proxy.
+    func clientAddress(peer: String?, forwardedFor: String?) -> String {
+        let peer = peer ?? "unknown"
+        guard let forwardedFor, !rules.trustedProxies.isEmpty, rules.trustedProxies.containsAddress(peer) else { return peer }
+        var client = peer
+        for hop in forwardedFor.split(separator: ",").reversed() {
+            let address = hop.trimmingCharacters()
+            guard AddressRange.bytes(of: address) != nil else { break }
+            client = address
+            if !rules.trustedProxies.containsAddress(address) { break }
+        }
+        return client
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
+
+extension SessionSnapshot {
+    /// The journal's copy of the session.
+    var restorable: RestoredSession {
+        RestoredSession(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
+                        upstreamToken: upstreamToken, settings: settings, startedAt: startedAt)
+    }
+}
+
+extension RestoredSession {
+    /// The snapshot of a journaled session that is not in the table (to close it upstream).
+    var asSnapshot: SessionSnapshot {
+        SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
+                        upstreamToken: upstreamToken, settings: settings, startedAt: startedAt, lastAccessedAt: startedAt)
+    }
+}

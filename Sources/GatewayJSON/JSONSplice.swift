@@ -1,0 +1,60 @@
+/// Byte-level edits of a JSON document whose layout a `JSONObjectScan` found: replace a value,
+/// or add members to an object. Everything else is copied through as the client wrote it.
+public struct JSONSplice {
+    private var edits: [(range: Range<Int>, bytes: [UInt8])] = []
+
+    public init() {}
+
+    /// Replaces the bytes of `range` (a value's range from a scan) with `bytes`.
+    public mutating func replace(_ range: Range<Int>, with bytes: [UInt8]) {
+        edits.append((range, bytes))
+    }
+
+    /// Adds `"key":value` members at the end of the object `scan` describes.
+    public mutating func append(_ members: [(String, JSONValue)], to scan: JSONObjectScan) {
+        guard !members.isEmpty else { return }
+        var bytes: [UInt8] = []
+        for (index, (key, value)) in members.enumerated() {
+            if index > 0 || !scan.isEmpty { bytes.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(key, into: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            JSONWriter.write(value, into: &bytes)
+        }
+        edits.append((scan.closingBrace..<scan.closingBrace, bytes))
+    }
+
+    public var isEmpty: Bool { edits.isEmpty }
+
+    /// `document` with every edit applied. Edits must not overlap.
+    public func applied(to document: [UInt8]) -> [UInt8] {
+        guard !edits.isEmpty else { return document }
+        let ordered = edits.sorted { $0.range.lowerBound < $1.range.lowerBound }
+        var out: [UInt8] = []
+        out.reserveCapacity(document.count + ordered.reduce(0) { $0 + $1.bytes.count })
+        var position = 0
+        for edit in ordered {
+            out.append(contentsOf: document[position..<edit.range.lowerBound])
+            out.append(contentsOf: edit.bytes)
+            position = edit.range.upperBound
+        }
+        out.append(contentsOf: document[position...])
+        return out
+    }
+}
+
+extension JSONObjectScan {
+    /// The string value of `member` in `document`; nil when the value is not a string.
+    /// Strings without escapes are read straight from the bytes.
+    public static func string(_ member: Member, in document: [UInt8]) -> String? {
+        let range = member.value
+        guard range.count >= 2, document[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        let inner = (range.lowerBound + 1)..<(range.upperBound - 1)
+        if !document[inner].contains(UInt8(ascii: "\\")) {
+            return String(decoding: document[inner], as: UTF8.self)
+        }
+        return (try? JSONParser.parse(document, range: range))?.stringValue
+    }
+
+    /// The first byte of `member`'s value, enough to tell its type.
+    public static func leadingByte(_ member: Member, in document: [UInt8]) -> UInt8 { document[member.value.lowerBound] }
+}
