@@ -84,11 +84,12 @@ import Testing
             config["upstreams"] = [["name": "pool", "url": "http://127.0.0.1:\(stub.port)/api", "maxConnections": 4,
                                     "healthCheckIntervalSeconds": 3600]]
         }
+        let token = try TestClient.login(port: gateway.port)
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 16) { _ in
             guard let client = try? TestClient(port: gateway.port) else { failures.add(1, ordering: .relaxed); return }
             for _ in 0..<25 {
-                client.sendPost(#"{"action":"pingSession"}"#)
+                client.sendPost(#"{"action":"echo","authToken":"\#(token)"}"#)
                 if client.readResponse()?.json?["errorCode"]?.intValue != 0 { failures.add(1, ordering: .relaxed) }
             }
         }
@@ -97,21 +98,27 @@ import Testing
         // One connection of the start-up health probe, at most four of the pool.
         let accepted = try #require(stats["connectionsAccepted"]?.intValue)
         #expect(accepted <= 5, "the gateway opened \(accepted) upstream connections for 400 requests")
-        #expect(stats["requests"]?.intValue == 400)
+        #expect(stats["requests"]?.intValue == 401, "one login and 400 forwarded requests")
         #expect(try #require(stats["connectionsOpen"]?.intValue) <= 5)
     }
 
-    @Test func requestsAreSpreadOverUpstreams() throws {
+    @Test func loginsAreSpreadOverUpstreamsAndEachSessionStaysOnItsOwn() throws {
         let first = try Servers.stub(), second = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [first.port, second.port])
+        var tokens: [String] = []
+        for _ in 0..<10 { tokens.append(try TestClient.login(port: gateway.port)) }
+        let sessionsA = try TestClient.get(port: first.port, "/stub/stats").json?["sessions"]?.intValue
+        let sessionsB = try TestClient.get(port: second.port, "/stub/stats").json?["sessions"]?.intValue
+        #expect(sessionsA == 5 && sessionsB == 5)
+        // Every request of one session reaches the upstream that holds its upstream session.
         let client = try TestClient(port: gateway.port)
-        for _ in 0..<10 {
-            client.sendPost(#"{"action":"pingSession"}"#)
-            #expect(client.readResponse()?.status == 200)
+        for _ in 0..<6 {
+            client.sendPost(#"{"action":"echo","authToken":"\#(tokens[0])"}"#)
+            #expect(client.readResponse()?.json?["errorCode"]?.intValue == 0)
         }
-        let a = try TestClient.get(port: first.port, "/stub/stats").json?["requests"]?.intValue
-        let b = try TestClient.get(port: second.port, "/stub/stats").json?["requests"]?.intValue
-        #expect(a == 5 && b == 5)
+        let a = try TestClient.get(port: first.port, "/stub/stats").json?["requests"]?.intValue ?? 0
+        let b = try TestClient.get(port: second.port, "/stub/stats").json?["requests"]?.intValue ?? 0
+        #expect([a, b].sorted() == [5, 11], "requests per upstream: \(a), \(b)")
     }
 
     @Test func expectContinueGetsAGoAhead() throws {

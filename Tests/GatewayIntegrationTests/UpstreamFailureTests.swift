@@ -13,11 +13,12 @@ import Testing
     @Test func killedUpstreamGives502AndTheGatewayGoesOn() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try TestClient.login(port: gateway.port)
         let client = try TestClient(port: gateway.port)
-        client.sendPost(#"{"action":"pingSession"}"#)
+        client.sendPost(#"{"action":"echo","authToken":"\#(token)"}"#)
         #expect(client.readResponse()?.status == 200)
         stub.kill()
-        client.sendPost(#"{"action":"pingSession","requestId":"after-kill"}"#)
+        client.sendPost(#"{"action":"echo","requestId":"after-kill","authToken":"\#(token)"}"#)
         let failed = try #require(client.readResponse())
         #expect(failed.status == 502)
         let json = try #require(failed.json)
@@ -43,24 +44,26 @@ import Testing
         let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
             config["upstreams"] = [["name": "slow", "url": "http://127.0.0.1:\(stub.port)/api", "responseTimeoutSeconds": 0.3]]
         }
+        let token = try TestClient.login(port: gateway.port)
         try Self.setFaults(stub, #"{"mode":"hang"}"#)
         let started = Date()
-        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession","requestId":7}"#)
+        let response = try TestClient.post(port: gateway.port, #"{"action":"echo","requestId":7,"authToken":"\#(token)"}"#)
         #expect(response.status == 504)
         #expect(response.json?["errorCode"]?.intValue == 17011)
         #expect(response.json?["requestId"]?.intValue == 7)
         #expect(response.json?["errorMessage"]?.stringValue?.contains("slow") == true)
         #expect(Date().timeIntervalSince(started) < 3)
         try Self.setFaults(stub, #"{"mode":"none"}"#)
-        #expect(try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#).status == 200)
+        #expect(try TestClient.post(port: gateway.port, #"{"action":"echo","authToken":"\#(token)"}"#).status == 200)
     }
 
     @Test func latencyBelowTheTimeoutIsWaitedFor() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try TestClient.login(port: gateway.port)
         try Self.setFaults(stub, #"{"mode":"none","latencyMilliseconds":300}"#)
         let started = Date()
-        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        let response = try TestClient.post(port: gateway.port, #"{"action":"echo","authToken":"\#(token)"}"#)
         #expect(response.status == 200 && response.json?["errorCode"]?.intValue == 0)
         #expect(Date().timeIntervalSince(started) >= 0.3)
     }
@@ -68,16 +71,18 @@ import Testing
     @Test func upstreamClosingWithoutAnswerGives502() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try TestClient.login(port: gateway.port)
         try Self.setFaults(stub, #"{"mode":"close"}"#)
-        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        let response = try TestClient.post(port: gateway.port, #"{"action":"echo","authToken":"\#(token)"}"#)
         #expect(response.status == 502 && response.json?["errorCode"]?.intValue == 17010)
     }
 
     @Test func upstreamHTTP500IsRelayed() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try TestClient.login(port: gateway.port)
         try Self.setFaults(stub, #"{"mode":"http500"}"#)
-        let response = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        let response = try TestClient.post(port: gateway.port, #"{"action":"echo","authToken":"\#(token)"}"#)
         #expect(response.status == 500)
         #expect(response.text.contains("stub fault"))
     }
@@ -86,11 +91,13 @@ import Testing
         let dead = try Servers.stub(), alive = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [dead.port, alive.port])
         dead.kill()
-        // The first request to the dead one fails and marks it; after that every request lands on the live one.
-        _ = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
-        _ = try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#)
+        // A login sent to the dead one fails and marks it; after that every login lands on the live one.
+        let login = #"{"api":"admin","action":"createSession","params":{"username":"admin","password":"ADMIN"}}"#
+        _ = try TestClient.post(port: gateway.port, login)
+        _ = try TestClient.post(port: gateway.port, login)
         for _ in 0..<6 {
-            #expect(try TestClient.post(port: gateway.port, #"{"action":"pingSession"}"#).status == 200)
+            let response = try TestClient.post(port: gateway.port, login)
+            #expect(response.status == 200 && response.json?["errorCode"]?.intValue == 0)
         }
     }
 }

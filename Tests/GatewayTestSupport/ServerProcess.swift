@@ -81,8 +81,27 @@ public enum Servers {
     }
 
     /// A gateway on an ephemeral port in front of `upstreamPorts`, with `tweak` applied to the configuration.
+    /// Its session journal goes to a fresh temporary directory unless `tweak` names one.
     public static func gateway(upstreamPorts: [Int], tweak: (inout [String: Any]) -> Void = { _ in }) throws -> ServerProcess {
+        try gateway(configPath: gatewayConfig(upstreamPorts: upstreamPorts, tweak: tweak))
+    }
+
+    /// Starts a gateway on a configuration file written by `gatewayConfig` (again, to restart one).
+    public static func gateway(configPath: String) throws -> ServerProcess {
+        try ServerProcess("gateway", arguments: ["--config", configPath], readyMarker: "gateway listening on")
+    }
+
+    /// A fresh, empty temporary directory.
+    public static func temporaryDirectory() throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gw-data-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url.path
+    }
+
+    /// Writes a gateway configuration (as `gateway` describes) and returns its path.
+    public static func gatewayConfig(upstreamPorts: [Int], tweak: (inout [String: Any]) -> Void = { _ in }) throws -> String {
         var config: [String: Any] = [
+            "sessions": ["dataDirectory": try temporaryDirectory()],
             "workers": 1,
             "listeners": [["name": "test", "address": "127.0.0.1", "port": 0]],
             "upstreams": upstreamPorts.enumerated().map { index, port in
@@ -94,7 +113,7 @@ public enum Servers {
         tweak(&config)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).json").path
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
-        return try ServerProcess("gateway", arguments: ["--config", path], readyMarker: "gateway listening on")
+        return path
     }
 
     /// Runs `gateway check-config` on `text`; returns its exit status and output.
