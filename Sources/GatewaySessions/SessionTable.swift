@@ -34,7 +34,7 @@ public enum LimitRefusal: Error, Sendable, Equatable {
 }
 
 /// A counted place for a login that is still being authenticated upstream.
-public struct Reservation: Sendable {
+public struct Reservation: Sendable, Equatable {
     let usernameKey: String
     let addressKey: String?
 }

@@ -1,0 +1,111 @@
+import Foundation
+import GatewayConfig
+import GatewaySessions
+import GatewaySystem
+import Testing
+
+@Suite struct SessionJournalTests {
+    static let defaults = JSONActionAPIDefaults()
+
+    static func directory() throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
+        return url.path
+    }
+
+    static func session(_ name: String, permanent: Bool = false) -> (token: String, session: RestoredSession) {
+        var settings = SessionSettings(defaults: defaults)
+        settings.permanentSession = permanent
+        settings.description = "session of \(name)"
+        let token = SessionToken.generate()
+        return (token, RestoredSession(digest: TokenDigest(token: token), username: name, clientAddress: "10.0.0.1",
+                                       upstream: "faircom1", upstreamToken: "up-\(name)", settings: settings, startedAt: 1_700_000_000))
+    }
+
+    @Test func whatIsWrittenIsReadBackWithoutTokens() throws {
+        let dir = try Self.directory()
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, liveSessions: { [] })
+        let a = Self.session("alice"), b = Self.session("bob", permanent: true), c = Self.session("carol")
+        for s in [a, b, c] { journal.append(.opened(s.session)) }
+        var altered = b.session.settings
+        altered.description = "altered"
+        journal.append(.altered(b.session.digest, altered))
+        journal.append(.closed(c.session.digest))
+        journal.flush()
+
+        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        #expect(found.warnings.isEmpty)
+        #expect(found.records == 5)
+        #expect(found.sessions.map(\.username) == ["alice", "bob"])
+        #expect(found.sessions[1].settings.description == "altered" && found.sessions[1].settings.permanentSession)
+        #expect(found.sessions[0].upstreamToken == "up-alice")
+
+        let text = try String(contentsOfFile: SessionJournal.path(inDirectory: dir), encoding: .utf8)
+        for s in [a, b, c] { #expect(!text.contains(s.token), "a gateway token reached the journal") }
+        #expect(text.contains(a.session.digest.hex))
+        let mode = try FileManager.default.attributesOfItem(atPath: SessionJournal.path(inDirectory: dir))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func aTornLastRecordIsSkippedWithAWarning() throws {
+        let dir = try Self.directory()
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, liveSessions: { [] })
+        let a = Self.session("alice"), b = Self.session("bob")
+        journal.append(.opened(a.session))
+        journal.append(.opened(b.session))
+        journal.flush()
+        // Cut the last record in half, as a crash in the middle of a write would.
+        let path = SessionJournal.path(inDirectory: dir)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes = bytes.prefix(bytes.count - 40)
+        try bytes.write(to: URL(fileURLWithPath: path))
+
+        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        #expect(found.sessions.map(\.username) == ["alice"])
+        #expect(found.warnings.count == 1 && found.warnings[0].contains("torn"))
+    }
+
+    @Test func compactionKeepsOnlyLiveSessions() throws {
+        let dir = try Self.directory()
+        let keeper = Self.session("keeper")
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100,
+                                         liveSessions: { [keeper.session] })
+        journal.append(.opened(keeper.session))
+        for i in 0..<150 {
+            let s = Self.session("temp\(i)")
+            journal.append(.opened(s.session))
+            journal.append(.closed(s.session.digest))
+        }
+        journal.flush()
+        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        #expect(found.sessions.map(\.username) == ["keeper"])
+        #expect(found.records < 120, "the journal holds \(found.records) records for one live session")
+    }
+
+    @Test func aMissingJournalIsAnEmptyStart() throws {
+        let found = SessionJournal.read(directory: try Self.directory(), defaults: Self.defaults)
+        #expect(found.sessions.isEmpty && found.records == 0 && found.warnings.isEmpty)
+    }
+
+    @Test func tokensAndDigests() {
+        let token = SessionToken.generate()
+        #expect(token.utf8.count == 43 && SessionToken.isWellFormed(token.utf8[...]))
+        #expect(SessionToken.generate() != token)
+        #expect(!SessionToken.isWellFormed("short".utf8[...]))
+        #expect(!SessionToken.isWellFormed((String(token.dropLast()) + "=").utf8[...]))
+        let digest = TokenDigest(token: token)
+        #expect(TokenDigest(hex: digest.hex) == digest)
+        #expect(digest.hex.count == 64 && digest.fingerprint.hasPrefix("sha256:") && digest.fingerprint.count == 23)
+        #expect(TokenDigest(hex: "zz") == nil)
+        // SHA-256 of "abc", the FIPS 180-2 example.
+        #expect(TokenDigest(token: "abc").hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test func addressRanges() {
+        let v4 = AddressRange("10.0.0.0/8")!
+        #expect(v4.contains("10.200.1.1") && !v4.contains("11.0.0.1") && v4.contains("::ffff:10.1.2.3"))
+        let v6 = AddressRange("fd00::/8")!
+        #expect(v6.contains("fd12::1") && !v6.contains("fe80::1") && !v6.contains("10.0.0.1"))
+        #expect(AddressRange("127.0.0.1")!.contains("127.0.0.1") && !AddressRange("127.0.0.1")!.contains("127.0.0.2"))
+        #expect(AddressRange("10.0.0.0/33") == nil && AddressRange("nonsense") == nil && AddressRange("10.0.0.0/x") == nil)
+    }
+}
