@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
         .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig"]),
         .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "GatewayJSON"]),
         .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: [
             "GatewayTestSupport", "GatewayJSON", "gateway", "faircom-stub",

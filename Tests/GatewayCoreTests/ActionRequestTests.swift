@@ -1,0 +1,45 @@
+import GatewayJSON
+import Testing
+@testable import GatewayCore
+
+@Suite struct ActionRequestTests {
+    static func rejection(_ body: String) -> ActionRequest.Rejection? {
+        if case .failure(let rejection) = ActionRequest.parse(Array(body.utf8)) { return rejection }
+        return nil
+    }
+
+    @Test(arguments: [
+        ("", GatewayErrorCode.invalidJSON, "empty"),
+        ("{\"action\":", .invalidJSON, "not valid JSON"),
+        ("[1]", .notAnObject, "an array"),
+        ("\"createSession\"", .notAnObject, "a string"),
+        ("{}", .missingAction, "'action' is missing"),
+        ("{\"action\":7}", .missingAction, "a number 7"),
+        ("{\"action\":\"\"}", .missingAction, "non-empty"),
+        ("{\"action\":\"echo\",\"authToken\":5}", .invalidProperty, "'authToken' must be a string"),
+        ("{\"action\":\"echo\",\"api\":[]}", .invalidProperty, "'api' must be a string"),
+        ("{\"action\":\"echo\",\"params\":\"x\"}", .invalidProperty, "'params' must be an object"),
+        ("{\"action\":\"echo\",\"responseOptions\":1}", .invalidProperty, "'responseOptions' must be an object"),
+        ("{\"action\":\"echo\",\"authToken\":\"a\",\"authToken\":\"b\"}", .duplicateProperty, "'authToken' appears more than once"),
+    ])
+    func eachMalformedRequestHasItsOwnMessage(body: String, code: GatewayErrorCode, text: String) throws {
+        let rejection = try #require(Self.rejection(body))
+        #expect(rejection.code == code)
+        #expect(rejection.message.contains(text), "\(rejection.message)")
+    }
+
+    @Test func theRequestIdOfARejectedRequestIsKept() {
+        #expect(Self.rejection(#"{"requestId":{"n":1},"action":false}"#)?.requestId == .object([("n", .int(1))]))
+    }
+
+    @Test func actionsAreCaseInsensitiveAndPasswordsAreMaskedInEchoes() throws {
+        guard case .success(let request) = ActionRequest.parse(Array(#"{"action":"CreateSESSION","params":{"username":"a","password":"secret","nested":[{"Password":"x"}]}}"#.utf8)) else {
+            Issue.record("refused")
+            return
+        }
+        #expect(request.action == "createsession")
+        let echo = JSONWriter.string(request.maskedEcho)
+        #expect(!echo.contains("secret") && !echo.contains("\"x\""))
+        #expect(echo.contains("********"))
+    }
+}
