@@ -77,13 +77,8 @@ import Testing
         let deleted = try SessionTests.call(gateway.port, token, "deleteSession", #","requestId":"bye""#)
         #expect(deleted["errorCode"]?.intValue == 0 && deleted["requestId"]?.stringValue == "bye")
         #expect(try SessionTests.call(gateway.port, token, "listDatabases")["errorCode"]?.intValue == 12031)
-        var upstreamSessions = -1
-        for _ in 0..<50 {
-            upstreamSessions = try SessionTests.stubStats(stub)["sessions"]?.intValue ?? -1
-            if upstreamSessions == 0 { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        #expect(upstreamSessions == 0, "the upstream session was closed too")
+        #expect(try SessionLifetimeTests.waitFor(3) { try SessionTests.stubStats(stub)["sessions"]?.intValue == 0 },
+                "the upstream session was closed too")
         // Deleting it again succeeds with FairCom's 12031 warning.
         let again = try SessionTests.call(gateway.port, token, "deleteSession")
         #expect(again["errorCode"]?.intValue == 0)
