@@ -101,7 +101,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
     static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
         let code = Array("12031".utf8)
-        guard body.count < 64 * 1024, body.firstRange(of: code) != nil,
+        guard body.count < 64 * 1024, body.firstOccurrence(of: code, from: 0) != nil,
               let scan = try? JSONObjectScan.scan(body), let member = scan.member("errorCode") else { return false }
         return body[member.value].elementsEqual(code)
     }

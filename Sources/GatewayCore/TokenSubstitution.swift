@@ -1,3 +1,5 @@
+import GatewaySystem
+
 /// Replaces every occurrence of the upstream's token with the gateway's in a response, wherever
 /// it stands (`authToken`, `result`, an echo in `debugInfo`), so that no upstream token reaches a
 /// client. Works on a whole body or on a stream of chunks, keeping back just enough bytes to
@@ -38,31 +40,32 @@ struct TokenSubstitution {
     /// Copies `input` to `out` with replacements; returns how much was consumed. With
     /// `keepingTail`, a suffix that could begin a token is left unconsumed.
     private func scan(_ input: [UInt8], into out: inout [UInt8], keepingTail: Bool) -> Int {
-        let needle = upstreamToken
-        guard let first = needle.first, input.count >= 1 else { return 0 }
+        guard !upstreamToken.isEmpty, !input.isEmpty else { return 0 }
         out.reserveCapacity(input.count + 16)
-        var position = 0
         var copiedUpTo = 0
-        while position < input.count {
-            guard let hit = input[position...].firstIndex(of: first) else { break }
-            if hit + needle.count > input.count {
-                if keepingTail && input[hit...].elementsEqual(needle[0..<(input.count - hit)]) {
-                    out.append(contentsOf: input[copiedUpTo..<hit])
-                    return hit
-                }
-                position = hit + 1
-                continue
-            }
-            if input[hit..<(hit + needle.count)].elementsEqual(needle) {
-                out.append(contentsOf: input[copiedUpTo..<hit])
-                out.append(contentsOf: gatewayToken)
-                position = hit + needle.count
-                copiedUpTo = position
-            } else {
-                position = hit + 1
-            }
+        var position = 0
+        while let hit = input.firstOccurrence(of: upstreamToken, from: position, allowingPartialAtEnd: keepingTail) {
+            out.append(contentsOf: input[copiedUpTo..<hit])
+            if hit + upstreamToken.count > input.count { return hit }  // a token may continue in the next chunk
+            out.append(contentsOf: gatewayToken)
+            position = hit + upstreamToken.count
+            copiedUpTo = position
         }
         out.append(contentsOf: input[copiedUpTo...])
         return input.count
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Where `needle` first occurs at or after `start`. With `allowingPartialAtEnd`, a prefix of
+    /// `needle` that ends the array counts as an occurrence too.
+    func firstOccurrence(of needle: [UInt8], from start: Int, allowingPartialAtEnd: Bool = false) -> Int? {
+        if let whole = ByteSearch.firstIndex(of: needle, in: self, from: start) { return whole }
+        guard allowingPartialAtEnd, !needle.isEmpty else { return nil }
+        // Only the last needle.count - 1 bytes can hold the start of a token cut by the chunk's end.
+        for candidate in Swift.max(start, count - needle.count + 1)..<count where self[candidate...].elementsEqual(needle[0..<(count - candidate)]) {
+            return candidate
+        }
+        return nil
     }
 }

@@ -48,6 +48,9 @@ public final class SessionJournal: Sendable {
         var records: [(bytes: [UInt8], completion: (@Sendable (SystemError?) -> Void)?)] = []
         var draining = false
         var recordsInFile = 0
+        /// Live sessions written by the last compaction: the file is rewritten only once it has
+        /// grown to twice that (and past `compactAfterRecords`), so compaction stays amortized O(1).
+        var liveAtCompaction = 0
     }
 
     /// The open file, touched only on `queue`.
@@ -105,7 +108,8 @@ public final class SessionJournal: Sendable {
                 failure = error
             }
             for record in batch { record.completion?(failure) }
-            if pending.withLock({ $0.recordsInFile }) > compactAfterRecords { compact() }
+            let due = pending.withLock { $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) }
+            if due { compact() }
         }
     }
 
@@ -120,10 +124,10 @@ public final class SessionJournal: Sendable {
             try FileSystem.replaceDurably(path, with: bytes)
             file.file.close()
             file.file = try AppendOnlyFile(path: path)
-            pending.withLock { $0.recordsInFile = live.count }
+            pending.withLock { $0.recordsInFile = live.count; $0.liveAtCompaction = live.count }
         } catch {
             ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
-            pending.withLock { $0.recordsInFile = 0 }
+            pending.withLock { $0.liveAtCompaction = $0.recordsInFile }
         }
     }
 
