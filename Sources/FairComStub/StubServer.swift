@@ -13,6 +13,7 @@ public final class StubServer {
         public var accounts: [String: String] = ["admin": "ADMIN"]
         public var faults = StubFaults()
         public var allowsPermanentSessions = true
+        public var tokenBytes = 48
         public var logLevel = Logger.Level.warning
         public init() {}
     }
@@ -23,7 +24,7 @@ public final class StubServer {
     private var listeners: [Listener] = []
 
     public init(options: Options) throws {
-        state = StubState(accounts: options.accounts, faults: options.faults, allowsPermanentSessions: options.allowsPermanentSessions)
+        state = StubState(accounts: options.accounts, faults: options.faults, allowsPermanentSessions: options.allowsPermanentSessions, tokenBytes: options.tokenBytes)
         guard let address = SocketAddress(host: options.address, port: options.port) else {
             throw StubError("--address \(options.address) is not a numeric IPv4 or IPv6 address")
         }

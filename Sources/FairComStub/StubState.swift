@@ -36,12 +36,15 @@ public final class StubState: Sendable {
     public let accounts: [String: String]
     /// Whether createSession with permanentSession: true is accepted (FairCom's enablePermanentJsonApiSessions).
     public let allowsPermanentSessions: Bool
+    /// Random bytes in each token: 48 gives FairCom's 64 characters; tests vary it.
+    public let tokenBytes: Int
     private let sessions = Mutex<[String: StubSession]>([:])
     private let faultSetting: Mutex<StubFaults>
     private let requestCount = Atomic<Int>(0)
 
-    public init(accounts: [String: String], faults: StubFaults = StubFaults(), allowsPermanentSessions: Bool = true) {
+    public init(accounts: [String: String], faults: StubFaults = StubFaults(), allowsPermanentSessions: Bool = true, tokenBytes: Int = 48) {
         self.accounts = accounts
+        self.tokenBytes = tokenBytes
         self.allowsPermanentSessions = allowsPermanentSessions
         faultSetting = Mutex(faults)
     }
@@ -57,7 +60,7 @@ public final class StubState: Sendable {
     /// Checks the credentials and opens a session; nil when they are wrong.
     func login(username: String, password: String, idleConnectionTimeoutSeconds: Int, permanent: Bool) -> String? {
         guard let expected = accounts[username], expected == password else { return nil }
-        let token = SecureRandom.urlSafeToken(byteCount: 48)
+        let token = SecureRandom.urlSafeToken(byteCount: tokenBytes)
         let session = StubSession(username: username, idleConnectionTimeoutSeconds: idleConnectionTimeoutSeconds, permanentSession: permanent)
         sessions.withLock { $0[token] = session }
         return token

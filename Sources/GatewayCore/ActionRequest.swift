@@ -40,9 +40,8 @@ struct ActionRequest {
             return .failure(Rejection(code: .notAnObject, message: "The request body must be a JSON object, not \(kind).", requestId: nil))
         }
         let requestIdRange = scan.member("requestId")?.value
-        let requestId = requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) }
         func reject(_ code: GatewayErrorCode, _ message: String) -> Result<ActionRequest, Rejection> {
-            .failure(Rejection(code: code, message: message, requestId: requestId))
+            .failure(Rejection(code: code, message: message, requestId: requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) }))
         }
         for key in interpretedKeys where scan.count(of: key) > 1 {
             return reject(.duplicateProperty, "The property '\(key)' appears more than once; send it once.")

@@ -6,9 +6,13 @@ import GatewayUpstreams
 
 /// What a forwarded request of a session changes in the response: the upstream's token becomes
 /// the gateway's, and an upstream that no longer knows the session (12031) ends it here too.
+/// When both tokens have the same length (FairCom's are 64 characters, like the gateway's) the
+/// response streams through with its own framing; otherwise a body up to `wholeBodyLimit` is
+/// rewritten whole with a new Content-Length, and a larger one streams chunked.
 struct SessionResponseRewrite {
-    /// Responses up to this size are rewritten whole and keep a Content-Length; larger ones stream chunked.
     static let wholeBodyLimit = 1 << 20
+    /// 12031 answers are small; only a body that arrives whole and below this size is checked.
+    static let unknownSessionCheckLimit = 64 * 1024
     var substitution: TokenSubstitution
     let upstreamSessionLost: () -> Void
 }
@@ -28,6 +32,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     private var rewrite: SessionResponseRewrite?
     private var wholeBody: [UInt8]?
     private var head: HTTP1ResponseHead?
+    private var expectedLength: Int?
 
     init(requestBytes: [UInt8], clientBody: [UInt8], responder: HTTPResponder, pool: UpstreamPool, log: RequestLog?,
          rewrite: SessionResponseRewrite? = nil) {
@@ -54,7 +59,8 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         case .chunked, .untilClose: length = nil
         }
         log?.status = head.status
-        if rewrite != nil {
+        expectedLength = length
+        if let rewrite, !rewrite.substitution.preservesLength {
             if let length, length <= SessionResponseRewrite.wholeBodyLimit {
                 self.head = head
                 wholeBody = []
@@ -77,7 +83,15 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
             wholeBody! += bytes
             return
         }
-        responder.sendBody(rewrite == nil ? bytes : rewrite!.substitution.feed(bytes))
+        if rewrite == nil {
+            responder.sendBody(bytes)
+        } else {
+            if bytes.count == expectedLength, bytes.count <= SessionResponseRewrite.unknownSessionCheckLimit,
+               Self.reportsUnknownSession(bytes) {
+                rewrite!.upstreamSessionLost()
+            }
+            responder.sendBody(rewrite!.substitution.feed(bytes))
+        }
         if responder.isCongested, let connection {
             connection.pauseDelivery()
             responder.whenDrained { [weak self] in self?.connection?.resumeDelivery() }
@@ -101,7 +115,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
     static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
         let code = Array("12031".utf8)
-        guard body.count < 64 * 1024, body.firstOccurrence(of: code, from: 0) != nil,
+        guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit, body.firstOccurrence(of: code, from: 0) != nil,
               let scan = try? JSONObjectScan.scan(body), let member = scan.member("errorCode") else { return false }
         return body[member.value].elementsEqual(code)
     }

@@ -14,6 +14,9 @@ struct TokenSubstitution {
         self.gatewayToken = Array(gatewayToken.utf8)
     }
 
+    /// Whether replacing keeps a body's length (and so its Content-Length).
+    var preservesLength: Bool { upstreamToken.count == gatewayToken.count }
+
     /// `bytes` with every occurrence replaced.
     func replacingAll(in bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []

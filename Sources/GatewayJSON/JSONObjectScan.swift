@@ -58,7 +58,7 @@ extension JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
+            let key = try scanKey()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
             index += 1
@@ -72,6 +72,22 @@ extension JSONParser {
             if bytes[index] == UInt8(ascii: "}") { index += 1; return (members, index - 1) }
             throw error("expected ',' or '}' in an object")
         }
+    }
+
+    /// A member's key. Keys are short plain ASCII nearly always; those are taken straight from the
+    /// bytes (a small string, no allocation), anything else goes through the full string parser.
+    mutating func scanKey() throws(JSONParseError) -> String {
+        let start = index
+        try skipString()
+        let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
+        if inner.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\\") }) {
+            return String(decoding: inner, as: UTF8.self)
+        }
+        let end = index
+        index = start
+        let key = try parseString()
+        index = end
+        return key
     }
 
     /// Moves past one value, validating it, without building it.

@@ -1,9 +1,11 @@
 import GatewaySystem
 
-/// Gateway-issued session tokens: 256 random bits from OpenSSL's RAND_bytes, base64url (43 characters).
+/// Gateway-issued session tokens: 384 random bits from OpenSSL's RAND_bytes, base64url: 64
+/// characters, the length of FairCom's own tokens, so that swapping one for the other in a
+/// response keeps its length and the response can stream through unbuffered.
 public enum SessionToken {
-    public static let randomByteCount = 32
-    public static let length = 43
+    public static let randomByteCount = 48
+    public static let length = 64
 
     public static func generate() -> String { SecureRandom.urlSafeToken(byteCount: randomByteCount) }
 

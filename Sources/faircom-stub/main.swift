@@ -4,7 +4,7 @@ import Glibc
 
 let usage = """
 usage: faircom-stub [--port P] [--address A] [--accounts FILE] [--workers N] [--latency-ms MS] [--fault none|close|http500|hang]
-                    [--permanent-sessions allow|refuse]
+                    [--permanent-sessions allow|refuse] [--token-bytes N]
 
 A FairCom-style JSON Action backend for tests, benchmarks and local runs.
 Default account: admin / ADMIN. Prints "faircom-stub listening on HOST:PORT" once ready.
@@ -45,6 +45,9 @@ while let argument = arguments.next() {
         let choice = value()
         guard choice == "allow" || choice == "refuse" else { fail("--permanent-sessions must be allow or refuse (got \"\(choice)\")") }
         options.allowsPermanentSessions = choice == "allow"
+    case "--token-bytes":
+        guard let n = Int(value()), (12...189).contains(n) else { fail("--token-bytes must be 12 to 189") }
+        options.tokenBytes = n
     case "-h", "--help":
         ProcessSetup.writeStandardOutput(usage)
         exit(0)

@@ -59,7 +59,7 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "the client failed: \(problems)")
         let report = try #require(try? JSONParser.parse(Array(data)), "no report: \(problems)")
-        #expect(report["tokenLength"]?.intValue == 43)
+        #expect(report["tokenLength"]?.intValue == 64)
         #expect(report["databases"] == .array([.string("ctreeSQL"), .string("faircom")]))
         #expect(report["echoedToken"] == .bool(true))
         #expect(report["description"]?.stringValue == "e2e" && report["idleConnectionTimeoutSeconds"]?.intValue == 30)

@@ -25,7 +25,7 @@ import Testing
         let login = try Self.login(gateway.port, extra: #","requestId":"r1""#)
         #expect(login["errorCode"]?.intValue == 0 && login["requestId"]?.stringValue == "r1")
         let token = try #require(login["authToken"]?.stringValue)
-        #expect(token.utf8.count == 43, "256 random bits, base64url")
+        #expect(token.utf8.count == 64, "384 random bits, base64url")
         #expect(login["result"]?["authToken"]?.stringValue == token)
         let result = try #require(login["result"])
         for key in ["username", "description", "defaultApi", "defaultDebug", "defaultDatabaseName", "defaultOwnerName",
@@ -71,7 +71,7 @@ import Testing
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
         let message = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
         for body in [#"{"action":"listDatabases"}"#, #"{"action":"listDatabases","authToken":"nope"}"#,
-                     #"{"action":"listDatabases","authToken":"\#(String(repeating: "A", count: 43))","requestId":3}"#,
+                     #"{"action":"listDatabases","authToken":"\#(String(repeating: "A", count: 64))","requestId":3}"#,
                      #"{"action":"listSessions","authToken":""}"#] {
             let answer = try #require(TestClient.post(port: gateway.port, body).json)
             #expect(answer["errorCode"]?.intValue == 12031 && answer["errorMessage"]?.stringValue == message, "\(body)")
@@ -188,5 +188,26 @@ import Testing
             #expect(refused["errorCode"]?.intValue == 1215)
         }
         #expect(try Self.login(gateway.port)["errorCode"]?.intValue == 0, "failed logins gave their places back")
+    }
+}
+
+/// Upstream tokens of another length than the gateway's change a body's length: small bodies are
+/// rewritten whole with a new Content-Length, large ones stream chunked, and neither leaks.
+@Suite struct TokenLengthTests {
+    @Test(arguments: [24, 120])
+    func upstreamTokensOfAnyLengthNeverLeak(tokenBytes: Int) throws {
+        let stub = try Servers.stub(["--token-bytes", "\(tokenBytes)"])
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try #require(SessionTests.login(gateway.port)["authToken"]?.stringValue)
+        let small = try TestClient.post(port: gateway.port, #"{"action":"echo","authToken":"\#(token)","debug":"max"}"#)
+        #expect(small.headers["content-length"] == String(small.body.count))
+        #expect(small.json?["authToken"]?.stringValue == token && small.json?["debugInfo"]?["request"]?["authToken"]?.stringValue == token)
+
+        let padding = String(repeating: "x", count: 1_500_000)
+        let large = try TestClient.post(port: gateway.port, #"{"action":"echo","authToken":"\#(token)","debug":"max","params":{"pad":"\#(padding)"}}"#)
+        #expect(large.status == 200 && large.headers["transfer-encoding"] == "chunked")
+        let json = try #require(large.json)
+        #expect(json["authToken"]?.stringValue == token && json["debugInfo"]?["request"]?["authToken"]?.stringValue == token)
+        #expect(json["result"]?["pad"]?.stringValue?.count == padding.count)
     }
 }

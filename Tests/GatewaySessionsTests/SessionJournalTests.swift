@@ -88,7 +88,7 @@ import Testing
 
     @Test func tokensAndDigests() {
         let token = SessionToken.generate()
-        #expect(token.utf8.count == 43 && SessionToken.isWellFormed(token.utf8[...]))
+        #expect(token.utf8.count == 64 && SessionToken.isWellFormed(token.utf8[...]))
         #expect(SessionToken.generate() != token)
         #expect(!SessionToken.isWellFormed("short".utf8[...]))
         #expect(!SessionToken.isWellFormed((String(token.dropLast()) + "=").utf8[...]))
