@@ -1,4 +1,7 @@
 #define _GNU_SOURCE
+/* SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP, whose per-call algorithm
+   fetch takes a global lock; the session table hashes a token on every request. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <sys/socket.h>
 #include "CGatewayShims.h"
 
@@ -10,4 +13,13 @@ int cgw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 
 const void *cgw_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len) {
     return memmem(haystack, haystack_len, needle, needle_len);
+}
+
+#include <openssl/sha.h>
+
+void cgw_sha256(const void *data, size_t length, unsigned char *out) {
+    SHA256_CTX context;
+    SHA256_Init(&context);
+    SHA256_Update(&context, data, length);
+    SHA256_Final(out, &context);
 }

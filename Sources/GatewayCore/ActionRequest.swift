@@ -3,21 +3,45 @@ import GatewayJSON
 /// A JSON Action request as the gateway reads it: the members it needs, found by one scan, and
 /// the body kept as the client sent it so that forwarding only splices.
 struct ActionRequest {
+    /// The top-level members the gateway interprets, found in one pass over the scan.
+    struct Interpreted {
+        var action, api, authToken, params, requestId, debug, responseOptions: JSONObjectScan.Member?
+    }
+
     let body: [UInt8]
     let scan: JSONObjectScan
+    let interpreted: Interpreted
     /// The action, lowercased (FairCom's actions are case-insensitive).
     let action: String
     let authToken: String?
     let debug: String?
     private let requestIdRange: Range<Int>?
 
-    /// The members the gateway interprets; a second copy of any of them is refused, so that the
-    /// gateway and the upstream can never read different values.
-    static let interpretedKeys = ["action", "api", "authToken", "params", "requestId", "debug", "responseOptions"]
+    /// Picks out the members the gateway interprets. A second copy of any of them is refused
+    /// (its name is returned), so that the gateway and the upstream never read different values.
+    static func interpret(_ scan: JSONObjectScan) -> Result<Interpreted, ParameterProblem> {
+        var found = Interpreted()
+        for member in scan.members {
+            let slot: WritableKeyPath<Interpreted, JSONObjectScan.Member?>
+            switch member.key {
+            case "action": slot = \.action
+            case "api": slot = \.api
+            case "authToken": slot = \.authToken
+            case "params": slot = \.params
+            case "requestId": slot = \.requestId
+            case "debug": slot = \.debug
+            case "responseOptions": slot = \.responseOptions
+            default: continue
+            }
+            guard found[keyPath: slot] == nil else { return .failure(ParameterProblem(message: member.key)) }
+            found[keyPath: slot] = member
+        }
+        return .success(found)
+    }
 
     var requestId: JSONValue? { requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) } }
 
-    var params: JSONValue? { scan.member("params").flatMap { try? JSONParser.parse(body, range: $0.value) } }
+    var params: JSONValue? { interpreted.params.flatMap { try? JSONParser.parse(body, range: $0.value) } }
 
     /// A JSON-level error found before any upstream is involved.
     struct Rejection: Error {
@@ -43,31 +67,37 @@ struct ActionRequest {
         func reject(_ code: GatewayErrorCode, _ message: String) -> Result<ActionRequest, Rejection> {
             .failure(Rejection(code: code, message: message, requestId: requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) }))
         }
-        for key in interpretedKeys where scan.count(of: key) > 1 {
-            return reject(.duplicateProperty, "The property '\(key)' appears more than once; send it once.")
+        let interpreted: Interpreted
+        switch interpret(scan) {
+        case .success(let found): interpreted = found
+        case .failure(let duplicate): return reject(.duplicateProperty, "The property '\(duplicate.message)' appears more than once; send it once.")
         }
-        guard let actionMember = scan.member("action") else {
+        guard let actionMember = interpreted.action else {
             return reject(.missingAction, "The required property 'action' is missing; name the action to run, such as \"createSession\".")
         }
         guard let action = JSONObjectScan.string(actionMember, in: body), !action.isEmpty else {
             return reject(.missingAction, "The property 'action' must be a non-empty string, not \(describe(actionMember, in: body)).")
         }
-        for key in ["api", "authToken", "debug"] {
-            if let member = scan.member(key), JSONObjectScan.string(member, in: body) == nil,
-               JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "n") {
-                return reject(.invalidProperty, "The property '\(key)' must be a string, not \(describe(member, in: body)).")
+        for member in [interpreted.api, interpreted.authToken, interpreted.debug] {
+            if let member, !isType(member, UInt8(ascii: "\""), in: body) {
+                return reject(.invalidProperty, "The property '\(member.key)' must be a string, not \(describe(member, in: body)).")
             }
         }
-        for key in ["params", "responseOptions"] {
-            if let member = scan.member(key), JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "{"),
-               JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "n") {
-                return reject(.invalidProperty, "The property '\(key)' must be an object, not \(describe(member, in: body)).")
+        for member in [interpreted.params, interpreted.responseOptions] {
+            if let member, !isType(member, UInt8(ascii: "{"), in: body) {
+                return reject(.invalidProperty, "The property '\(member.key)' must be an object, not \(describe(member, in: body)).")
             }
         }
-        let token = scan.member("authToken").flatMap { JSONObjectScan.string($0, in: body) }
-        let debug = scan.member("debug").flatMap { JSONObjectScan.string($0, in: body) }
-        return .success(ActionRequest(body: body, scan: scan, action: action.lowercased(), authToken: token,
-                                      debug: debug, requestIdRange: requestIdRange))
+        let token = interpreted.authToken.flatMap { JSONObjectScan.string($0, in: body) }
+        let debug = interpreted.debug.flatMap { JSONObjectScan.string($0, in: body) }
+        return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: action.lowercased(),
+                                      authToken: token, debug: debug, requestIdRange: requestIdRange))
+    }
+
+    /// Whether a member's value starts with `leading` (a string's quote, an object's brace) or is null.
+    private static func isType(_ member: JSONObjectScan.Member, _ leading: UInt8, in body: [UInt8]) -> Bool {
+        let first = JSONObjectScan.leadingByte(member, in: body)
+        return first == leading || first == UInt8(ascii: "n")
     }
 
     private static func describe(_ member: JSONObjectScan.Member, in body: [UInt8]) -> String {

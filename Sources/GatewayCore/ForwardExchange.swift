@@ -1,6 +1,8 @@
 import GatewayHTTP1
+import GatewaySystem
 import GatewayHTTPServer
 import GatewayJSON
+import GatewaySessions
 import GatewayLogging
 import GatewayUpstreams
 
@@ -14,7 +16,10 @@ struct SessionResponseRewrite {
     /// 12031 answers are small; only a body that arrives whole and below this size is checked.
     static let unknownSessionCheckLimit = 64 * 1024
     var substitution: TokenSubstitution
-    let upstreamSessionLost: () -> Void
+    weak var handler: JSONActionHandler?
+    let session: TokenDigest
+
+    func upstreamSessionLost() { handler?.upstreamLost(session) }
 }
 
 /// One client request relayed to an upstream: request out, response streamed back with
@@ -101,7 +106,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     func upstreamResponseEnd() {
         connection = nil
         finished = true
-        if let rewrite, let body = wholeBody, let head {
+        if var rewrite, let body = wholeBody, let head {
             if Self.reportsUnknownSession(body) { rewrite.upstreamSessionLost() }
             responder.respond(status: head.status, headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
                               body: rewrite.substitution.replacingAll(in: body))
@@ -115,7 +120,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
     static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
         let code = Array("12031".utf8)
-        guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit, body.firstOccurrence(of: code, from: 0) != nil,
+        guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit, ByteSearch.firstIndex(of: code, in: body) != nil,
               let scan = try? JSONObjectScan.scan(body), let member = scan.member("errorCode") else { return false }
         return body[member.value].elementsEqual(code)
     }

@@ -133,8 +133,8 @@ final class JSONActionHandler {
     }
 
     /// Ends a session whose upstream reported it unknown (12031): the upstream restarted or expired it.
-    func upstreamLost(_ session: SessionSnapshot) {
-        guard services.table.remove(session.digest) != nil else { return }
+    func upstreamLost(_ digest: TokenDigest) {
+        guard let session = services.table.remove(digest) else { return }
         services.record(.closed(session.digest))
         logger.info("session \(session.digest.fingerprint) of '\(session.username)' ended: upstream '\(session.upstream)' no longer knows it")
     }
@@ -144,7 +144,7 @@ final class JSONActionHandler {
     private func forward(_ request: ActionRequest, session: SessionSnapshot, http: HTTPRequest, responder: HTTPResponder,
                          suffix: Substring) -> HTTPExchange? {
         guard let pool = pool(named: session.upstream), let token = request.authToken else {
-            upstreamLost(session)
+            upstreamLost(session.digest)
             reply(responder, unknownSession(request))
             return nil
         }
@@ -160,7 +160,7 @@ final class JSONActionHandler {
                                                clientAddress: http.peerHost, body: body)
         let rewrite = SessionResponseRewrite(
             substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: token),
-            upstreamSessionLost: { [weak self] in self?.upstreamLost(session) })
+            handler: self, session: session.digest)
         let exchange = ForwardExchange(requestBytes: bytes, clientBody: http.body, responder: responder, pool: pool,
                                        log: log, rewrite: rewrite)
         exchange.start()
@@ -172,27 +172,28 @@ final class JSONActionHandler {
     func upstreamBody(_ request: ActionRequest, session: SessionSnapshot) -> [UInt8] {
         let body = request.body
         let scan = request.scan
+        let members = request.interpreted
         var splice = JSONSplice()
-        if let token = scan.member("authToken") {
+        if let token = members.authToken {
             var quoted: [UInt8] = []
             JSONWriter.writeString(session.upstreamToken, into: &quoted)
             splice.replace(token.value, with: quoted)
         }
         var added: [(String, JSONValue)] = []
         let settings = session.settings
-        Self.fill(scan.member("api"), "api", .string(settings.defaultApi), body, &added, &splice)
-        if settings.defaultDebug != "none" { Self.fill(scan.member("debug"), "debug", .string(settings.defaultDebug), body, &added, &splice) }
-        Self.fill(scan.member("responseOptions"), "responseOptions", settings.defaultResponseOptions, body, &added, &splice)
+        Self.fill(members.api, "api", .string(settings.defaultApi), body, &added, &splice)
+        if settings.defaultDebug != "none" { Self.fill(members.debug, "debug", .string(settings.defaultDebug), body, &added, &splice) }
+        Self.fill(members.responseOptions, "responseOptions", settings.defaultResponseOptions, body, &added, &splice)
         if Self.actionsWithDatabaseName.contains(request.action) {
             var defaults: [(String, JSONValue)] = [("databaseName", .string(settings.defaultDatabaseName))]
             if Self.actionsWithOwnerName.contains(request.action) { defaults.append(("ownerName", .string(settings.defaultOwnerName))) }
-            if let params = scan.member("params"), JSONObjectScan.leadingByte(params, in: body) == UInt8(ascii: "{"),
+            if let params = members.params, JSONObjectScan.leadingByte(params, in: body) == UInt8(ascii: "{"),
                let inner = try? JSONObjectScan.scan(body, range: params.value) {
                 var missing: [(String, JSONValue)] = []
                 for (key, value) in defaults { Self.fill(inner.member(key), key, value, body, &missing, &splice) }
                 splice.append(missing, to: inner)
             } else {
-                Self.fill(scan.member("params"), "params", .object(defaults), body, &added, &splice)
+                Self.fill(members.params, "params", .object(defaults), body, &added, &splice)
             }
         }
         splice.append(added, to: scan)

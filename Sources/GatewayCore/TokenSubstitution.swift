@@ -3,25 +3,24 @@ import GatewaySystem
 /// Replaces every occurrence of the upstream's token with the gateway's in a response, wherever
 /// it stands (`authToken`, `result`, an echo in `debugInfo`), so that no upstream token reaches a
 /// client. Works on a whole body or on a stream of chunks, keeping back just enough bytes to
-/// find a token split across chunks.
+/// find a token split across chunks. The tokens stay Strings: their UTF-8 is read in place.
 struct TokenSubstitution {
-    let upstreamToken: [UInt8]
-    let gatewayToken: [UInt8]
+    private var upstreamToken: String
+    private var gatewayToken: String
     private var carry: [UInt8] = []
 
     init(upstreamToken: String, gatewayToken: String) {
-        self.upstreamToken = Array(upstreamToken.utf8)
-        self.gatewayToken = Array(gatewayToken.utf8)
+        self.upstreamToken = upstreamToken
+        self.gatewayToken = gatewayToken
     }
 
     /// Whether replacing keeps a body's length (and so its Content-Length).
-    var preservesLength: Bool { upstreamToken.count == gatewayToken.count }
+    var preservesLength: Bool { upstreamToken.utf8.count == gatewayToken.utf8.count }
 
     /// `bytes` with every occurrence replaced.
-    func replacingAll(in bytes: [UInt8]) -> [UInt8] {
+    mutating func replacingAll(in bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        let kept = scan(bytes, into: &out, keepingTail: false)
-        precondition(kept == bytes.count)
+        _ = scan(bytes, into: &out, keepingTail: false)
         return out
     }
 
@@ -30,7 +29,7 @@ struct TokenSubstitution {
         let input = carry.isEmpty ? chunk : carry + chunk
         var out: [UInt8] = []
         let consumed = scan(input, into: &out, keepingTail: true)
-        carry = Array(input[consumed...])
+        carry = consumed == input.count ? [] : Array(input[consumed...])
         return out
     }
 
@@ -42,33 +41,35 @@ struct TokenSubstitution {
 
     /// Copies `input` to `out` with replacements; returns how much was consumed. With
     /// `keepingTail`, a suffix that could begin a token is left unconsumed.
-    private func scan(_ input: [UInt8], into out: inout [UInt8], keepingTail: Bool) -> Int {
-        guard !upstreamToken.isEmpty, !input.isEmpty else { return 0 }
-        out.reserveCapacity(input.count + 16)
-        var copiedUpTo = 0
-        var position = 0
-        while let hit = input.firstOccurrence(of: upstreamToken, from: position, allowingPartialAtEnd: keepingTail) {
-            out.append(contentsOf: input[copiedUpTo..<hit])
-            if hit + upstreamToken.count > input.count { return hit }  // a token may continue in the next chunk
-            out.append(contentsOf: gatewayToken)
-            position = hit + upstreamToken.count
-            copiedUpTo = position
+    private mutating func scan(_ input: [UInt8], into out: inout [UInt8], keepingTail: Bool) -> Int {
+        guard !upstreamToken.isEmpty, !input.isEmpty else {
+            out = input
+            return input.count
         }
-        out.append(contentsOf: input[copiedUpTo...])
-        return input.count
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// Where `needle` first occurs at or after `start`. With `allowingPartialAtEnd`, a prefix of
-    /// `needle` that ends the array counts as an occurrence too.
-    func firstOccurrence(of needle: [UInt8], from start: Int, allowingPartialAtEnd: Bool = false) -> Int? {
-        if let whole = ByteSearch.firstIndex(of: needle, in: self, from: start) { return whole }
-        guard allowingPartialAtEnd, !needle.isEmpty else { return nil }
-        // Only the last needle.count - 1 bytes can hold the start of a token cut by the chunk's end.
-        for candidate in Swift.max(start, count - needle.count + 1)..<count where self[candidate...].elementsEqual(needle[0..<(count - candidate)]) {
-            return candidate
+        var gateway = gatewayToken
+        return upstreamToken.withUTF8 { needle in
+            gateway.withUTF8 { replacement in
+                input.withUnsafeBufferPointer { hay in
+                    out.reserveCapacity(input.count + 16)
+                    var copiedUpTo = 0
+                    while let hit = ByteSearch.firstIndex(of: UnsafeRawBufferPointer(needle), in: UnsafeRawBufferPointer(hay), from: copiedUpTo) {
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: hay[copiedUpTo..<hit]))
+                        out.append(contentsOf: replacement)
+                        copiedUpTo = hit + needle.count
+                    }
+                    var end = hay.count
+                    if keepingTail {
+                        // Only the last needle.count - 1 bytes can hold the start of a token cut by the chunk's end.
+                        for candidate in max(copiedUpTo, hay.count - needle.count + 1)..<hay.count
+                        where UnsafeBufferPointer(rebasing: hay[candidate...]).elementsEqual(UnsafeBufferPointer(rebasing: needle[0..<(hay.count - candidate)])) {
+                            end = candidate
+                            break
+                        }
+                    }
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: hay[copiedUpTo..<end]))
+                    return end
+                }
+            }
         }
-        return nil
     }
 }

@@ -25,7 +25,15 @@ public struct TokenDigest: Hashable, Sendable, CustomStringConvertible {
 
     public init(token: String) {
         var token = token
-        self.init(digestBytes: token.withUTF8 { SHA256Digest.hash($0) })
+        self = token.withUTF8 { TokenDigest(tokenBytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The digest of the token whose UTF-8 is `tokenBytes` (e.g. straight from a request body).
+    public init(tokenBytes: UnsafeRawBufferPointer) {
+        var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &raw) { SHA256Digest.hash(tokenBytes, into: $0) }
+        // Big-endian words, so that `hex` reads like the digest's bytes.
+        words = (UInt64(bigEndian: raw.0), UInt64(bigEndian: raw.1), UInt64(bigEndian: raw.2), UInt64(bigEndian: raw.3))
     }
 
     init(digestBytes d: [UInt8]) {

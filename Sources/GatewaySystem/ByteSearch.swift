@@ -4,13 +4,14 @@ import CGatewayShims
 /// response bodies.
 public enum ByteSearch {
     /// Where `needle` first occurs in `haystack` at or after `start`.
+    public static func firstIndex(of needle: UnsafeRawBufferPointer, in haystack: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
+        guard needle.count > 0, start >= 0, haystack.count - start >= needle.count,
+              let found = cgw_memmem(haystack.baseAddress! + start, haystack.count - start, needle.baseAddress!, needle.count)
+        else { return nil }
+        return haystack.baseAddress!.distance(to: found)
+    }
+
     public static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Int? {
-        guard !needle.isEmpty, start >= 0, haystack.count - start >= needle.count else { return nil }
-        return haystack.withUnsafeBytes { hay in
-            needle.withUnsafeBytes { pin in
-                guard let found = cgw_memmem(hay.baseAddress! + start, hay.count - start, pin.baseAddress!, pin.count) else { return nil }
-                return hay.baseAddress!.distance(to: UnsafeRawPointer(found))
-            }
-        }
+        haystack.withUnsafeBytes { hay in needle.withUnsafeBytes { firstIndex(of: $0, in: hay, from: start) } }
     }
 }

@@ -1,22 +1,17 @@
-import COpenSSL
+import CGatewayShims
 
-/// SHA-256 through OpenSSL's one-shot EVP interface.
+/// SHA-256 through OpenSSL's SHA256 functions (see cgw_sha256 for why not EVP).
 public enum SHA256Digest {
     public static let byteCount = 32
 
-    public static func hash<Bytes: Collection<UInt8>>(_ input: Bytes) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: byteCount)
-        let ok = input.withContiguousStorageIfAvailable { buffer in
-            digest(buffer, into: &out)
-        } ?? Array(input).withUnsafeBufferPointer { digest($0, into: &out) }
-        precondition(ok, "EVP_Digest(SHA-256) failed")
-        return out
+    public static func hash(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        precondition(output.count >= byteCount)
+        cgw_sha256(input.baseAddress, input.count, output.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
-    private static func digest(_ input: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
-        var length: UInt32 = 0
-        return out.withUnsafeMutableBufferPointer { outBuffer in
-            EVP_Digest(input.baseAddress, input.count, outBuffer.baseAddress, &length, EVP_sha256(), nil) == 1
-        }
+    public static func hash(_ input: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: byteCount)
+        input.withUnsafeBytes { bytes in out.withUnsafeMutableBytes { hash(bytes, into: $0) } }
+        return out
     }
 }

@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func everyOccurrenceIsReplacedInAWholeBody() {
-        let substitution = TokenSubstitution(upstreamToken: Self.upstream, gatewayToken: Self.gateway)
+        var substitution = TokenSubstitution(upstreamToken: Self.upstream, gatewayToken: Self.gateway)
         #expect(String(decoding: substitution.replacingAll(in: Self.response), as: UTF8.self) == Self.expected)
     }
 
