@@ -16,10 +16,11 @@ struct SessionResponseRewrite {
     /// 12031 answers are small; only a body that arrives whole and below this size is checked.
     static let unknownSessionCheckLimit = 64 * 1024
     var substitution: TokenSubstitution
-    weak var handler: JSONActionHandler?
+    /// A loop's handler lives as long as the process, so no reference counting is needed here.
+    unowned(unsafe) let handler: JSONActionHandler
     let session: TokenDigest
 
-    func upstreamSessionLost() { handler?.upstreamLost(session) }
+    func upstreamSessionLost() { handler.upstreamLost(session) }
 }
 
 /// One client request relayed to an upstream: request out, response streamed back with

@@ -50,7 +50,7 @@ extension JSONActionHandler {
         } else {
             for token in wanted {
                 // A token the caller names is shown back as given; a fingerprint names a session without its token.
-                let digest = SessionToken.isWellFormed(token.utf8[...]) ? TokenDigest(token: token) : nil
+                let digest = SessionToken.isWellFormed(token) ? TokenDigest(token: token) : nil
                 if let session = visible.first(where: { $0.digest == digest }) {
                     described.append(describe(session, token: token))
                 } else if let session = visible.first(where: { $0.digest.fingerprint == token }) {

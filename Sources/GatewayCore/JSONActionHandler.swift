@@ -65,7 +65,7 @@ final class JSONActionHandler {
 
     /// The caller's session, marked used; nil for a missing, malformed or unknown token.
     func lookUp(_ request: ActionRequest, touch: Bool) -> SessionSnapshot? {
-        guard let token = request.authToken, SessionToken.isWellFormed(token.utf8[...]) else { return nil }
+        guard let token = request.authToken, SessionToken.isWellFormed(token) else { return nil }
         let digest = TokenDigest(token: token)
         return touch ? services.table.touch(digest, now: loop.now) : services.table.find(digest)
     }

@@ -132,7 +132,14 @@ extension JSONParser {
         index += 1
         let start = index
         var nonASCII = false
-        while index < bytes.count {
+        while true {
+            // Plain characters are the common case: one comparison chain per byte.
+            while index < bytes.count {
+                let b = bytes[index]
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 32 || b >= 0x80 { break }
+                index += 1
+            }
+            guard index < bytes.count else { throw error("unterminated string") }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 if nonASCII && !Self.isValidUTF8(UnsafeBufferPointer(rebasing: bytes[start..<index])) {
@@ -142,10 +149,9 @@ extension JSONParser {
                 return
             }
             if b < 32 { throw error("control character in a string") }
-            if b >= 0x80 { nonASCII = true }
             index += 1
-            guard b == UInt8(ascii: "\\") else { continue }
-            guard index < bytes.count else { break }
+            if b >= 0x80 { nonASCII = true; continue }
+            guard index < bytes.count else { throw error("unterminated string") }
             let escape = bytes[index]
             index += 1
             switch escape {
@@ -167,7 +173,6 @@ extension JSONParser {
                 throw error("invalid escape")
             }
         }
-        throw error("unterminated string")
     }
 
     static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -10,10 +10,11 @@ public enum SessionToken {
     public static func generate() -> String { SecureRandom.urlSafeToken(byteCount: randomByteCount) }
 
     /// Whether `text` could be a token this gateway issued; anything else is unknown without a lookup.
-    public static func isWellFormed(_ text: Substring.UTF8View) -> Bool {
-        guard text.count == length else { return false }
-        return text.allSatisfy { b in
-            (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 45 || b == 95
+    public static func isWellFormed(_ text: String) -> Bool {
+        guard text.utf8.count == length else { return false }
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.allSatisfy { b in (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 45 || b == 95 }
         }
     }
 }

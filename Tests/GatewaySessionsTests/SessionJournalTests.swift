@@ -88,10 +88,10 @@ import Testing
 
     @Test func tokensAndDigests() {
         let token = SessionToken.generate()
-        #expect(token.utf8.count == 64 && SessionToken.isWellFormed(token.utf8[...]))
+        #expect(token.utf8.count == 64 && SessionToken.isWellFormed(token))
         #expect(SessionToken.generate() != token)
-        #expect(!SessionToken.isWellFormed("short".utf8[...]))
-        #expect(!SessionToken.isWellFormed((String(token.dropLast()) + "=").utf8[...]))
+        #expect(!SessionToken.isWellFormed("short"))
+        #expect(!SessionToken.isWellFormed((String(token.dropLast()) + "=")))
         let digest = TokenDigest(token: token)
         #expect(TokenDigest(hex: digest.hex) == digest)
         #expect(digest.hex.count == 64 && digest.fingerprint.hasPrefix("sha256:") && digest.fingerprint.count == 23)
