@@ -41,9 +41,10 @@ final class GatewayRequestHandler: HTTPRequestHandler {
     }
 
     private func isAPIPath(_ path: Substring) -> Bool {
-        guard path.hasPrefix(apiRoot) else { return false }
-        let rest = path.dropFirst(apiRoot.count)
-        return rest.isEmpty || rest.first == "/"
+        // Compared as UTF-8: Substring.hasPrefix goes through Unicode-aware comparison.
+        let root = apiRoot.utf8, bytes = path.utf8
+        guard bytes.count >= root.count, bytes.prefix(root.count).elementsEqual(root) else { return false }
+        return bytes.count == root.count || bytes[bytes.index(bytes.startIndex, offsetBy: root.count)] == UInt8(ascii: "/")
     }
 
     private func answerReadiness(_ responder: HTTPResponder) {

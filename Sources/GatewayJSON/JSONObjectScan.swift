@@ -53,6 +53,7 @@ extension JSONParser {
     mutating func scanMembers() throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
         index += 1
         var members: [JSONObjectScan.Member] = []
+        members.reserveCapacity(8)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return (members, index - 1) }
         while true {

@@ -28,7 +28,7 @@ public struct JSONSplice {
     /// `document` with every edit applied. Edits must not overlap.
     public func applied(to document: [UInt8]) -> [UInt8] {
         guard !edits.isEmpty else { return document }
-        let ordered = edits.sorted { $0.range.lowerBound < $1.range.lowerBound }
+        let ordered = edits.count == 1 ? edits : edits.sorted { $0.range.lowerBound < $1.range.lowerBound }
         var out: [UInt8] = []
         out.reserveCapacity(document.count + ordered.reduce(0) { $0 + $1.bytes.count })
         var position = 0

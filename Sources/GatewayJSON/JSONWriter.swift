@@ -38,12 +38,15 @@ public enum JSONWriter {
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         // Most strings (tokens, names) need no escaping: copy them whole.
-        if s.utf8.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) {
+        var s = s
+        let plain = s.withUTF8 { bytes -> Bool in
+            guard bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) else { return false }
             out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: s.utf8)
+            out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\""))
-            return
+            return true
         }
+        if plain { return }
         out.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {
