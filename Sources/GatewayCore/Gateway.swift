@@ -23,7 +23,7 @@ public final class Gateway {
     private var expiry: SessionExpiry?
     /// Journaled ordinary sessions not kept across this restart (persistSessions false): their
     /// upstream sessions are closed once the loops run.
-    private var sessionsToClose: [RestoredSession] = []
+    private var sessionsToClose: [SessionSnapshot] = []
     let services: SessionServices
 
     /// Binds every listener; throws (having bound nothing) if any cannot be bound.
@@ -37,7 +37,7 @@ public final class Gateway {
             UpstreamTarget(name: upstream.name, address: upstream.address, path: upstream.url.path,
                            settings: Self.poolSettings(upstream, loops: loops.count))
         }
-        var toClose: [RestoredSession] = []
+        var toClose: [SessionSnapshot] = []
         services = try Self.openSessions(configuration, logger: logger, now: loops[0].now, toClose: &toClose)
         sessionsToClose = toClose
         let handlers = loops.map { [services] loop in
@@ -78,7 +78,7 @@ public final class Gateway {
         for session in sessionsToClose {
             let snapshot = first.services.table.find(session.digest)
             precondition(snapshot == nil, "a session not kept was restored")
-            first.closeUpstreamSession(of: session.asSnapshot, reason: "not kept across restart (sessions.persistSessions is false)")
+            first.closeUpstreamSession(of: session, reason: "not kept across restart (sessions.persistSessions is false)")
             services.record(.closed(session.digest))
         }
         sessionsToClose = []
@@ -93,7 +93,7 @@ public final class Gateway {
     /// Reads the journal back: permanent sessions always return, ordinary ones when
     /// `sessions.persistSessions` is true; the rest are handed back to be closed upstream.
     static func openSessions(_ configuration: GatewayConfiguration, logger: Logger, now: Int64,
-                             toClose: inout [RestoredSession]) throws -> SessionServices {
+                             toClose: inout [SessionSnapshot]) throws -> SessionServices {
         let defaults = configuration.jsonActionApiDefaults
         let rules = configuration.sessions
         let table = SessionTable(limits: SessionLimits(maxSessions: defaults.maxJsonApiSessions,
@@ -118,7 +118,7 @@ public final class Gateway {
         do {
             journal = try SessionJournal(directory: rules.dataDirectory, recordsInFile: found.records,
                                          compactAfterRecords: rules.journalCompactionRecords,
-                                         liveSessions: { table.all().map(\.restorable) })
+                                         liveSessions: { table.all() })
         } catch {
             throw GatewayStartError(message: "cannot open the session journal in \"\(rules.dataDirectory)\": \(error)")
         }

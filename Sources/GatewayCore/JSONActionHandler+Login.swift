@@ -143,7 +143,7 @@ final class LoginAttempt: HTTPExchange {
                                             upstream: pool.target.name, upstreamToken: upstreamToken,
                                             settings: parameters.settings, startedAt: WallClock.nowSeconds(), now: handler.loop.now)
         let answer = handler.loop.callback { [self] (error: SystemError?) in self.recorded(session, token: token, error: error) }
-        services.record(.opened(session.restorable)) { answer($0) }
+        services.record(.opened(session)) { answer($0) }
     }
 
     /// The session is on disk (or could not be put there): answer, or undo.

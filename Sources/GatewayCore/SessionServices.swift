@@ -71,19 +71,3 @@ private extension Substring {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }
-
-extension SessionSnapshot {
-    /// The journal's copy of the session.
-    var restorable: RestoredSession {
-        RestoredSession(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
-                        upstreamToken: upstreamToken, settings: settings, startedAt: startedAt)
-    }
-}
-
-extension RestoredSession {
-    /// The snapshot of a journaled session that is not in the table (to close it upstream).
-    var asSnapshot: SessionSnapshot {
-        SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
-                        upstreamToken: upstreamToken, settings: settings, startedAt: startedAt, lastAccessedAt: startedAt)
-    }
-}

@@ -44,7 +44,8 @@ extension Session: TimerHandler {
     func timerFired(_ tag: Int) {}
 }
 
-/// A copy of a session's state, safe to carry to any thread.
+/// A copy of a session's state, safe to carry to any thread; also what the journal stores and
+/// reads back (where `lastAccessedAt` is the start).
 public struct SessionSnapshot: Sendable {
     public let digest: TokenDigest
     public let username: String
@@ -58,7 +59,7 @@ public struct SessionSnapshot: Sendable {
     public let lastAccessedAt: Int
 
     public init(digest: TokenDigest, username: String, clientAddress: String, upstream: String, upstreamToken: String,
-                settings: SessionSettings, startedAt: Int, lastAccessedAt: Int) {
+                settings: SessionSettings, startedAt: Int, lastAccessedAt: Int? = nil) {
         self.digest = digest
         self.username = username
         self.clientAddress = clientAddress
@@ -66,28 +67,12 @@ public struct SessionSnapshot: Sendable {
         self.upstreamToken = upstreamToken
         self.settings = settings
         self.startedAt = startedAt
-        self.lastAccessedAt = lastAccessedAt
+        self.lastAccessedAt = lastAccessedAt ?? startedAt
     }
-}
 
-/// A session read back from the journal at start.
-public struct RestoredSession: Sendable {
-    public let digest: TokenDigest
-    public let username: String
-    public let clientAddress: String
-    public let upstream: String
-    public let upstreamToken: String
-    public let settings: SessionSettings
-    public let startedAt: Int
-
-    public init(digest: TokenDigest, username: String, clientAddress: String, upstream: String, upstreamToken: String,
-                settings: SessionSettings, startedAt: Int) {
-        self.digest = digest
-        self.username = username
-        self.clientAddress = clientAddress
-        self.upstream = upstream
-        self.upstreamToken = upstreamToken
-        self.settings = settings
-        self.startedAt = startedAt
+    /// The same session with other settings (an alterSession record replayed).
+    func with(settings: SessionSettings) -> SessionSnapshot {
+        SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
+                        upstreamToken: upstreamToken, settings: settings, startedAt: startedAt, lastAccessedAt: lastAccessedAt)
     }
 }

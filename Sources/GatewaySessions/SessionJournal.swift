@@ -6,7 +6,7 @@ import Synchronization
 
 /// One change to the session table, as the journal stores it.
 public enum JournalRecord: Sendable {
-    case opened(RestoredSession)
+    case opened(SessionSnapshot)
     case altered(TokenDigest, SessionSettings)
     case closed(TokenDigest)
 
@@ -41,7 +41,7 @@ public final class SessionJournal: Sendable {
     private let queue = DispatchQueue(label: "gateway.session-journal")
     private let file: FileBox
     private let compactAfterRecords: Int
-    private let liveSessions: @Sendable () -> [RestoredSession]
+    private let liveSessions: @Sendable () -> [SessionSnapshot]
     private let pending = Mutex<PendingWrites>(PendingWrites())
 
     private struct PendingWrites {
@@ -63,7 +63,7 @@ public final class SessionJournal: Sendable {
 
     /// Opens (creating where missing) the journal in `directory`; `recordsInFile` is what `read` found.
     public init(directory: String, recordsInFile: Int, compactAfterRecords: Int,
-                liveSessions: @escaping @Sendable () -> [RestoredSession]) throws(SystemError) {
+                liveSessions: @escaping @Sendable () -> [SessionSnapshot]) throws(SystemError) {
         try FileSystem.makeDirectories(directory)
         path = Self.path(inDirectory: directory)
         file = FileBox(try AppendOnlyFile(path: path))
@@ -133,7 +133,7 @@ public final class SessionJournal: Sendable {
 
     /// What a journal file holds: the sessions open at its end, how many records it had, and a
     /// warning for each record that could not be read (a torn last record after a crash is skipped).
-    public static func read(directory: String, defaults: JSONActionAPIDefaults) -> (sessions: [RestoredSession], records: Int, warnings: [String]) {
+    public static func read(directory: String, defaults: JSONActionAPIDefaults) -> (sessions: [SessionSnapshot], records: Int, warnings: [String]) {
         let path = path(inDirectory: directory)
         guard FileSystem.exists(path) else { return ([], 0, []) }
         let bytes: [UInt8]
@@ -142,7 +142,7 @@ public final class SessionJournal: Sendable {
         } catch {
             return ([], 0, ["cannot read \(path): \(error.reason); starting with no sessions"])
         }
-        var open: [TokenDigest: RestoredSession] = [:]
+        var open: [TokenDigest: SessionSnapshot] = [:]
         var order: [TokenDigest] = []
         var warnings: [String] = []
         var records = 0
@@ -166,14 +166,12 @@ public final class SessionJournal: Sendable {
                     continue
                 }
                 if open[digest] == nil { order.append(digest) }
-                open[digest] = RestoredSession(digest: digest, username: username, clientAddress: client, upstream: upstream,
+                open[digest] = SessionSnapshot(digest: digest, username: username, clientAddress: client, upstream: upstream,
                                                upstreamToken: upstreamToken, settings: settings, startedAt: started)
             case "alter":
                 guard let existing = open[digest],
                       let settings = value["settings"].flatMap({ SessionSettings(journalValue: $0, defaults: defaults) }) else { continue }
-                open[digest] = RestoredSession(digest: digest, username: existing.username, clientAddress: existing.clientAddress,
-                                               upstream: existing.upstream, upstreamToken: existing.upstreamToken,
-                                               settings: settings, startedAt: existing.startedAt)
+                open[digest] = existing.with(settings: settings)
             case "close":
                 open.removeValue(forKey: digest)
             default:

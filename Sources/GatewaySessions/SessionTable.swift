@@ -104,7 +104,7 @@ public final class SessionTable: Sendable {
 
     /// Puts a session read from the journal back, counted but not limited: it was within the
     /// limits when it was made. Its idle time starts again now.
-    public func restore(_ restored: RestoredSession, now: Int64) {
+    public func restore(_ restored: SessionSnapshot, now: Int64) {
         let addressKey: String? = limits.exemptAddresses.containsAddress(restored.clientAddress) ? nil : restored.clientAddress
         let wall = WallClock.nowSeconds()
         state.withLock { s in

@@ -12,12 +12,12 @@ import Testing
         return url.path
     }
 
-    static func session(_ name: String, permanent: Bool = false) -> (token: String, session: RestoredSession) {
+    static func session(_ name: String, permanent: Bool = false) -> (token: String, session: SessionSnapshot) {
         var settings = SessionSettings(defaults: defaults)
         settings.permanentSession = permanent
         settings.description = "session of \(name)"
         let token = SessionToken.generate()
-        return (token, RestoredSession(digest: TokenDigest(token: token), username: name, clientAddress: "10.0.0.1",
+        return (token, SessionSnapshot(digest: TokenDigest(token: token), username: name, clientAddress: "10.0.0.1",
                                        upstream: "faircom1", upstreamToken: "up-\(name)", settings: settings, startedAt: 1_700_000_000))
     }
 
