@@ -134,12 +134,17 @@ extension JSONParser {
         let start = index
         var nonASCII = false
         while true {
-            // Plain characters are the common case: one comparison chain per byte.
-            while index < bytes.count {
-                let b = bytes[index]
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 32 || b >= 0x80 { break }
-                index += 1
+            // Plain characters are the common case: a tight loop over locals, one comparison chain per byte.
+            var i = index
+            let end = bytes.count
+            if let base = bytes.baseAddress {
+                while i < end {
+                    let b = base[i]
+                    if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 32 || b >= 0x80 { break }
+                    i += 1
+                }
             }
+            index = i
             guard index < bytes.count else { throw error("unterminated string") }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {

@@ -12,11 +12,8 @@
 /* accept4 needs _GNU_SOURCE, which must not leak into the module header (see shims.c). */
 int cgw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
-/* memmem is behind _GNU_SOURCE as well. */
 /* SHA-256 of data into out (32 bytes), without EVP's per-call fetch. */
 void cgw_sha256(const void *data, size_t length, unsigned char *out);
-
-const void *cgw_memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
 static inline uint32_t cgw_epollin(void) { return EPOLLIN; }
 static inline uint32_t cgw_epollout(void) { return EPOLLOUT; }
