@@ -138,6 +138,17 @@ extension JSONParser {
             var i = index
             let end = bytes.count
             if let base = bytes.baseAddress {
+                // Eight bytes at a time while none of them is a quote, a backslash, a control
+                // character or non-ASCII (the classic "has a zero byte" bit tricks).
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                while i + 8 <= end {
+                    let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                    let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+                    let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                        | ((w &- ones &* 0x20) & ~w) | w
+                    if special & highs != 0 { break }
+                    i += 8
+                }
                 while i < end {
                     let b = base[i]
                     if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 32 || b >= 0x80 { break }

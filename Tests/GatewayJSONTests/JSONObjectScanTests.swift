@@ -54,3 +54,25 @@ import Testing
         #expect(String(decoding: add.applied(to: empty), as: UTF8.self) == #"{"a":1,"b":true}"#)
     }
 }
+
+@Suite struct JSONObjectScanStringTests {
+    /// Strings are skipped eight bytes at a time; a special byte at any position must still be seen.
+    @Test func aSpecialByteAtAnyPositionOfALongStringIsSeen() throws {
+        let specials: [(inserted: [UInt8], valid: Bool)] = [
+            (Array("\\\"".utf8), true), (Array("\\n".utf8), true), (Array("\\u00e9".utf8), true), ([0xC3, 0xA9], true),
+            ([0x01], false), ([0x1F], false), (Array("\\x".utf8), false), ([0xFF], false), (Array("\"".utf8), false),
+        ]
+        for (inserted, valid) in specials {
+            for position in 0...24 {
+                let text = Array(String(repeating: "a", count: position).utf8) + inserted + Array(String(repeating: "b", count: 24 - position).utf8)
+                let document = Array(#"{"k":""#.utf8) + text + Array(#"","n":1}"#.utf8)
+                let parsed = (try? JSONParser.parse(document)) != nil
+                let scanned = (try? JSONObjectScan.scan(document)) != nil
+                #expect(parsed == valid && scanned == valid, "\(inserted) at \(position)")
+                if valid, let scan = try JSONObjectScan.scan(document) {
+                    #expect(scan.members.map(\.key) == ["k", "n"])
+                }
+            }
+        }
+    }
+}
