@@ -119,9 +119,13 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     }
 
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
+    /// FairCom writes `errorCode` at the end of its envelope, so only the tail is searched; a
+    /// hit there is confirmed by reading the envelope.
     static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
-        let code = Array("12031".utf8)
-        guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit, ByteSearch.firstIndex(of: code, in: body) != nil,
+        let code: [UInt8] = Array("12031".utf8)
+        let tail = max(0, body.count - 512)
+        guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit,
+              ByteSearch.firstIndex(of: code, in: body, from: tail) != nil,
               let scan = try? JSONObjectScan.scan(body), let member = scan.member("errorCode") else { return false }
         return body[member.value].elementsEqual(code)
     }

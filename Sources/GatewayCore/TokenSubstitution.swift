@@ -60,8 +60,8 @@ struct TokenSubstitution {
                     var end = hay.count
                     if keepingTail {
                         // Only the last needle.count - 1 bytes can hold the start of a token cut by the chunk's end.
-                        for candidate in max(copiedUpTo, hay.count - needle.count + 1)..<hay.count
-                        where UnsafeBufferPointer(rebasing: hay[candidate...]).elementsEqual(UnsafeBufferPointer(rebasing: needle[0..<(hay.count - candidate)])) {
+                        for candidate in max(copiedUpTo, hay.count - needle.count + 1)..<hay.count where hay[candidate] == needle[0]
+                        && memcmpEqual(hay.baseAddress! + candidate, needle.baseAddress!, hay.count - candidate) {
                             end = candidate
                             break
                         }
@@ -72,4 +72,8 @@ struct TokenSubstitution {
             }
         }
     }
+}
+
+private func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+    UnsafeBufferPointer(start: a, count: count).elementsEqual(UnsafeBufferPointer(start: b, count: count))
 }
