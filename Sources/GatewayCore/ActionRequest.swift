@@ -58,7 +58,7 @@ struct ActionRequest {
     static func parse(_ body: [UInt8]) -> Result<ActionRequest, Rejection> {
         let scanned: JSONObjectScan?
         do {
-            scanned = try JSONObjectScan.scan(body)
+            scanned = try JSONObjectScan.scan(body, nestedIn: "params")
         } catch {
             let what = body.isEmpty ? "The request body is empty; it must be a JSON object such as {\"api\":\"admin\",\"action\":\"pingSession\"}."
                                     : "The request body is not valid JSON: \(error.message) at byte \(error.offset)."
@@ -95,8 +95,15 @@ struct ActionRequest {
         }
         let token = interpreted.authToken.flatMap { JSONObjectScan.string($0, in: body) }
         let debug = interpreted.debug.flatMap { JSONObjectScan.string($0, in: body) }
-        return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: action.lowercased(),
+        return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: Self.asciiLowercased(action),
                                       authToken: token, debug: debug, requestIdRange: requestIdRange))
+    }
+
+    /// FairCom's action names are ASCII; lowercasing them byte by byte skips Unicode's case tables.
+    static func asciiLowercased(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return text }
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return text.lowercased() }
+        return String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Whether a member's value starts with `leading` (a string's quote, an object's brace) or is null.

@@ -187,8 +187,7 @@ final class JSONActionHandler {
         if Self.actionsWithDatabaseName.contains(request.action) {
             var defaults: [(String, JSONValue)] = [("databaseName", .string(settings.defaultDatabaseName))]
             if Self.actionsWithOwnerName.contains(request.action) { defaults.append(("ownerName", .string(settings.defaultOwnerName))) }
-            if let params = members.params, JSONObjectScan.leadingByte(params, in: body) == UInt8(ascii: "{"),
-               let inner = try? JSONObjectScan.scan(body, range: params.value) {
+            if let inner = scan.nested {
                 var missing: [(String, JSONValue)] = []
                 for (key, value) in defaults { Self.fill(inner.member(key), key, value, body, &missing, &splice) }
                 splice.append(missing, to: inner)

@@ -13,10 +13,19 @@ public struct JSONObjectScan: Sendable {
     /// Where the object's `{` and `}` stand.
     public let openingBrace: Int
     public let closingBrace: Int
+    /// The members of the object-valued member named by `scan(_:range:nestedIn:)`, found in the same pass.
+    private let nestedMembers: [Member]?
+    private let nestedBraces: (Int, Int)
+
+    /// The object-valued member named by `scan(_:range:nestedIn:)`, when there is one.
+    public var nested: JSONObjectScan? {
+        nestedMembers.map { JSONObjectScan(members: $0, openingBrace: nestedBraces.0, closingBrace: nestedBraces.1, nestedMembers: nil, nestedBraces: (0, 0)) }
+    }
 
     /// Scans the object that fills `range` of `bytes` (the whole document when nil), validating
     /// every nested value as strictly as `JSONParser`. Nil when the value there is not an object.
-    public static func scan(_ bytes: [UInt8], range: Range<Int>? = nil) throws(JSONParseError) -> JSONObjectScan? {
+    /// With `nestedKey`, the members of that member's object value are found in the same pass (`nested`).
+    public static func scan(_ bytes: [UInt8], range: Range<Int>? = nil, nestedIn nestedKey: String? = nil) throws(JSONParseError) -> JSONObjectScan? {
         let range = range ?? 0..<bytes.count
         return try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONObjectScan? in
             var parser = JSONParser(bytes: UnsafeBufferPointer(rebasing: buffer[range]))
@@ -29,13 +38,17 @@ public struct JSONObjectScan: Sendable {
                 return nil
             }
             let opening = parser.index
-            let (members, closing) = try parser.scanMembers()
+            var nested: ([Member], Int, Int)?
+            let (members, closing) = try parser.scanMembers(nestedKey: nestedKey, nested: &nested)
             parser.skipWhitespace()
             guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
             let base = range.lowerBound
-            return JSONObjectScan(
-                members: members.map { Member(key: $0.key, value: ($0.value.lowerBound + base)..<($0.value.upperBound + base)) },
-                openingBrace: opening + base, closingBrace: closing + base)
+            func rebased(_ list: [Member]) -> [Member] {
+                base == 0 ? list : list.map { Member(key: $0.key, value: ($0.value.lowerBound + base)..<($0.value.upperBound + base)) }
+            }
+            return JSONObjectScan(members: rebased(members), openingBrace: opening + base, closingBrace: closing + base,
+                                  nestedMembers: nested.map { rebased($0.0) },
+                                  nestedBraces: nested.map { ($0.1 + base, $0.2 + base) } ?? (0, 0))
         }
     }
 
@@ -50,7 +63,8 @@ public struct JSONObjectScan: Sendable {
 
 extension JSONParser {
     /// At `{`: moves past the object and returns its members (offsets relative to this parser).
-    mutating func scanMembers() throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
+    /// The object value of the member named `nestedKey` is scanned too, into `nested`.
+    mutating func scanMembers(nestedKey: String? = nil, nested: inout ([JSONObjectScan.Member], Int, Int)?) throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
         index += 1
         var members: [JSONObjectScan.Member] = []
         members.reserveCapacity(8)
@@ -65,7 +79,13 @@ extension JSONParser {
             index += 1
             skipWhitespace()
             let start = index
-            try skipValue(depth: 1)
+            if let nestedKey, nested == nil, key == nestedKey, index < bytes.count, bytes[index] == UInt8(ascii: "{") {
+                var none: ([JSONObjectScan.Member], Int, Int)?
+                let (inner, closing) = try scanMembers(nested: &none)
+                nested = (inner, start, closing)
+            } else {
+                try skipValue(depth: 1)
+            }
             members.append(JSONObjectScan.Member(key: key, value: start..<index))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -81,6 +101,9 @@ extension JSONParser {
         let start = index
         try skipString()
         let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
+        if inner.count < Self.knownKeys.count, let known = Self.knownKeys[inner.count].first(where: { $0.utf8.elementsEqual(inner) }) {
+            return known
+        }
         if inner.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\\") }) {
             return String(decoding: inner, as: UTF8.self)
         }
@@ -90,6 +113,17 @@ extension JSONParser {
         index = end
         return key
     }
+
+    /// The keys of the JSON Action envelope and of the params the gateway reads, by length: a key
+    /// found here is the literal itself, so reading a request creates no key strings.
+    static let knownKeys: [[String]] = {
+        let keys = ["api", "action", "apiVersion", "authToken", "params", "requestId", "debug", "responseOptions",
+                    "databaseName", "ownerName", "username", "password", "description", "sql", "tableName", "errorCode",
+                    "errorMessage", "result", "debugInfo", "dataFormat", "numberFormat", "binaryFormat", "variantFormat"]
+        var byLength = [[String]](repeating: [], count: 65)
+        for key in keys { byLength[key.utf8.count].append(key) }
+        return byLength
+    }()
 
     /// Moves past one value, validating it, without building it.
     mutating func skipValue(depth: Int) throws(JSONParseError) {
