@@ -67,13 +67,21 @@ final class GatewayRequestHandler: HTTPRequestHandler {
 enum UpstreamRequestWriter {
     static func post(target: UpstreamTarget, suffix: Substring, query: Substring, contentType: String?,
                      clientAddress: String?, body: [UInt8]) -> [UInt8] {
+        post(target: target, suffix: suffix, query: query, contentType: contentType, clientAddress: clientAddress,
+             bodyCount: body.count) { $0.append(contentsOf: body) }
+    }
+
+    /// The same, with the body written by `appendBody` (`bodyCount` bytes) straight after the head,
+    /// so that a spliced body is built once, in place.
+    static func post(target: UpstreamTarget, suffix: Substring, query: Substring, contentType: String?,
+                     clientAddress: String?, bodyCount: Int, appendBody: (inout [UInt8]) -> Void) -> [UInt8] {
         var path = target.path
         if !suffix.isEmpty {
             if path.hasSuffix("/") { path.removeLast() }
             path += suffix
         }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + path.utf8.count + body.count)
+        bytes.reserveCapacity(160 + path.utf8.count + bodyCount)
         bytes.append(contentsOf: "POST ".utf8)
         bytes.append(contentsOf: path.utf8)
         bytes.append(contentsOf: query.utf8)
@@ -82,13 +90,13 @@ enum UpstreamRequestWriter {
         bytes.append(contentsOf: "\r\nContent-Type: ".utf8)
         bytes.append(contentsOf: (contentType ?? "application/json").utf8)
         bytes.append(contentsOf: "\r\nContent-Length: ".utf8)
-        HTTP1Serializer.appendDecimal(body.count, to: &bytes)
+        HTTP1Serializer.appendDecimal(bodyCount, to: &bytes)
         if let clientAddress {
             bytes.append(contentsOf: "\r\nX-Forwarded-For: ".utf8)
             bytes.append(contentsOf: clientAddress.utf8)
         }
         bytes.append(contentsOf: "\r\n\r\n".utf8)
-        bytes.append(contentsOf: body)
+        appendBody(&bytes)
         return bytes
     }
 }

@@ -153,11 +153,13 @@ final class JSONActionHandler {
                          client: http.peerHost ?? "-")
             : nil
         log?.upstream = pool.target.name
-        let body = upstreamBody(request, session: session)
+        let splice = upstreamSplice(request, session: session)
         let query = http.head.target.firstIndex(of: "?").map { http.head.target[$0...] } ?? ""
         let bytes = UpstreamRequestWriter.post(target: pool.target, suffix: suffix, query: query,
-                                               contentType: http.head.headers["content-type"],
-                                               clientAddress: http.peerHost, body: body)
+                                               contentType: http.head.headers["content-type"], clientAddress: http.peerHost,
+                                               bodyCount: splice.resultCount(from: request.body.count)) {
+            splice.apply(to: request.body, appendingTo: &$0)
+        }
         let rewrite = SessionResponseRewrite(
             substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: token),
             handler: self, session: session.digest)
@@ -167,9 +169,10 @@ final class JSONActionHandler {
         return responder.isActive ? exchange : nil
     }
 
-    /// The request as the upstream gets it: its token in place of the gateway's, and the session's
-    /// defaults where the request leaves `api`, `debug`, `responseOptions`, `databaseName` or `ownerName` out.
-    func upstreamBody(_ request: ActionRequest, session: SessionSnapshot) -> [UInt8] {
+    /// The edits that turn the client's request into the upstream's: its token in place of the
+    /// gateway's, and the session's defaults where the request leaves `api`, `debug`,
+    /// `responseOptions`, `databaseName` or `ownerName` out.
+    func upstreamSplice(_ request: ActionRequest, session: SessionSnapshot) -> JSONSplice {
         let body = request.body
         let scan = request.scan
         let members = request.interpreted
@@ -196,7 +199,7 @@ final class JSONActionHandler {
             }
         }
         splice.append(added, to: scan)
-        return splice.applied(to: body)
+        return splice
     }
 
     /// Gives `key` its default when it is absent (added) or null (replaced in place).

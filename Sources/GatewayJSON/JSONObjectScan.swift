@@ -101,9 +101,7 @@ extension JSONParser {
         let start = index
         try skipString()
         let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
-        if inner.count < Self.knownKeys.count, let known = Self.knownKeys[inner.count].first(where: { $0.utf8.elementsEqual(inner) }) {
-            return known
-        }
+        if let known = Self.knownKey(inner) { return known }
         if inner.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\\") }) {
             return String(decoding: inner, as: UTF8.self)
         }
@@ -114,16 +112,31 @@ extension JSONParser {
         return key
     }
 
-    /// The keys of the JSON Action envelope and of the params the gateway reads, by length: a key
-    /// found here is the literal itself, so reading a request creates no key strings.
-    static let knownKeys: [[String]] = {
-        let keys = ["api", "action", "apiVersion", "authToken", "params", "requestId", "debug", "responseOptions",
-                    "databaseName", "ownerName", "username", "password", "description", "sql", "tableName", "errorCode",
-                    "errorMessage", "result", "debugInfo", "dataFormat", "numberFormat", "binaryFormat", "variantFormat"]
-        var byLength = [[String]](repeating: [], count: 65)
-        for key in keys { byLength[key.utf8.count].append(key) }
-        return byLength
-    }()
+    /// The keys of the JSON Action envelope and of the params the gateway reads: a key found here
+    /// is returned as the literal itself, so reading a request creates no key strings.
+    static func knownKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        func equals(_ literal: StaticString) -> Bool {
+            literal.utf8CodeUnitCount == bytes.count && UnsafeBufferPointer(start: literal.utf8Start, count: bytes.count).elementsEqual(bytes)
+        }
+        switch bytes.count {
+        case 3: if equals("api") { return "api" }; if equals("sql") { return "sql" }
+        case 5: if equals("debug") { return "debug" }
+        case 6: if equals("action") { return "action" }; if equals("params") { return "params" }; if equals("result") { return "result" }
+        case 8: if equals("username") { return "username" }; if equals("password") { return "password" }
+        case 9:
+            if equals("authToken") { return "authToken" }; if equals("requestId") { return "requestId" }
+            if equals("ownerName") { return "ownerName" }; if equals("errorCode") { return "errorCode" }
+            if equals("debugInfo") { return "debugInfo" }; if equals("tableName") { return "tableName" }
+        case 10: if equals("apiVersion") { return "apiVersion" }; if equals("dataFormat") { return "dataFormat" }
+        case 11: if equals("description") { return "description" }
+        case 12:
+            if equals("databaseName") { return "databaseName" }; if equals("errorMessage") { return "errorMessage" }
+            if equals("numberFormat") { return "numberFormat" }; if equals("binaryFormat") { return "binaryFormat" }
+        case 15: if equals("responseOptions") { return "responseOptions" }
+        default: break
+        }
+        return nil
+    }
 
     /// Moves past one value, validating it, without building it.
     mutating func skipValue(depth: Int) throws(JSONParseError) {

@@ -25,12 +25,14 @@ public struct JSONSplice {
 
     public var isEmpty: Bool { edits.isEmpty }
 
-    /// `document` with every edit applied. Edits must not overlap.
-    public func applied(to document: [UInt8]) -> [UInt8] {
-        guard !edits.isEmpty else { return document }
-        let ordered = edits.count == 1 ? edits : edits.sorted { $0.range.lowerBound < $1.range.lowerBound }
-        var out: [UInt8] = []
-        out.reserveCapacity(document.count + ordered.reduce(0) { $0 + $1.bytes.count })
+    /// The length of `document` once every edit is applied.
+    public func resultCount(from documentCount: Int) -> Int {
+        edits.reduce(documentCount) { $0 + $1.bytes.count - $1.range.count }
+    }
+
+    /// Appends `document`, with every edit applied, to `out`. Edits must not overlap.
+    public func apply(to document: [UInt8], appendingTo out: inout [UInt8]) {
+        let ordered = edits.count <= 1 ? edits : edits.sorted { $0.range.lowerBound < $1.range.lowerBound }
         var position = 0
         for edit in ordered {
             out.append(contentsOf: document[position..<edit.range.lowerBound])
@@ -38,6 +40,14 @@ public struct JSONSplice {
             position = edit.range.upperBound
         }
         out.append(contentsOf: document[position...])
+    }
+
+    /// `document` with every edit applied.
+    public func applied(to document: [UInt8]) -> [UInt8] {
+        guard !edits.isEmpty else { return document }
+        var out: [UInt8] = []
+        out.reserveCapacity(resultCount(from: document.count))
+        apply(to: document, appendingTo: &out)
         return out
     }
 }
