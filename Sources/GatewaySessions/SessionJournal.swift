@@ -35,10 +35,13 @@ public enum JournalRecord: Sendable {
 /// directory, mode 0600). Appends are group-committed on one background queue: every record
 /// waiting when a write starts goes out in one write and one fdatasync, and each caller's
 /// completion runs after its record is durable. When enough records have accumulated the file is
-/// rewritten from the live sessions (write, sync, rename), so it stays proportional to the table.
+/// rewritten from the live sessions, so it stays proportional to the table. The rewrite runs on a
+/// second queue while appends go on: the records appended meanwhile are added to the new file
+/// before it is renamed over the old one, so a login never waits for a compaction.
 public final class SessionJournal: Sendable {
     public let path: String
     private let queue = DispatchQueue(label: "gateway.session-journal")
+    private let compactionQueue = DispatchQueue(label: "gateway.session-journal-compaction")
     private let file: FileBox
     private let compactAfterRecords: Int
     private let liveSessions: @Sendable () -> [SessionSnapshot]
@@ -53,9 +56,13 @@ public final class SessionJournal: Sendable {
         var liveAtCompaction = 0
     }
 
-    /// The open file, touched only on `queue`.
+    /// The open file and the compaction in progress, touched only on `queue`.
     private final class FileBox: @unchecked Sendable {
         var file: AppendOnlyFile
+        var compacting = false
+        /// Records appended since the compaction's snapshot, for the new file.
+        var sinceSnapshot: [UInt8] = []
+        var sinceSnapshotCount = 0
         init(_ file: AppendOnlyFile) { self.file = file }
     }
 
@@ -82,10 +89,13 @@ public final class SessionJournal: Sendable {
         if startDrain { queue.async { self.drain() } }
     }
 
-    /// Waits until everything queued so far is on disk (tests, shutdown).
+    /// Waits until everything queued so far is on disk, compaction included (tests, shutdown).
     public func flush() {
-        queue.sync {}
-        while pending.withLock({ $0.draining }) { queue.sync {} }
+        repeat {
+            queue.sync {}
+            compactionQueue.sync {}
+            queue.sync {}
+        } while pending.withLock({ $0.draining }) || queue.sync(execute: { file.compacting })
     }
 
     private func drain() {
@@ -108,23 +118,49 @@ public final class SessionJournal: Sendable {
                 failure = error
             }
             for record in batch { record.completion?(failure) }
-            let due = pending.withLock { $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) }
-            if due { compact() }
+            if file.compacting {
+                file.sinceSnapshot += bytes
+                file.sinceSnapshotCount += batch.count
+            } else if pending.withLock({ $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) }) {
+                startCompaction()
+            }
         }
     }
 
-    /// Rewrites the file from the live sessions. Replaying is idempotent (an open of a digest
-    /// already open replaces it, a close of an unknown digest does nothing), so records queued
-    /// while the snapshot is taken are harmless when they are appended after it.
-    private func compact() {
+    /// Takes the snapshot here (after every record so far), writes it on the compaction queue,
+    /// and finishes back here. Replaying is idempotent (an open of a digest already open replaces
+    /// it, a close of an unknown digest does nothing), so records that overlap the snapshot are harmless.
+    private func startCompaction() {
+        file.compacting = true
+        file.sinceSnapshot = []
+        file.sinceSnapshotCount = 0
         let live = liveSessions()
-        var bytes: [UInt8] = []
-        for session in live { bytes += JournalRecord.opened(session).line }
+        let temporary = path + ".compacting"
+        compactionQueue.async {
+            var bytes: [UInt8] = []
+            for session in live { bytes += JournalRecord.opened(session).line }
+            let failure: SystemError?
+            do throws(SystemError) { try FileSystem.writeDurably(temporary, bytes); failure = nil } catch { failure = error }
+            self.queue.async { self.finishCompaction(temporary, live: live.count, failure: failure) }
+        }
+    }
+
+    private func finishCompaction(_ temporary: String, live: Int, failure: SystemError?) {
+        defer {
+            file.compacting = false
+            file.sinceSnapshot = []
+        }
         do {
-            try FileSystem.replaceDurably(path, with: bytes)
+            if let failure { throw failure }
+            let replacement = try AppendOnlyFile(path: temporary)
+            try replacement.append(file.sinceSnapshot)
+            try replacement.sync()
+            replacement.close()
+            try FileSystem.renameDurably(temporary, to: path)
             file.file.close()
             file.file = try AppendOnlyFile(path: path)
-            pending.withLock { $0.recordsInFile = live.count; $0.liveAtCompaction = live.count }
+            let total = live + file.sinceSnapshotCount
+            pending.withLock { $0.recordsInFile = total; $0.liveAtCompaction = live }
         } catch {
             ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
             pending.withLock { $0.liveAtCompaction = $0.recordsInFile }

@@ -60,13 +60,23 @@ extension FileSystem {
     /// write a temporary file, sync it, rename it over, sync the directory.
     public static func replaceDurably(_ path: String, with bytes: [UInt8]) throws(SystemError) {
         let temporary = path + ".tmp"
-        unlink(temporary)
-        let file = try AppendOnlyFile(path: temporary)
+        try writeDurably(temporary, bytes)
+        try renameDurably(temporary, to: path)
+    }
+
+    /// Creates (or empties) `path`, writes `bytes` and syncs them; mode 0600.
+    public static func writeDurably(_ path: String, _ bytes: [UInt8]) throws(SystemError) {
+        unlink(path)
+        let file = try AppendOnlyFile(path: path)
+        defer { file.close() }
         try file.append(bytes)
         try file.sync()
-        file.close()
-        _ = try syscall("rename \(temporary)") { rename(temporary, path) }
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    }
+
+    /// Renames `source` over `destination` and syncs the directory, so the rename survives a crash.
+    public static func renameDurably(_ source: String, to destination: String) throws(SystemError) {
+        _ = try syscall("rename \(source)") { rename(source, destination) }
+        let directory = destination.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         let dirFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirFD >= 0 { _ = fsync(dirFD); Glibc.close(dirFD) }
     }

@@ -76,9 +76,37 @@ import Testing
             journal.append(.closed(s.session.digest))
         }
         journal.flush()
+        // Records that arrived during a compaction count towards the next one, which the next append starts.
+        journal.append(.closed(Self.session("gone").session.digest))
+        journal.flush()
         let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
         #expect(found.sessions.map(\.username) == ["keeper"])
-        #expect(found.records < 120, "the journal holds \(found.records) records for one live session")
+        #expect(found.records < 100, "the journal holds \(found.records) records for one live session")
+    }
+
+    /// A login while the journal is being compacted must not be lost with the old file.
+    @Test func recordsAppendedDuringACompactionSurviveIt() throws {
+        final class Box: @unchecked Sendable { var journal: SessionJournal? }
+        let dir = try Self.directory()
+        let keeper = Self.session("keeper"), late = Self.session("late")
+        let box = Box()
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100, liveSessions: {
+            // Called as the compaction takes its snapshot: this record arrives after it.
+            box.journal?.append(.opened(late.session))
+            return [keeper.session]
+        })
+        box.journal = journal
+        journal.append(.opened(keeper.session))
+        for i in 0..<120 {
+            let s = Self.session("temp\(i)")
+            journal.append(.opened(s.session))
+            journal.append(.closed(s.session.digest))
+        }
+        journal.flush()
+        box.journal = nil
+        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        #expect(Set(found.sessions.map(\.username)) == ["keeper", "late"])
+        #expect(found.records < 150)
     }
 
     @Test func aMissingJournalIsAnEmptyStart() throws {
