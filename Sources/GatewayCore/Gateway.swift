@@ -118,7 +118,7 @@ public final class Gateway {
         do {
             journal = try SessionJournal(directory: rules.dataDirectory, recordsInFile: found.records,
                                          compactAfterRecords: rules.journalCompactionRecords,
-                                         liveSessions: { table.all() })
+                                         source: table)
         } catch {
             throw GatewayStartError(message: "cannot open the session journal in \"\(rules.dataDirectory)\": \(error)")
         }

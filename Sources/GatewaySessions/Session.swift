@@ -2,41 +2,51 @@ import GatewayEventLoop
 import GatewayJSON
 
 /// One gateway session, as the table holds it. Only the table touches it, under its lock;
-/// everyone else sees a `SessionSnapshot`.
+/// everyone else sees a `SessionSnapshot`. Kept small: 100,000 sessions must fit in 64 MiB.
 final class Session {
     let digest: TokenDigest
     let username: String
-    /// The client address the per-IP limit counted, or nil when that address is exempt.
-    let countedAddress: String?
     let clientAddress: String
+    /// False when the client address is exempt from the per-address limit (not counted).
+    let addressCounted: Bool
     let upstream: String
     let upstreamToken: String
-    var settings: SessionSettings
+    /// Shared with other sessions that have the same settings (most logins of an application do).
+    var shared: SharedSettings
     /// Wall-clock seconds since 1970.
     let startedAt: Int
-    var lastAccessedAt: Int
     /// Monotonic milliseconds of the last request; the idle timer compares against it lazily.
     var lastAccessedMilliseconds: Int64
     var timer = TimerID.none
 
-    init(digest: TokenDigest, username: String, countedAddress: String?, clientAddress: String, upstream: String,
-         upstreamToken: String, settings: SessionSettings, startedAt: Int, now: Int64) {
+    init(digest: TokenDigest, username: String, clientAddress: String, addressCounted: Bool, upstream: String,
+         upstreamToken: String, shared: SharedSettings, startedAt: Int, now: Int64) {
         self.digest = digest
         self.username = username
-        self.countedAddress = countedAddress
         self.clientAddress = clientAddress
+        self.addressCounted = addressCounted
         self.upstream = upstream
         self.upstreamToken = upstreamToken
-        self.settings = settings
+        self.shared = shared
         self.startedAt = startedAt
-        lastAccessedAt = startedAt
         lastAccessedMilliseconds = now
     }
 
-    var snapshot: SessionSnapshot {
+    var settings: SessionSettings { shared.value }
+    var countedAddress: String? { addressCounted ? clientAddress : nil }
+
+    /// `wallOffset` turns monotonic milliseconds into wall-clock milliseconds.
+    func snapshot(wallOffset: Int64) -> SessionSnapshot {
         SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
-                        upstreamToken: upstreamToken, settings: settings, startedAt: startedAt, lastAccessedAt: lastAccessedAt)
+                        upstreamToken: upstreamToken, settings: shared.value, startedAt: startedAt,
+                        lastAccessedAt: Int((lastAccessedMilliseconds + wallOffset) / 1000))
     }
+}
+
+/// Settings several sessions share, so that each holds one reference instead of a copy.
+final class SharedSettings {
+    let value: SessionSettings
+    init(_ value: SessionSettings) { self.value = value }
 }
 
 /// The table's idle wheel hands expired sessions back from `advance`; it never calls them.

@@ -31,6 +31,14 @@ public enum JournalRecord: Sendable {
     }
 }
 
+/// Where a compaction reads the live sessions from: first their digests (one consistent
+/// point), then the sessions in batches, so that a compaction never copies the whole table at once.
+public protocol SessionSource: Sendable {
+    func liveDigests() -> [TokenDigest]
+    /// The sessions among `digests` that still exist.
+    func sessions(_ digests: ArraySlice<TokenDigest>) -> [SessionSnapshot]
+}
+
 /// The session table on disk: an append-only file of JSON lines (`sessions.journal` in the data
 /// directory, mode 0600). Appends are group-committed on one background queue: every record
 /// waiting when a write starts goes out in one write and one fdatasync, and each caller's
@@ -44,7 +52,8 @@ public final class SessionJournal: Sendable {
     private let compactionQueue = DispatchQueue(label: "gateway.session-journal-compaction")
     private let file: FileBox
     private let compactAfterRecords: Int
-    private let liveSessions: @Sendable () -> [SessionSnapshot]
+    private let source: SessionSource
+    static let compactionBatch = 1024
     private let pending = Mutex<PendingWrites>(PendingWrites())
 
     private struct PendingWrites {
@@ -69,13 +78,12 @@ public final class SessionJournal: Sendable {
     public static func path(inDirectory directory: String) -> String { directory + "/sessions.journal" }
 
     /// Opens (creating where missing) the journal in `directory`; `recordsInFile` is what `read` found.
-    public init(directory: String, recordsInFile: Int, compactAfterRecords: Int,
-                liveSessions: @escaping @Sendable () -> [SessionSnapshot]) throws(SystemError) {
+    public init(directory: String, recordsInFile: Int, compactAfterRecords: Int, source: SessionSource) throws(SystemError) {
         try FileSystem.makeDirectories(directory)
         path = Self.path(inDirectory: directory)
         file = FileBox(try AppendOnlyFile(path: path))
         self.compactAfterRecords = compactAfterRecords
-        self.liveSessions = liveSessions
+        self.source = source
         pending.withLock { $0.recordsInFile = recordsInFile }
     }
 
@@ -134,14 +142,32 @@ public final class SessionJournal: Sendable {
         file.compacting = true
         file.sinceSnapshot = []
         file.sinceSnapshotCount = 0
-        let live = liveSessions()
+        let digests = source.liveDigests()
         let temporary = path + ".compacting"
         compactionQueue.async {
-            var bytes: [UInt8] = []
-            for session in live { bytes += JournalRecord.opened(session).line }
             let failure: SystemError?
-            do throws(SystemError) { try FileSystem.writeDurably(temporary, bytes); failure = nil } catch { failure = error }
-            self.queue.async { self.finishCompaction(temporary, live: live.count, failure: failure) }
+            var written = 0
+            do throws(SystemError) {
+                try FileSystem.writeDurably(temporary, [])
+                let output = try AppendOnlyFile(path: temporary)
+                defer { output.close() }
+                // Batches keep the copy small; a session ended meanwhile is left out, and its close
+                // record (appended since the digests were taken) is carried over anyway.
+                for start in stride(from: 0, to: digests.count, by: Self.compactionBatch) {
+                    var bytes: [UInt8] = []
+                    for session in self.source.sessions(digests[start..<min(start + Self.compactionBatch, digests.count)]) {
+                        bytes += JournalRecord.opened(session).line
+                        written += 1
+                    }
+                    try output.append(bytes)
+                }
+                try output.sync()
+                failure = nil
+            } catch {
+                failure = error
+            }
+            let live = written
+            self.queue.async { self.finishCompaction(temporary, live: live, failure: failure) }
         }
     }
 

@@ -39,20 +39,25 @@ public struct Reservation: Sendable, Equatable {
     let addressKey: String?
 }
 
-public final class SessionTable: Sendable {
+public final class SessionTable: SessionSource {
     private struct State {
         var sessions: [TokenDigest: Session] = [:]
         var perUsername: [String: Int] = [:]
         var perAddress: [String: Int] = [:]
         var reserved = 0
         var wheel: TimerWheel
+        /// The settings of recent logins, most recent first, for sharing between sessions.
+        var recentSettings: [SharedSettings] = []
     }
 
     public let limits: SessionLimits
     private let state: Mutex<State>
+    /// Wall-clock minus monotonic milliseconds, fixed at start: a request stamps only the monotonic time.
+    private let wallOffset: Int64
 
     public init(limits: SessionLimits, now: Int64) {
         self.limits = limits
+        wallOffset = Int64(WallClock.nowSeconds()) * 1000 - MonotonicClock.nowMilliseconds()
         // One-second ticks: 4096 slots cover 68 minutes, FairCom's default hour in one turn.
         state = Mutex(State(wheel: TimerWheel(startMilliseconds: now, tickMilliseconds: 1000, slotCount: 4096)))
     }
@@ -92,13 +97,13 @@ public final class SessionTable: Sendable {
                        startedAt: Int, now: Int64) -> SessionSnapshot {
         state.withLock { s in
             // Made under the lock: the table's state may only hold what was created inside it.
-            let session = Session(digest: digest, username: username, countedAddress: reservation.addressKey,
-                                  clientAddress: clientAddress, upstream: upstream, upstreamToken: upstreamToken,
-                                  settings: settings, startedAt: startedAt, now: now)
+            let session = Session(digest: digest, username: username, clientAddress: clientAddress,
+                                  addressCounted: reservation.addressKey != nil, upstream: upstream, upstreamToken: upstreamToken,
+                                  shared: Self.share(settings, in: &s), startedAt: startedAt, now: now)
             s.reserved -= 1
             s.sessions[digest] = session
             Self.arm(session, in: &s, now: now)
-            return session.snapshot
+            return session.snapshot(wallOffset: wallOffset)
         }
     }
 
@@ -106,14 +111,12 @@ public final class SessionTable: Sendable {
     /// limits when it was made. Its idle time starts again now.
     public func restore(_ restored: SessionSnapshot, now: Int64) {
         let addressKey: String? = limits.exemptAddresses.containsAddress(restored.clientAddress) ? nil : restored.clientAddress
-        let wall = WallClock.nowSeconds()
         state.withLock { s in
             guard s.sessions[restored.digest] == nil else { return }
-            let session = Session(digest: restored.digest, username: restored.username, countedAddress: addressKey,
-                                  clientAddress: restored.clientAddress, upstream: restored.upstream,
-                                  upstreamToken: restored.upstreamToken, settings: restored.settings,
+            let session = Session(digest: restored.digest, username: restored.username, clientAddress: restored.clientAddress,
+                                  addressCounted: addressKey != nil, upstream: restored.upstream,
+                                  upstreamToken: restored.upstreamToken, shared: Self.share(restored.settings, in: &s),
                                   startedAt: restored.startedAt, now: now)
-            session.lastAccessedAt = wall
             s.sessions[restored.digest] = session
             Self.count(&s, restored.username.lowercased(), addressKey, by: 1)
             Self.arm(session, in: &s, now: now)
@@ -122,18 +125,16 @@ public final class SessionTable: Sendable {
 
     /// Finds a session by its token's digest and marks it used now.
     public func touch(_ digest: TokenDigest, now: Int64) -> SessionSnapshot? {
-        let wall = WallClock.nowSeconds()
-        return state.withLock { s in
+        state.withLock { s in
             guard let session = s.sessions[digest] else { return nil }
             session.lastAccessedMilliseconds = now
-            session.lastAccessedAt = wall
-            return session.snapshot
+            return session.snapshot(wallOffset: wallOffset)
         }
     }
 
     /// Finds a session without marking it used.
     public func find(_ digest: TokenDigest) -> SessionSnapshot? {
-        state.withLock { $0.sessions[digest]?.snapshot }
+        state.withLock { $0.sessions[digest]?.snapshot(wallOffset: wallOffset) }
     }
 
     /// Ends a session at once; nil when there was none.
@@ -142,7 +143,7 @@ public final class SessionTable: Sendable {
         state.withLock { s in
             guard let session = s.sessions.removeValue(forKey: digest) else { return nil }
             Self.forget(session, in: &s)
-            return session.snapshot
+            return session.snapshot(wallOffset: wallOffset)
         }
     }
 
@@ -151,16 +152,26 @@ public final class SessionTable: Sendable {
         state.withLock { s in
             guard let session = s.sessions[digest] else { return nil }
             s.wheel.cancel(session.timer)
-            session.settings = settings
+            session.shared = Self.share(settings, in: &s)
             session.lastAccessedMilliseconds = now
             Self.arm(session, in: &s, now: now)
-            return session.snapshot
+            return session.snapshot(wallOffset: wallOffset)
         }
+    }
+
+    /// Every session's digest (for the journal's compaction).
+    public func liveDigests() -> [TokenDigest] {
+        state.withLock { Array($0.sessions.keys) }
+    }
+
+    /// The sessions among `digests` that still exist.
+    public func sessions(_ digests: ArraySlice<TokenDigest>) -> [SessionSnapshot] {
+        state.withLock { s in digests.compactMap { s.sessions[$0]?.snapshot(wallOffset: wallOffset) } }
     }
 
     /// Every session, in no particular order.
     public func all() -> [SessionSnapshot] {
-        state.withLock { s in s.sessions.values.map(\.snapshot) }
+        state.withLock { s in s.sessions.values.map { $0.snapshot(wallOffset: wallOffset) } }
     }
 
     /// Removes and returns the sessions idle past their timeout. Cost is proportional to the
@@ -178,11 +189,20 @@ public final class SessionTable: Sendable {
                 } else {
                     s.sessions.removeValue(forKey: session.digest)
                     Self.forget(session, in: &s)
-                    expired.append(session.snapshot)
+                    expired.append(session.snapshot(wallOffset: wallOffset))
                 }
             }
             return expired
         }
+    }
+
+    /// The shared box for `settings`: one of the recent ones when equal, else a new one.
+    private static func share(_ settings: SessionSettings, in s: inout State) -> SharedSettings {
+        if let index = s.recentSettings.firstIndex(where: { $0.value == settings }) { return s.recentSettings[index] }
+        let box = SharedSettings(settings)
+        s.recentSettings.insert(box, at: 0)
+        if s.recentSettings.count > 16 { s.recentSettings.removeLast() }
+        return box
     }
 
     private static func arm(_ session: Session, in s: inout State, now: Int64) {

@@ -4,6 +4,17 @@ import GatewaySessions
 import GatewaySystem
 import Testing
 
+/// A session source for tests: whatever `list` returns is live.
+struct ListedSessions: SessionSource {
+    let list: @Sendable () -> [SessionSnapshot]
+    init(_ list: @escaping @Sendable () -> [SessionSnapshot]) { self.list = list }
+    func liveDigests() -> [TokenDigest] { list().map(\.digest) }
+    func sessions(_ digests: ArraySlice<TokenDigest>) -> [SessionSnapshot] {
+        let all = list()
+        return digests.compactMap { digest in all.first { $0.digest == digest } }
+    }
+}
+
 @Suite struct SessionJournalTests {
     static let defaults = JSONActionAPIDefaults()
 
@@ -23,7 +34,7 @@ import Testing
 
     @Test func whatIsWrittenIsReadBackWithoutTokens() throws {
         let dir = try Self.directory()
-        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, liveSessions: { [] })
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, source: ListedSessions { [] })
         let a = Self.session("alice"), b = Self.session("bob", permanent: true), c = Self.session("carol")
         for s in [a, b, c] { journal.append(.opened(s.session)) }
         var altered = b.session.settings
@@ -48,7 +59,7 @@ import Testing
 
     @Test func aTornLastRecordIsSkippedWithAWarning() throws {
         let dir = try Self.directory()
-        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, liveSessions: { [] })
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, source: ListedSessions { [] })
         let a = Self.session("alice"), b = Self.session("bob")
         journal.append(.opened(a.session))
         journal.append(.opened(b.session))
@@ -68,7 +79,7 @@ import Testing
         let dir = try Self.directory()
         let keeper = Self.session("keeper")
         let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100,
-                                         liveSessions: { [keeper.session] })
+                                         source: ListedSessions { [keeper.session] })
         journal.append(.opened(keeper.session))
         for i in 0..<150 {
             let s = Self.session("temp\(i)")
@@ -90,8 +101,8 @@ import Testing
         let dir = try Self.directory()
         let keeper = Self.session("keeper"), late = Self.session("late")
         let box = Box()
-        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100, liveSessions: {
-            // Called as the compaction takes its snapshot: this record arrives after it.
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100, source: ListedSessions {
+            // Called as the compaction reads the table: this record arrives after it.
             box.journal?.append(.opened(late.session))
             return [keeper.session]
         })
