@@ -62,6 +62,9 @@ struct StubActions {
         case "runsqlstatements":
             let statements = params["sqlStatements"]?.arrayValue ?? []
             return FairComEnvelope(result: StubData.statementResults(statements), authToken: token)
+        case "altersession":
+            if let cursor = params["idleCursorTimeoutSeconds"]?.intValue { state.alter(token, idleCursorTimeoutSeconds: cursor) }
+            return FairComEnvelope(authToken: token)
         case "echo":
             return FairComEnvelope(result: params, authToken: token)
         default:
@@ -77,7 +80,9 @@ struct StubActions {
             return FairComEnvelope(errorCode: 12040, errorMessage: "Permanent sessions are not enabled on this server (enablePermanentJsonApiSessions).")
         }
         let idle = params["idleConnectionTimeoutSeconds"]?.intValue ?? 3600
-        guard let token = state.login(username: username, password: password, idleConnectionTimeoutSeconds: idle, permanent: permanent) else {
+        let cursor = params["idleCursorTimeoutSeconds"]?.intValue ?? 600
+        guard let token = state.login(username: username, password: password, idleConnectionTimeoutSeconds: idle,
+                                      idleCursorTimeoutSeconds: cursor, permanent: permanent) else {
             return FairComEnvelope(errorCode: 1215, errorMessage: "Connection pool creation failed - User [\(username)] authentication failed to server [FAIRCOMS]. Please check user, password, and security privileges.")
         }
         let now = WallClock.faircomTimestamp()

@@ -37,7 +37,8 @@ final class StubHandler: HTTPRequestHandler {
             return json(responder, 200, .object([("sessions", .array(state.liveSessions.map { session in
                 .object([("username", .string(session.username)),
                          ("idleConnectionTimeoutSeconds", .int(session.idleConnectionTimeoutSeconds)),
-                         ("permanentSession", .bool(session.permanentSession))])
+                         ("permanentSession", .bool(session.permanentSession)),
+                         ("idleCursorTimeoutSeconds", .int(session.idleCursorTimeoutSeconds))])
             }))]))
         case ("POST", "/stub/faults"):
             guard let body = try? JSONParser.parse(request.body),

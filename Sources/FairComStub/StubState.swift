@@ -28,6 +28,7 @@ public struct StubSession: Sendable {
     public let username: String
     public let idleConnectionTimeoutSeconds: Int
     public let permanentSession: Bool
+    public var idleCursorTimeoutSeconds: Int
 }
 
 /// State shared by the stub's loops: accounts, live sessions, faults and counters.
@@ -58,15 +59,21 @@ public final class StubState: Sendable {
     func countRequest() { requestCount.wrappingAdd(1, ordering: .relaxed) }
 
     /// Checks the credentials and opens a session; nil when they are wrong.
-    func login(username: String, password: String, idleConnectionTimeoutSeconds: Int, permanent: Bool) -> String? {
+    func login(username: String, password: String, idleConnectionTimeoutSeconds: Int, idleCursorTimeoutSeconds: Int,
+               permanent: Bool) -> String? {
         guard let expected = accounts[username], expected == password else { return nil }
         let token = SecureRandom.urlSafeToken(byteCount: tokenBytes)
-        let session = StubSession(username: username, idleConnectionTimeoutSeconds: idleConnectionTimeoutSeconds, permanentSession: permanent)
+        let session = StubSession(username: username, idleConnectionTimeoutSeconds: idleConnectionTimeoutSeconds,
+                                  permanentSession: permanent, idleCursorTimeoutSeconds: idleCursorTimeoutSeconds)
         sessions.withLock { $0[token] = session }
         return token
     }
 
     func username(for token: String) -> String? { sessions.withLock { $0[token]?.username } }
+
+    func alter(_ token: String, idleCursorTimeoutSeconds: Int) {
+        sessions.withLock { $0[token]?.idleCursorTimeoutSeconds = idleCursorTimeoutSeconds }
+    }
 
     /// Every live session, for tests.
     public var liveSessions: [StubSession] { sessions.withLock { Array($0.values) } }

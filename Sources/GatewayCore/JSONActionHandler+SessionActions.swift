@@ -94,12 +94,32 @@ extension JSONActionHandler {
             reply(responder, unknownSession(request))
             return
         }
+        if altered.settings.idleCursorTimeoutSeconds != caller.settings.idleCursorTimeoutSeconds {
+            tellUpstream(altered, idleCursorTimeoutSeconds: altered.settings.idleCursorTimeoutSeconds)
+        }
         let answer = envelope(for: request, session: altered, result: sessionResult(altered, token: request.authToken))
         let send = loop.callback { [self] (_: SystemError?) in reply(responder, answer) }
         services.record(.altered(altered.digest, settings)) { send($0) }
     }
 
     // MARK: helpers
+
+    /// Cursors live upstream, so a changed cursor timeout is passed on (the other settings are
+    /// applied by the gateway to each request it forwards).
+    private func tellUpstream(_ session: SessionSnapshot, idleCursorTimeoutSeconds: Int) {
+        guard let pool = pool(named: session.upstream) else { return }
+        var body: [UInt8] = Array(#"{"api":"admin","action":"alterSession","params":{"idleCursorTimeoutSeconds":"#.utf8)
+        body += Array(String(idleCursorTimeoutSeconds).utf8)
+        body += Array(#"},"authToken":"#.utf8)
+        JSONWriter.writeString(session.upstreamToken, into: &body)
+        body.append(UInt8(ascii: "}"))
+        let logger = self.logger, name = session.digest.fingerprint
+        UpstreamCall.post(body, to: pool) { result in
+            if case .failure(let failure) = result {
+                logger.warning("session \(name): could not pass the cursor timeout to the upstream: \(failure)")
+            }
+        }
+    }
 
     /// Administrators see every session; other accounts see their own.
     func visibleSessions(to caller: SessionSnapshot) -> [SessionSnapshot] {

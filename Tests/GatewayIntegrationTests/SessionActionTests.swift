@@ -88,7 +88,8 @@ import Testing
     @Test func alterSessionChangesSettingsValidatedLikeALogin() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
-        let token = try Self.token(gateway.port, "admin", "ADMIN")
+        let token = try #require(SessionTests.login(gateway.port, #""username":"admin","password":"ADMIN","idleCursorTimeoutSeconds":30"#)["authToken"]?.stringValue)
+        #expect(try SessionLifetimeTests.upstreamSessions(stub).first?["idleCursorTimeoutSeconds"]?.intValue == 30)
         let altered = try SessionTests.call(gateway.port, token, "alterSession",
                                             #","params":{"description":"renamed","idleCursorTimeoutSeconds":60,"defaultDatabaseName":"ctreeSQL"}"#)
         #expect(altered["errorCode"]?.intValue == 0)
@@ -96,6 +97,10 @@ import Testing
         #expect(altered["result"]?["idleCursorTimeoutSeconds"]?.intValue == 60)
         let described = try SessionTests.call(gateway.port, token, "describeSessions")
         #expect(described["result"]?["sessions"]?.arrayValue?.first?["defaultDatabaseName"]?.stringValue == "ctreeSQL")
+        // The cursor timeout is the upstream's business: it was passed on at login and again now.
+        #expect(try SessionLifetimeTests.waitFor(3) {
+            try SessionLifetimeTests.upstreamSessions(stub).first?["idleCursorTimeoutSeconds"]?.intValue == 60
+        })
         let refused = try SessionTests.call(gateway.port, token, "alterSession", #","params":{"defaultApi":"nope"}"#)
         #expect(refused["errorCode"]?.intValue == 17023 && refused["errorMessage"]?.stringValue?.contains("params.defaultApi") == true)
         let permanent = try SessionTests.call(gateway.port, token, "alterSession", #","params":{"permanentSession":true}"#)
