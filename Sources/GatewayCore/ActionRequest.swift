@@ -80,7 +80,7 @@ struct ActionRequest {
         guard let actionMember = interpreted.action else {
             return reject(.missingAction, "The required property 'action' is missing; name the action to run, such as \"createSession\".")
         }
-        guard let action = JSONObjectScan.string(actionMember, in: body), !action.isEmpty else {
+        guard let action = Self.lowercasedString(actionMember, in: body), !action.isEmpty else {
             return reject(.missingAction, "The property 'action' must be a non-empty string, not \(describe(actionMember, in: body)).")
         }
         for member in [interpreted.api, interpreted.authToken, interpreted.debug] {
@@ -95,15 +95,28 @@ struct ActionRequest {
         }
         let token = interpreted.authToken.flatMap { JSONObjectScan.string($0, in: body) }
         let debug = interpreted.debug.flatMap { JSONObjectScan.string($0, in: body) }
-        return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: Self.asciiLowercased(action),
+        return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: action,
                                       authToken: token, debug: debug, requestIdRange: requestIdRange))
     }
 
-    /// FairCom's action names are ASCII; lowercasing them byte by byte skips Unicode's case tables.
-    static func asciiLowercased(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return text }
-        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return text.lowercased() }
-        return String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+    /// A string member, lowercased (FairCom's action names are case-insensitive). Plain ASCII, the
+    /// usual case, is lowercased byte by byte straight from the body into the one new string.
+    static func lowercasedString(_ member: JSONObjectScan.Member, in body: [UInt8]) -> String? {
+        let range = member.value
+        guard range.count >= 2, body[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        let inner = (range.lowerBound + 1)..<(range.upperBound - 1)
+        let plain = body.withUnsafeBufferPointer { bytes in
+            UnsafeBufferPointer(rebasing: bytes[inner]).allSatisfy { $0 < 0x80 && $0 != UInt8(ascii: "\\") }
+        }
+        guard plain else { return JSONObjectScan.string(member, in: body)?.lowercased() }
+        return body.withUnsafeBufferPointer { bytes in
+            String(unsafeUninitializedCapacity: inner.count) { out in
+                for (offset, byte) in UnsafeBufferPointer(rebasing: bytes[inner]).enumerated() {
+                    out[offset] = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
+                }
+                return inner.count
+            }
+        }
     }
 
     /// Whether a member's value starts with `leading` (a string's quote, an object's brace) or is null.

@@ -18,14 +18,18 @@ final class JSONActionHandler {
 
     static let unknownSessionMessage = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
 
-    /// db actions that read `databaseName` / `ownerName` from params, which get the session's defaults.
-    static let actionsWithDatabaseName: Set<String> = [
-        "getrecordsusingsql", "runsqlstatements", "createtable", "altertable", "deletetable", "listtables", "describetables",
-        "insertrecords", "updaterecords", "deleterecords", "truncaterecords", "getrecordsbyids", "getrecordsbytable",
-        "getrecordsbyindex", "getrecordsstartingatkey", "getrecordsinkeyrange", "getrecordsbypartialkeyrange",
-        "createindex", "deleteindex", "listindexes", "rebuildtables", "gettablestats",
-    ]
-    static let actionsWithOwnerName: Set<String> = actionsWithDatabaseName.subtracting(["getrecordsusingsql", "runsqlstatements"])
+    /// db actions that read `databaseName` from params, which get the session's default; the
+    /// value says whether they read `ownerName` too (the SQL actions do not).
+    static let databaseActions: [String: Bool] = {
+        let withOwner = ["createtable", "altertable", "deletetable", "listtables", "describetables", "insertrecords",
+                         "updaterecords", "deleterecords", "truncaterecords", "getrecordsbyids", "getrecordsbytable",
+                         "getrecordsbyindex", "getrecordsstartingatkey", "getrecordsinkeyrange", "getrecordsbypartialkeyrange",
+                         "createindex", "deleteindex", "listindexes", "rebuildtables", "gettablestats"]
+        var actions = Dictionary(uniqueKeysWithValues: withOwner.map { ($0, true) })
+        actions["getrecordsusingsql"] = false
+        actions["runsqlstatements"] = false
+        return actions
+    }()
 
     init(loop: EventLoop, services: SessionServices, pools: [UpstreamPool], logger: Logger, accessLog: Bool) {
         self.loop = loop
@@ -187,9 +191,9 @@ final class JSONActionHandler {
         Self.fill(members.api, "api", .string(settings.defaultApi), body, &added, &splice)
         if settings.defaultDebug != "none" { Self.fill(members.debug, "debug", .string(settings.defaultDebug), body, &added, &splice) }
         Self.fill(members.responseOptions, "responseOptions", settings.defaultResponseOptions, body, &added, &splice)
-        if Self.actionsWithDatabaseName.contains(request.action) {
+        if let readsOwner = Self.databaseActions[request.action] {
             var defaults: [(String, JSONValue)] = [("databaseName", .string(settings.defaultDatabaseName))]
-            if Self.actionsWithOwnerName.contains(request.action) { defaults.append(("ownerName", .string(settings.defaultOwnerName))) }
+            if readsOwner { defaults.append(("ownerName", .string(settings.defaultOwnerName))) }
             if let inner = scan.nested {
                 var missing: [(String, JSONValue)] = []
                 for (key, value) in defaults { Self.fill(inner.member(key), key, value, body, &missing, &splice) }

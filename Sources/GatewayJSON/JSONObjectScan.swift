@@ -116,7 +116,8 @@ extension JSONParser {
     /// is returned as the literal itself, so reading a request creates no key strings.
     static func knownKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         func equals(_ literal: StaticString) -> Bool {
-            literal.utf8CodeUnitCount == bytes.count && UnsafeBufferPointer(start: literal.utf8Start, count: bytes.count).elementsEqual(bytes)
+            literal.utf8CodeUnitCount == bytes.count && literal.utf8Start[0] == bytes[0]
+                && UnsafeBufferPointer(start: literal.utf8Start, count: bytes.count).elementsEqual(bytes)
         }
         switch bytes.count {
         case 3: if equals("api") { return "api" }; if equals("sql") { return "sql" }
