@@ -13,7 +13,8 @@ struct ActionRequest {
     let interpreted: Interpreted
     /// The action, lowercased (FairCom's actions are case-insensitive).
     let action: String
-    let authToken: String?
+    /// The token's bytes in `body` when it is a plain string (no escapes): read in place on the hot path.
+    let authTokenBytes: Range<Int>?
     let debug: String?
     private let requestIdRange: Range<Int>?
 
@@ -45,6 +46,9 @@ struct ActionRequest {
     }
 
     var requestId: JSONValue? { requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) } }
+
+    /// The token as a string, made only where an answer needs it.
+    var authToken: String? { interpreted.authToken.flatMap { JSONObjectScan.string($0, in: body) } }
 
     var params: JSONValue? { interpreted.params.flatMap { try? JSONParser.parse(body, range: $0.value) } }
 
@@ -93,10 +97,13 @@ struct ActionRequest {
                 return reject(.invalidProperty, "The property '\(member.key)' must be an object, not \(describe(member, in: body)).")
             }
         }
-        let token = interpreted.authToken.flatMap { JSONObjectScan.string($0, in: body) }
+        let tokenBytes = interpreted.authToken.flatMap { member -> Range<Int>? in
+            let inner = (member.value.lowerBound + 1)..<(member.value.upperBound - 1)
+            return body[member.value.lowerBound] == UInt8(ascii: "\"") && !body[inner].contains(UInt8(ascii: "\\")) ? inner : nil
+        }
         let debug = interpreted.debug.flatMap { JSONObjectScan.string($0, in: body) }
         return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: action,
-                                      authToken: token, debug: debug, requestIdRange: requestIdRange))
+                                      authTokenBytes: tokenBytes, debug: debug, requestIdRange: requestIdRange))
     }
 
     /// A string member, lowercased (FairCom's action names are case-insensitive). Plain ASCII, the

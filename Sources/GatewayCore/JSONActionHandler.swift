@@ -69,8 +69,13 @@ final class JSONActionHandler {
 
     /// The caller's session, marked used; nil for a missing, malformed or unknown token.
     func lookUp(_ request: ActionRequest, touch: Bool) -> SessionSnapshot? {
-        guard let token = request.authToken, SessionToken.isWellFormed(token) else { return nil }
-        let digest = TokenDigest(token: token)
+        // A token the gateway issued is plain base64url, so it is read in place from the body.
+        guard let range = request.authTokenBytes else { return nil }
+        let digest: TokenDigest? = request.body.withUnsafeBytes { bytes in
+            let token = UnsafeRawBufferPointer(rebasing: bytes[range])
+            return SessionToken.isWellFormed(token) ? TokenDigest(tokenBytes: token) : nil
+        }
+        guard let digest else { return nil }
         return touch ? services.table.touch(digest, now: loop.now) : services.table.find(digest)
     }
 
@@ -147,7 +152,7 @@ final class JSONActionHandler {
 
     private func forward(_ request: ActionRequest, session: SessionSnapshot, http: HTTPRequest, responder: HTTPResponder,
                          suffix: Substring) -> HTTPExchange? {
-        guard let pool = pool(named: session.upstream), let token = request.authToken else {
+        guard let pool = pool(named: session.upstream), let token = request.authTokenBytes else {
             upstreamLost(session.digest)
             reply(responder, unknownSession(request))
             return nil
@@ -165,7 +170,7 @@ final class JSONActionHandler {
             splice.apply(to: request.body, appendingTo: &$0)
         }
         let rewrite = SessionResponseRewrite(
-            substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: token),
+            substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: request.body[token]),
             handler: self, session: session.digest)
         let exchange = ForwardExchange(requestBytes: bytes, clientBody: http.body, responder: responder, pool: pool,
                                        log: log, rewrite: rewrite)

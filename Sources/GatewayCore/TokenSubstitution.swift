@@ -6,16 +6,21 @@ import GatewaySystem
 /// find a token split across chunks. The tokens stay Strings: their UTF-8 is read in place.
 struct TokenSubstitution {
     private var upstreamToken: String
-    private var gatewayToken: String
+    /// The gateway's token, usually a slice of the request body it came in.
+    private let gatewayToken: ArraySlice<UInt8>
     private var carry: [UInt8] = []
 
-    init(upstreamToken: String, gatewayToken: String) {
+    init(upstreamToken: String, gatewayToken: ArraySlice<UInt8>) {
         self.upstreamToken = upstreamToken
         self.gatewayToken = gatewayToken
     }
 
+    init(upstreamToken: String, gatewayToken: String) {
+        self.init(upstreamToken: upstreamToken, gatewayToken: ArraySlice(gatewayToken.utf8))
+    }
+
     /// Whether replacing keeps a body's length (and so its Content-Length).
-    var preservesLength: Bool { upstreamToken.utf8.count == gatewayToken.utf8.count }
+    var preservesLength: Bool { upstreamToken.utf8.count == gatewayToken.count }
 
     /// `bytes` with every occurrence replaced.
     mutating func replacingAll(in bytes: [UInt8]) -> [UInt8] {
@@ -46,9 +51,8 @@ struct TokenSubstitution {
             out = input
             return input.count
         }
-        var gateway = gatewayToken
         return upstreamToken.withUTF8 { needle in
-            gateway.withUTF8 { replacement in
+            gatewayToken.withUnsafeBufferPointer { replacement in
                 input.withUnsafeBufferPointer { hay in
                     out.reserveCapacity(input.count + 16)
                     var copiedUpTo = 0

@@ -11,11 +11,13 @@ public enum SessionToken {
 
     /// Whether `text` could be a token this gateway issued; anything else is unknown without a lookup.
     public static func isWellFormed(_ text: String) -> Bool {
-        guard text.utf8.count == length else { return false }
         var text = text
-        return text.withUTF8 { bytes in
-            bytes.allSatisfy { b in (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 45 || b == 95 }
-        }
+        return text.withUTF8 { isWellFormed(UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func isWellFormed(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count == length
+            && bytes.allSatisfy { b in (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 45 || b == 95 }
     }
 }
 
