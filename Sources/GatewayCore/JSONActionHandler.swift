@@ -192,18 +192,24 @@ final class JSONActionHandler {
             splice.replace(token.value, with: quoted)
         }
         var added: [(String, JSONValue)] = []
-        let settings = session.settings
-        Self.fill(members.api, "api", .string(settings.defaultApi), body, &added, &splice)
-        if settings.defaultDebug != "none" { Self.fill(members.debug, "debug", .string(settings.defaultDebug), body, &added, &splice) }
-        Self.fill(members.responseOptions, "responseOptions", settings.defaultResponseOptions, body, &added, &splice)
+        // Read through the shared box: a request that sets everything itself copies nothing.
+        let shared = session.sharedSettings
+        Self.fill(members.api, "api", .string(shared.value.defaultApi), body, &added, &splice)
+        if shared.value.defaultDebug != "none" {
+            Self.fill(members.debug, "debug", .string(shared.value.defaultDebug), body, &added, &splice)
+        }
+        Self.fill(members.responseOptions, "responseOptions", shared.value.defaultResponseOptions, body, &added, &splice)
         if let readsOwner = Self.databaseActions[request.action] {
-            var defaults: [(String, JSONValue)] = [("databaseName", .string(settings.defaultDatabaseName))]
-            if readsOwner { defaults.append(("ownerName", .string(settings.defaultOwnerName))) }
             if let inner = scan.nested {
                 var missing: [(String, JSONValue)] = []
-                for (key, value) in defaults { Self.fill(inner.member(key), key, value, body, &missing, &splice) }
+                Self.fill(inner.member("databaseName"), "databaseName", .string(shared.value.defaultDatabaseName), body, &missing, &splice)
+                if readsOwner {
+                    Self.fill(inner.member("ownerName"), "ownerName", .string(shared.value.defaultOwnerName), body, &missing, &splice)
+                }
                 splice.append(missing, to: inner)
             } else {
+                var defaults: [(String, JSONValue)] = [("databaseName", .string(shared.value.defaultDatabaseName))]
+                if readsOwner { defaults.append(("ownerName", .string(shared.value.defaultOwnerName))) }
                 Self.fill(members.params, "params", .object(defaults), body, &added, &splice)
             }
         }
@@ -212,12 +218,12 @@ final class JSONActionHandler {
     }
 
     /// Gives `key` its default when it is absent (added) or null (replaced in place).
-    private static func fill(_ member: JSONObjectScan.Member?, _ key: String, _ value: JSONValue, _ body: [UInt8],
-                             _ added: inout [(String, JSONValue)], _ splice: inout JSONSplice) {
+    private static func fill(_ member: JSONObjectScan.Member?, _ key: String, _ value: @autoclosure () -> JSONValue,
+                             _ body: [UInt8], _ added: inout [(String, JSONValue)], _ splice: inout JSONSplice) {
         guard let member else {
-            added.append((key, value))
+            added.append((key, value()))
             return
         }
-        if JSONObjectScan.leadingByte(member, in: body) == UInt8(ascii: "n") { splice.replace(member.value, with: JSONWriter.bytes(value)) }
+        if JSONObjectScan.leadingByte(member, in: body) == UInt8(ascii: "n") { splice.replace(member.value, with: JSONWriter.bytes(value())) }
     }
 }

@@ -38,15 +38,16 @@ final class Session {
     /// `wallOffset` turns monotonic milliseconds into wall-clock milliseconds.
     func snapshot(wallOffset: Int64) -> SessionSnapshot {
         SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
-                        upstreamToken: upstreamToken, settings: shared.value, startedAt: startedAt,
+                        upstreamToken: upstreamToken, sharedSettings: shared, startedAt: startedAt,
                         lastAccessedAt: Int((lastAccessedMilliseconds + wallOffset) / 1000))
     }
 }
 
-/// Settings several sessions share, so that each holds one reference instead of a copy.
-final class SharedSettings {
-    let value: SessionSettings
-    init(_ value: SessionSettings) { self.value = value }
+/// Settings several sessions share, so that each holds one reference instead of a copy (and a
+/// snapshot carries the reference, not a copy, on every request). Immutable.
+public final class SharedSettings: Sendable {
+    public let value: SessionSettings
+    public init(_ value: SessionSettings) { self.value = value }
 }
 
 /// The table's idle wheel hands expired sessions back from `advance`; it never calls them.
@@ -64,18 +65,25 @@ public struct SessionSnapshot: Sendable {
     public let upstream: String
     /// The upstream's own token for this session: never shown to a client.
     public let upstreamToken: String
-    public let settings: SessionSettings
+    public let sharedSettings: SharedSettings
+    public var settings: SessionSettings { sharedSettings.value }
     public let startedAt: Int
     public let lastAccessedAt: Int
 
     public init(digest: TokenDigest, username: String, clientAddress: String, upstream: String, upstreamToken: String,
                 settings: SessionSettings, startedAt: Int, lastAccessedAt: Int? = nil) {
+        self.init(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream, upstreamToken: upstreamToken,
+                  sharedSettings: SharedSettings(settings), startedAt: startedAt, lastAccessedAt: lastAccessedAt)
+    }
+
+    public init(digest: TokenDigest, username: String, clientAddress: String, upstream: String, upstreamToken: String,
+                sharedSettings: SharedSettings, startedAt: Int, lastAccessedAt: Int? = nil) {
         self.digest = digest
         self.username = username
         self.clientAddress = clientAddress
         self.upstream = upstream
         self.upstreamToken = upstreamToken
-        self.settings = settings
+        self.sharedSettings = sharedSettings
         self.startedAt = startedAt
         self.lastAccessedAt = lastAccessedAt ?? startedAt
     }
