@@ -56,7 +56,10 @@ final class JSONActionHandler {
         case "deletesession": deleteSession(request, responder: responder)
         case "altersession": withSession(request, responder) { alterSession(request, caller: $0, responder: responder) }
         default:
-            guard let session = lookUp(request, touch: true) else {
+            guard let digest = digest(of: request),
+                  let session = services.table.touchForForwarding(digest, now: loop.now,
+                                                                  withResponseOptions: !Self.isPresent(request.interpreted.responseOptions, in: request.body))
+            else {
                 reply(responder, unknownSession(request))
                 return nil
             }
@@ -69,14 +72,23 @@ final class JSONActionHandler {
 
     /// The caller's session, marked used; nil for a missing, malformed or unknown token.
     func lookUp(_ request: ActionRequest, touch: Bool) -> SessionSnapshot? {
-        // A token the gateway issued is plain base64url, so it is read in place from the body.
+        guard let digest = digest(of: request) else { return nil }
+        return touch ? services.table.touch(digest, now: loop.now) : services.table.find(digest)
+    }
+
+    /// The digest of the request's token, if it could be one the gateway issued. Such a token is
+    /// plain base64url, so it is read in place from the body.
+    func digest(of request: ActionRequest) -> TokenDigest? {
         guard let range = request.authTokenBytes else { return nil }
-        let digest: TokenDigest? = request.body.withUnsafeBytes { bytes in
+        return request.body.withUnsafeBytes { bytes in
             let token = UnsafeRawBufferPointer(rebasing: bytes[range])
             return SessionToken.isWellFormed(token) ? TokenDigest(tokenBytes: token) : nil
         }
-        guard let digest else { return nil }
-        return touch ? services.table.touch(digest, now: loop.now) : services.table.find(digest)
+    }
+
+    static func isPresent(_ member: JSONObjectScan.Member?, in body: [UInt8]) -> Bool {
+        guard let member else { return false }
+        return JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "n")
     }
 
     private func withSession(_ request: ActionRequest, _ responder: HTTPResponder, _ body: (SessionSnapshot) -> Void) {
@@ -150,7 +162,7 @@ final class JSONActionHandler {
 
     // MARK: forwarding
 
-    private func forward(_ request: ActionRequest, session: SessionSnapshot, http: HTTPRequest, responder: HTTPResponder,
+    private func forward(_ request: ActionRequest, session: ForwardingView, http: HTTPRequest, responder: HTTPResponder,
                          suffix: Substring) -> HTTPExchange? {
         guard let pool = pool(named: session.upstream), let token = request.authTokenBytes else {
             upstreamLost(session.digest)
@@ -181,35 +193,33 @@ final class JSONActionHandler {
     /// The edits that turn the client's request into the upstream's: its token in place of the
     /// gateway's, and the session's defaults where the request leaves `api`, `debug`,
     /// `responseOptions`, `databaseName` or `ownerName` out.
-    func upstreamSplice(_ request: ActionRequest, session: SessionSnapshot) -> JSONSplice {
+    func upstreamSplice(_ request: ActionRequest, session: ForwardingView) -> JSONSplice {
         let body = request.body
         let scan = request.scan
         let members = request.interpreted
         var splice = JSONSplice()
         if let token = members.authToken {
-            var quoted: [UInt8] = []
-            JSONWriter.writeString(session.upstreamToken, into: &quoted)
-            splice.replace(token.value, with: quoted)
+            splice.replace(token.value, with: JSONWriter.quoted(session.upstreamToken))
         }
         var added: [(String, JSONValue)] = []
-        // Read through the shared box: a request that sets everything itself copies nothing.
-        let shared = session.sharedSettings
-        Self.fill(members.api, "api", .string(shared.value.defaultApi), body, &added, &splice)
-        if shared.value.defaultDebug != "none" {
-            Self.fill(members.debug, "debug", .string(shared.value.defaultDebug), body, &added, &splice)
+        Self.fill(members.api, "api", .string(session.defaultApi), body, &added, &splice)
+        if session.defaultDebug != "none" {
+            Self.fill(members.debug, "debug", .string(session.defaultDebug), body, &added, &splice)
         }
-        Self.fill(members.responseOptions, "responseOptions", shared.value.defaultResponseOptions, body, &added, &splice)
+        if let options = session.defaultResponseOptions {
+            Self.fill(members.responseOptions, "responseOptions", options, body, &added, &splice)
+        }
         if let readsOwner = Self.databaseActions[request.action] {
             if let inner = scan.nested {
                 var missing: [(String, JSONValue)] = []
-                Self.fill(inner.member("databaseName"), "databaseName", .string(shared.value.defaultDatabaseName), body, &missing, &splice)
+                Self.fill(inner.member("databaseName"), "databaseName", .string(session.defaultDatabaseName), body, &missing, &splice)
                 if readsOwner {
-                    Self.fill(inner.member("ownerName"), "ownerName", .string(shared.value.defaultOwnerName), body, &missing, &splice)
+                    Self.fill(inner.member("ownerName"), "ownerName", .string(session.defaultOwnerName), body, &missing, &splice)
                 }
                 splice.append(missing, to: inner)
             } else {
-                var defaults: [(String, JSONValue)] = [("databaseName", .string(shared.value.defaultDatabaseName))]
-                if readsOwner { defaults.append(("ownerName", .string(shared.value.defaultOwnerName))) }
+                var defaults: [(String, JSONValue)] = [("databaseName", .string(session.defaultDatabaseName))]
+                if readsOwner { defaults.append(("ownerName", .string(session.defaultOwnerName))) }
                 Self.fill(members.params, "params", .object(defaults), body, &added, &splice)
             }
         }

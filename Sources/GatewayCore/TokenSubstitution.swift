@@ -5,22 +5,22 @@ import GatewaySystem
 /// client. Works on a whole body or on a stream of chunks, keeping back just enough bytes to
 /// find a token split across chunks. The tokens stay Strings: their UTF-8 is read in place.
 struct TokenSubstitution {
-    private var upstreamToken: String
+    private let upstreamToken: [UInt8]
     /// The gateway's token, usually a slice of the request body it came in.
     private let gatewayToken: ArraySlice<UInt8>
     private var carry: [UInt8] = []
 
-    init(upstreamToken: String, gatewayToken: ArraySlice<UInt8>) {
+    init(upstreamToken: [UInt8], gatewayToken: ArraySlice<UInt8>) {
         self.upstreamToken = upstreamToken
         self.gatewayToken = gatewayToken
     }
 
     init(upstreamToken: String, gatewayToken: String) {
-        self.init(upstreamToken: upstreamToken, gatewayToken: ArraySlice(gatewayToken.utf8))
+        self.init(upstreamToken: Array(upstreamToken.utf8), gatewayToken: ArraySlice(gatewayToken.utf8))
     }
 
     /// Whether replacing keeps a body's length (and so its Content-Length).
-    var preservesLength: Bool { upstreamToken.utf8.count == gatewayToken.count }
+    var preservesLength: Bool { upstreamToken.count == gatewayToken.count }
 
     /// `bytes` with every occurrence replaced.
     mutating func replacingAll(in bytes: [UInt8]) -> [UInt8] {
@@ -51,7 +51,7 @@ struct TokenSubstitution {
             out = input
             return input.count
         }
-        return upstreamToken.withUTF8 { needle in
+        return upstreamToken.withUnsafeBufferPointer { needle in
             gatewayToken.withUnsafeBufferPointer { replacement in
                 input.withUnsafeBufferPointer { hay in
                     out.reserveCapacity(input.count + 16)

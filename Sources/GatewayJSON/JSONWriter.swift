@@ -36,6 +36,20 @@ public enum JSONWriter {
         }
     }
 
+    /// A JSON string holding the UTF-8 `bytes` (quoted, escaped where needed).
+    public static func quoted(_ bytes: [UInt8]) -> [UInt8] {
+        if bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) {
+            var out: [UInt8] = [UInt8(ascii: "\"")]
+            out.reserveCapacity(bytes.count + 2)
+            out.append(contentsOf: bytes)
+            out.append(UInt8(ascii: "\""))
+            return out
+        }
+        var out: [UInt8] = []
+        writeString(String(decoding: bytes, as: UTF8.self), into: &out)
+        return out
+    }
+
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         // Most strings (tokens, names) need no escaping: copy them whole.
         var s = s

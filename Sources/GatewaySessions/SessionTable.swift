@@ -1,4 +1,5 @@
 import GatewayEventLoop
+import GatewayJSON
 import GatewaySystem
 import Synchronization
 
@@ -31,6 +32,19 @@ public enum LimitRefusal: Error, Sendable, Equatable {
     case total(limit: Int)
     case perAddress(limit: Int, address: String)
     case perUsername(limit: Int, username: String)
+}
+
+/// What forwarding one request of a session needs (see `SessionTable.touchForForwarding`).
+public struct ForwardingView: Sendable {
+    public let digest: TokenDigest
+    public let upstream: String
+    public let upstreamToken: [UInt8]
+    public let defaultApi: String
+    public let defaultDebug: String
+    public let defaultDatabaseName: String
+    public let defaultOwnerName: String
+    /// Present only when asked for (the request has no responseOptions of its own).
+    public let defaultResponseOptions: JSONValue?
 }
 
 /// A counted place for a login that is still being authenticated upstream.
@@ -129,6 +143,21 @@ public final class SessionTable: SessionSource {
             guard let session = s.sessions[digest] else { return nil }
             session.lastAccessedMilliseconds = now
             return session.snapshot(wallOffset: wallOffset)
+        }
+    }
+
+    /// Finds a session, marks it used, and copies out what forwarding a request needs. The copy
+    /// shares no reference-counted object with the table (the token's bytes are copied, the
+    /// default strings are short), so the loops do not contend on reference counts per request.
+    public func touchForForwarding(_ digest: TokenDigest, now: Int64, withResponseOptions: Bool) -> ForwardingView? {
+        state.withLock { s in
+            guard let session = s.sessions[digest] else { return nil }
+            session.lastAccessedMilliseconds = now
+            let settings = session.shared.value
+            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: Array(session.upstreamToken.utf8),
+                                  defaultApi: settings.defaultApi, defaultDebug: settings.defaultDebug,
+                                  defaultDatabaseName: settings.defaultDatabaseName, defaultOwnerName: settings.defaultOwnerName,
+                                  defaultResponseOptions: withResponseOptions ? settings.defaultResponseOptions : nil)
         }
     }
 
