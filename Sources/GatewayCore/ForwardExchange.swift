@@ -84,7 +84,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
                                  contentLength: length)
     }
 
-    func upstreamResponseBody(_ bytes: [UInt8]) {
+    func upstreamResponseBody(_ bytes: consuming [UInt8]) {
         if wholeBody != nil {
             wholeBody! += bytes
             return
@@ -96,7 +96,9 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
                Self.reportsUnknownSession(bytes) {
                 rewrite!.upstreamSessionLost()
             }
-            responder.sendBody(rewrite!.substitution.feed(bytes))
+            var chunk = bytes
+            rewrite!.substitution.feed(&chunk)
+            responder.sendBody(chunk)
         }
         if responder.isCongested, let connection {
             connection.pauseDelivery()

@@ -38,6 +38,31 @@ struct TokenSubstitution {
         return out
     }
 
+    /// Replaces in `chunk` what is safe to send now, holding back a possible token start at its end.
+    /// When the tokens have the same length and nothing is held back from before, this works in
+    /// place: no copy of the response passes through the gateway.
+    mutating func feed(_ chunk: inout [UInt8]) {
+        guard preservesLength, carry.isEmpty, !upstreamToken.isEmpty else {
+            chunk = feed(chunk)
+            return
+        }
+        var position = 0
+        while let hit = ByteSearch.firstIndex(of: upstreamToken, in: chunk, from: position) {
+            chunk.withUnsafeMutableBufferPointer { bytes in
+                for (offset, byte) in gatewayToken.enumerated() { bytes[hit + offset] = byte }
+            }
+            position = hit + upstreamToken.count
+        }
+        // A token cut by the chunk's end is completed by the next chunk: keep its start back.
+        let first = upstreamToken[0]
+        for candidate in max(position, chunk.count - upstreamToken.count + 1)..<chunk.count
+        where chunk[candidate] == first && chunk[candidate...].elementsEqual(upstreamToken[0..<(chunk.count - candidate)]) {
+            carry = Array(chunk[candidate...])
+            chunk.removeLast(chunk.count - candidate)
+            break
+        }
+    }
+
     /// Whatever was held back at the end of the stream.
     mutating func finish() -> [UInt8] {
         defer { carry = [] }

@@ -38,7 +38,7 @@ final class UpstreamCall: UpstreamExchange {
         status = head.status
     }
 
-    func upstreamResponseBody(_ bytes: [UInt8]) {
+    func upstreamResponseBody(_ bytes: consuming [UInt8]) {
         guard body.count + bytes.count <= Self.maxResponseBytes else {
             finish(.failure(UpstreamFailure(kind: .malformedResponse, upstream: pool.target.name,
                                             detail: "answer larger than \(Self.maxResponseBytes) bytes")))

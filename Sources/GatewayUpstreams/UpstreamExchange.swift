@@ -7,7 +7,8 @@ public protocol UpstreamExchange: AnyObject {
     /// A connection was assigned; keep it to pause delivery or to abandon the exchange.
     func upstreamAssigned(_ connection: UpstreamConnection)
     func upstreamResponseHead(_ head: HTTP1ResponseHead)
-    func upstreamResponseBody(_ bytes: [UInt8])
+    /// The bytes are handed over (`consuming`): the receiver may change them in place.
+    func upstreamResponseBody(_ bytes: consuming [UInt8])
     func upstreamResponseEnd()
     func upstreamFailed(_ failure: UpstreamFailure)
 }

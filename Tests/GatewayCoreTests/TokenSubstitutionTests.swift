@@ -40,3 +40,28 @@ import Testing
         #expect(String(decoding: out, as: UTF8.self) == text)
     }
 }
+
+@Suite struct InPlaceTokenSubstitutionTests {
+    static let upstream = "UPSTREAM-token-0123456789"
+    static let gateway = "gateway--token-9876543210"
+
+    /// Same-length tokens are replaced in the received chunks themselves; splits must not matter.
+    @Test func inPlaceReplacementGivesTheSameResultAtEverySplit() {
+        let body = Array(#"{"authToken":"\#(Self.upstream)","echo":"U\#(Self.upstream)UP","tail":"UPSTREAM-tok"}"#.utf8)
+        let expected = #"{"authToken":"\#(Self.gateway)","echo":"U\#(Self.gateway)UP","tail":"UPSTREAM-tok"}"#
+        for first in 0...body.count {
+            for second in stride(from: first, through: body.count, by: 5) {
+                var substitution = TokenSubstitution(upstreamToken: Self.upstream, gatewayToken: Self.gateway)
+                #expect(substitution.preservesLength)
+                var out: [UInt8] = []
+                for piece in [Array(body[..<first]), Array(body[first..<second]), Array(body[second...])] {
+                    var chunk = piece
+                    substitution.feed(&chunk)
+                    out += chunk
+                }
+                out += substitution.finish()
+                #expect(String(decoding: out, as: UTF8.self) == expected, "split at \(first), \(second)")
+            }
+        }
+    }
+}
