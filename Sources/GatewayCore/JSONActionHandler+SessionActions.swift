@@ -78,7 +78,10 @@ extension JSONActionHandler {
         logger.info("session \(session.digest.fingerprint) of '\(session.username)' deleted")
         let answer = envelope(for: request, session: session)
         // A revoked API key must stay revoked after a crash: answer once the close is on disk.
-        let send = loop.callback { [self] (_: SystemError?) in reply(responder, answer) }
+        let send = loop.callback { [self] (error: SystemError?) in
+            if let error { logger.error("session \(session.digest.fingerprint): the close could not be journaled (\(error)); it may return after a restart") }
+            reply(responder, answer)
+        }
         services.record(.closed(session.digest)) { send($0) }
     }
 
@@ -98,7 +101,10 @@ extension JSONActionHandler {
             tellUpstream(altered, idleCursorTimeoutSeconds: altered.settings.idleCursorTimeoutSeconds)
         }
         let answer = envelope(for: request, session: altered, result: sessionResult(altered, token: request.authToken))
-        let send = loop.callback { [self] (_: SystemError?) in reply(responder, answer) }
+        let send = loop.callback { [self] (error: SystemError?) in
+            if let error { logger.error("session \(altered.digest.fingerprint): the change could not be journaled (\(error))") }
+            reply(responder, answer)
+        }
         services.record(.altered(altered.digest, settings)) { send($0) }
     }
 
