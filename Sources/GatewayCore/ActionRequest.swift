@@ -3,54 +3,21 @@ import GatewayJSON
 /// A JSON Action request as the gateway reads it: the members it needs, found by one scan, and
 /// the body kept as the client sent it so that forwarding only splices.
 struct ActionRequest {
-    /// The top-level members the gateway interprets, found in one pass over the scan.
-    struct Interpreted {
-        var action, api, authToken, params, requestId, debug, responseOptions: JSONObjectScan.Member?
-    }
-
     let body: [UInt8]
-    let scan: JSONObjectScan
-    let interpreted: Interpreted
+    /// Where the members the gateway reads stand in `body`.
+    let envelope: JSONEnvelopeScan
     /// The action, lowercased (FairCom's actions are case-insensitive).
     let action: String
     /// The token's bytes in `body` when it is a plain string (no escapes): read in place on the hot path.
     let authTokenBytes: Range<Int>?
     let debug: String?
-    private let requestIdRange: Range<Int>?
 
-    /// Picks out the members the gateway interprets. A second copy of any of them is refused
-    /// (its name is returned), so that the gateway and the upstream never read different values.
-    static func interpret(_ scan: JSONObjectScan) -> Result<Interpreted, ParameterProblem> {
-        var found = Interpreted()
-        for member in scan.members {
-            // A plain switch: key paths here cost more than the rest of the request's parsing.
-            func take(_ slot: inout JSONObjectScan.Member?) -> Bool {
-                guard slot == nil else { return false }
-                slot = member
-                return true
-            }
-            let fresh: Bool
-            switch member.key {
-            case "action": fresh = take(&found.action)
-            case "api": fresh = take(&found.api)
-            case "authToken": fresh = take(&found.authToken)
-            case "params": fresh = take(&found.params)
-            case "requestId": fresh = take(&found.requestId)
-            case "debug": fresh = take(&found.debug)
-            case "responseOptions": fresh = take(&found.responseOptions)
-            default: fresh = true
-            }
-            if !fresh { return .failure(ParameterProblem(message: member.key)) }
-        }
-        return .success(found)
-    }
-
-    var requestId: JSONValue? { requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) } }
+    var requestId: JSONValue? { envelope.requestId.flatMap { try? JSONParser.parse(body, range: $0.value) } }
 
     /// The token as a string, made only where an answer needs it.
-    var authToken: String? { interpreted.authToken.flatMap { JSONObjectScan.string($0, in: body) } }
+    var authToken: String? { envelope.authToken.flatMap { JSONObjectScan.string($0, in: body) } }
 
-    var params: JSONValue? { interpreted.params.flatMap { try? JSONParser.parse(body, range: $0.value) } }
+    var params: JSONValue? { envelope.params.flatMap { try? JSONParser.parse(body, range: $0.value) } }
 
     /// A JSON-level error found before any upstream is involved.
     struct Rejection: Error {
@@ -60,50 +27,46 @@ struct ActionRequest {
     }
 
     static func parse(_ body: [UInt8]) -> Result<ActionRequest, Rejection> {
-        let scanned: JSONObjectScan?
+        let scanned: JSONEnvelopeScan?
         do {
-            scanned = try JSONObjectScan.scan(body, nestedIn: "params")
+            scanned = try JSONEnvelopeScan.scan(body)
         } catch {
             let what = body.isEmpty ? "The request body is empty; it must be a JSON object such as {\"api\":\"admin\",\"action\":\"pingSession\"}."
                                     : "The request body is not valid JSON: \(error.message) at byte \(error.offset)."
             return .failure(Rejection(code: .invalidJSON, message: what, requestId: nil))
         }
-        guard let scan = scanned else {
+        guard let envelope = scanned else {
             let kind = (try? JSONParser.parse(body))?.typeDescription ?? "another value"
             return .failure(Rejection(code: .notAnObject, message: "The request body must be a JSON object, not \(kind).", requestId: nil))
         }
-        let requestIdRange = scan.members.first { $0.key == "requestId" }?.value
         func reject(_ code: GatewayErrorCode, _ message: String) -> Result<ActionRequest, Rejection> {
-            .failure(Rejection(code: code, message: message, requestId: requestIdRange.flatMap { try? JSONParser.parse(body, range: $0) }))
+            .failure(Rejection(code: code, message: message, requestId: envelope.requestId.flatMap { try? JSONParser.parse(body, range: $0.value) }))
         }
-        let interpreted: Interpreted
-        switch interpret(scan) {
-        case .success(let found): interpreted = found
-        case .failure(let duplicate): return reject(.duplicateProperty, "The property '\(duplicate.message)' appears more than once; send it once.")
+        if let duplicate = envelope.duplicate {
+            return reject(.duplicateProperty, "The property '\(duplicate)' appears more than once; send it once.")
         }
-        guard let actionMember = interpreted.action else {
+        guard let actionMember = envelope.action else {
             return reject(.missingAction, "The required property 'action' is missing; name the action to run, such as \"createSession\".")
         }
         guard let action = Self.lowercasedString(actionMember, in: body), !action.isEmpty else {
             return reject(.missingAction, "The property 'action' must be a non-empty string, not \(describe(actionMember, in: body)).")
         }
-        for member in [interpreted.api, interpreted.authToken, interpreted.debug] {
+        for member in [envelope.api, envelope.authToken, envelope.debug] {
             if let member, !isType(member, UInt8(ascii: "\""), in: body) {
                 return reject(.invalidProperty, "The property '\(member.key)' must be a string, not \(describe(member, in: body)).")
             }
         }
-        for member in [interpreted.params, interpreted.responseOptions] {
+        for member in [envelope.params, envelope.responseOptions] {
             if let member, !isType(member, UInt8(ascii: "{"), in: body) {
                 return reject(.invalidProperty, "The property '\(member.key)' must be an object, not \(describe(member, in: body)).")
             }
         }
-        let tokenBytes = interpreted.authToken.flatMap { member -> Range<Int>? in
+        let tokenBytes = envelope.authToken.flatMap { member -> Range<Int>? in
             let inner = (member.value.lowerBound + 1)..<(member.value.upperBound - 1)
             return body[member.value.lowerBound] == UInt8(ascii: "\"") && !body[inner].contains(UInt8(ascii: "\\")) ? inner : nil
         }
-        let debug = interpreted.debug.flatMap { JSONObjectScan.string($0, in: body) }
-        return .success(ActionRequest(body: body, scan: scan, interpreted: interpreted, action: action,
-                                      authTokenBytes: tokenBytes, debug: debug, requestIdRange: requestIdRange))
+        let debug = envelope.debug.flatMap { JSONObjectScan.string($0, in: body) }
+        return .success(ActionRequest(body: body, envelope: envelope, action: action, authTokenBytes: tokenBytes, debug: debug))
     }
 
     /// A string member, lowercased (FairCom's action names are case-insensitive). Plain ASCII, the

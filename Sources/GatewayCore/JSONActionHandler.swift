@@ -58,7 +58,7 @@ final class JSONActionHandler {
         default:
             guard let digest = digest(of: request),
                   let session = services.table.touchForForwarding(digest, now: loop.now,
-                                                                  withResponseOptions: !Self.isPresent(request.interpreted.responseOptions, in: request.body))
+                                                                  withResponseOptions: !Self.isPresent(request.envelope.responseOptions, in: request.body))
             else {
                 reply(responder, unknownSession(request))
                 return nil
@@ -195,8 +195,7 @@ final class JSONActionHandler {
     /// `responseOptions`, `databaseName` or `ownerName` out.
     func upstreamSplice(_ request: ActionRequest, session: ForwardingView) -> JSONSplice {
         let body = request.body
-        let scan = request.scan
-        let members = request.interpreted
+        let members = request.envelope
         var splice = JSONSplice()
         if let token = members.authToken {
             splice.replace(token.value, with: JSONWriter.quoted(session.upstreamToken))
@@ -210,20 +209,20 @@ final class JSONActionHandler {
             Self.fill(members.responseOptions, "responseOptions", options, body, &added, &splice)
         }
         if let readsOwner = Self.databaseActions[request.action] {
-            if let inner = scan.nested {
+            if let inner = members.paramsObject {
                 var missing: [(String, JSONValue)] = []
-                Self.fill(inner.member("databaseName"), "databaseName", .string(session.defaultDatabaseName), body, &missing, &splice)
+                Self.fill(members.paramsDatabaseName, "databaseName", .string(session.defaultDatabaseName), body, &missing, &splice)
                 if readsOwner {
-                    Self.fill(inner.member("ownerName"), "ownerName", .string(session.defaultOwnerName), body, &missing, &splice)
+                    Self.fill(members.paramsOwnerName, "ownerName", .string(session.defaultOwnerName), body, &missing, &splice)
                 }
-                splice.append(missing, to: inner)
+                splice.append(missing, closingBrace: inner.closingBrace, objectIsEmpty: inner.isEmpty)
             } else {
                 var defaults: [(String, JSONValue)] = [("databaseName", .string(session.defaultDatabaseName))]
                 if readsOwner { defaults.append(("ownerName", .string(session.defaultOwnerName))) }
                 Self.fill(members.params, "params", .object(defaults), body, &added, &splice)
             }
         }
-        splice.append(added, to: scan)
+        splice.append(added, closingBrace: members.top.closingBrace, objectIsEmpty: members.top.isEmpty)
         return splice
     }
 

@@ -13,19 +13,10 @@ public struct JSONObjectScan: Sendable {
     /// Where the object's `{` and `}` stand.
     public let openingBrace: Int
     public let closingBrace: Int
-    /// The members of the object-valued member named by `scan(_:range:nestedIn:)`, found in the same pass.
-    private let nestedMembers: [Member]?
-    private let nestedBraces: (Int, Int)
-
-    /// The object-valued member named by `scan(_:range:nestedIn:)`, when there is one.
-    public var nested: JSONObjectScan? {
-        nestedMembers.map { JSONObjectScan(members: $0, openingBrace: nestedBraces.0, closingBrace: nestedBraces.1, nestedMembers: nil, nestedBraces: (0, 0)) }
-    }
 
     /// Scans the object that fills `range` of `bytes` (the whole document when nil), validating
     /// every nested value as strictly as `JSONParser`. Nil when the value there is not an object.
-    /// With `nestedKey`, the members of that member's object value are found in the same pass (`nested`).
-    public static func scan(_ bytes: [UInt8], range: Range<Int>? = nil, nestedIn nestedKey: String? = nil) throws(JSONParseError) -> JSONObjectScan? {
+    public static func scan(_ bytes: [UInt8], range: Range<Int>? = nil) throws(JSONParseError) -> JSONObjectScan? {
         let range = range ?? 0..<bytes.count
         return try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONObjectScan? in
             var parser = JSONParser(bytes: UnsafeBufferPointer(rebasing: buffer[range]))
@@ -38,17 +29,14 @@ public struct JSONObjectScan: Sendable {
                 return nil
             }
             let opening = parser.index
-            var nested: ([Member], Int, Int)?
-            let (members, closing) = try parser.scanMembers(nestedKey: nestedKey, nested: &nested)
+            let (members, closing) = try parser.scanMembers()
             parser.skipWhitespace()
             guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
             let base = range.lowerBound
             func rebased(_ list: [Member]) -> [Member] {
                 base == 0 ? list : list.map { Member(key: $0.key, value: ($0.value.lowerBound + base)..<($0.value.upperBound + base)) }
             }
-            return JSONObjectScan(members: rebased(members), openingBrace: opening + base, closingBrace: closing + base,
-                                  nestedMembers: nested.map { rebased($0.0) },
-                                  nestedBraces: nested.map { ($0.1 + base, $0.2 + base) } ?? (0, 0))
+            return JSONObjectScan(members: rebased(members), openingBrace: opening + base, closingBrace: closing + base)
         }
     }
 
@@ -63,8 +51,7 @@ public struct JSONObjectScan: Sendable {
 
 extension JSONParser {
     /// At `{`: moves past the object and returns its members (offsets relative to this parser).
-    /// The object value of the member named `nestedKey` is scanned too, into `nested`.
-    mutating func scanMembers(nestedKey: String? = nil, nested: inout ([JSONObjectScan.Member], Int, Int)?) throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
+    mutating func scanMembers() throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
         index += 1
         var members: [JSONObjectScan.Member] = []
         members.reserveCapacity(8)
@@ -79,13 +66,7 @@ extension JSONParser {
             index += 1
             skipWhitespace()
             let start = index
-            if let nestedKey, nested == nil, key == nestedKey, index < bytes.count, bytes[index] == UInt8(ascii: "{") {
-                var none: ([JSONObjectScan.Member], Int, Int)?
-                let (inner, closing) = try scanMembers(nested: &none)
-                nested = (inner, start, closing)
-            } else {
-                try skipValue(depth: 1)
-            }
+            try skipValue(depth: 1)
             members.append(JSONObjectScan.Member(key: key, value: start..<index))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }

@@ -12,15 +12,20 @@ public struct JSONSplice {
 
     /// Adds `"key":value` members at the end of the object `scan` describes.
     public mutating func append(_ members: [(String, JSONValue)], to scan: JSONObjectScan) {
+        append(members, closingBrace: scan.closingBrace, objectIsEmpty: scan.isEmpty)
+    }
+
+    /// Adds `"key":value` members at the end of an object that closes at `closingBrace`.
+    public mutating func append(_ members: [(String, JSONValue)], closingBrace: Int, objectIsEmpty: Bool) {
         guard !members.isEmpty else { return }
         var bytes: [UInt8] = []
         for (index, (key, value)) in members.enumerated() {
-            if index > 0 || !scan.isEmpty { bytes.append(UInt8(ascii: ",")) }
+            if index > 0 || !objectIsEmpty { bytes.append(UInt8(ascii: ",")) }
             JSONWriter.writeString(key, into: &bytes)
             bytes.append(UInt8(ascii: ":"))
             JSONWriter.write(value, into: &bytes)
         }
-        edits.append((scan.closingBrace..<scan.closingBrace, bytes))
+        edits.append((closingBrace..<closingBrace, bytes))
     }
 
     public var isEmpty: Bool { edits.isEmpty }

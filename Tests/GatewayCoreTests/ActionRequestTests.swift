@@ -21,6 +21,7 @@ import Testing
         ("{\"action\":\"echo\",\"params\":\"x\"}", .invalidProperty, "'params' must be an object"),
         ("{\"action\":\"echo\",\"responseOptions\":1}", .invalidProperty, "'responseOptions' must be an object"),
         ("{\"action\":\"echo\",\"authToken\":\"a\",\"authToken\":\"b\"}", .duplicateProperty, "'authToken' appears more than once"),
+        ("{\"action\":\"echo\",\"\\u0061ction\":\"createSession\"}", .duplicateProperty, "'action' appears more than once"),
     ])
     func eachMalformedRequestHasItsOwnMessage(body: String, code: GatewayErrorCode, text: String) throws {
         let rejection = try #require(Self.rejection(body))

@@ -37,18 +37,6 @@ import Testing
         #expect(throws: JSONParseError.self) { _ = try JSONObjectScan.scan(Array(text.utf8)) }
     }
 
-    @Test func theNamedNestedObjectIsScannedInTheSamePass() throws {
-        let bytes = Array(#"{"a":1,"params":{"databaseName":"x","q":[1]},"z":{"k":2}}"#.utf8)
-        let scan = try #require(try JSONObjectScan.scan(bytes, nestedIn: "params"))
-        let nested = try #require(scan.nested)
-        #expect(nested.members.map(\.key) == ["databaseName", "q"])
-        #expect(JSONObjectScan.string(nested.member("databaseName")!, in: bytes) == "x")
-        #expect(bytes[nested.closingBrace] == UInt8(ascii: "}") && nested.closingBrace == scan.member("params")!.value.upperBound - 1)
-        #expect(try JSONObjectScan.scan(bytes)?.nested == nil)
-        #expect(try JSONObjectScan.scan(Array(#"{"params":[1]}"#.utf8), nestedIn: "params")?.nested == nil)
-        #expect(throws: JSONParseError.self) { _ = try JSONObjectScan.scan(Array(#"{"params":{"a":}}"#.utf8), nestedIn: "params") }
-    }
-
     @Test func spliceReplacesAndAppendsWithoutTouchingTheRest() throws {
         let bytes = Array(#"{"authToken":"gw","params":{"x":1},"requestId":"r"}"#.utf8)
         let scan = try #require(try JSONObjectScan.scan(bytes))
