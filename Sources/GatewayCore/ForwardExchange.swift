@@ -121,11 +121,11 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     }
 
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
-    /// FairCom writes `errorCode` at the end of its envelope, so only the tail is searched; a
-    /// hit there is confirmed by reading the envelope.
+    /// FairCom writes `errorCode` at the end of its envelope (before only `errorMessage`), so only
+    /// the last 256 bytes are searched; a hit there is confirmed by reading the envelope.
     static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
         let code: [UInt8] = Array("12031".utf8)
-        let tail = max(0, body.count - 512)
+        let tail = max(0, body.count - 256)
         guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit,
               ByteSearch.firstIndex(of: code, in: body, from: tail) != nil,
               let scan = try? JSONObjectScan.scan(body), let member = scan.member("errorCode") else { return false }

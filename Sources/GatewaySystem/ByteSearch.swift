@@ -15,7 +15,8 @@ public enum ByteSearch {
         while position <= lastStart {
             guard let found = memchr(hay + position, first, lastStart - position + 1) else { return nil }
             let at = hay.distance(to: UnsafeRawPointer(found))
-            if memcmp(hay + at, pin, needle.count) == 0 { return at }
+            // Check the second byte inline: most first-byte hits end there, without a memcmp call.
+            if needle.count == 1 || (haystack[at + 1] == needle[1] && memcmp(hay + at, pin, needle.count) == 0) { return at }
             position = at + 1
         }
         return nil
