@@ -54,12 +54,27 @@ struct TokenSubstitution {
             position = hit + upstreamToken.count
         }
         // A token cut by the chunk's end is completed by the next chunk: keep its start back.
-        let first = upstreamToken[0]
-        for candidate in max(position, chunk.count - upstreamToken.count + 1)..<chunk.count
-        where chunk[candidate] == first && chunk[candidate...].elementsEqual(upstreamToken[0..<(chunk.count - candidate)]) {
-            carry = Array(chunk[candidate...])
-            chunk.removeLast(chunk.count - candidate)
-            break
+        if let start = Self.partialTokenStart(in: chunk, from: position, token: upstreamToken) {
+            carry = Array(chunk[start...])
+            chunk.removeLast(chunk.count - start)
+        }
+    }
+
+    /// Where a prefix of `token` ends `bytes` (at or after `from`), if one does.
+    static func partialTokenStart(in bytes: [UInt8], from: Int, token: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { hay in
+            token.withUnsafeBufferPointer { needle in
+                var candidate = max(from, hay.count - needle.count + 1)
+                while candidate < hay.count {
+                    if hay[candidate] == needle[0] {
+                        var i = 1
+                        while candidate + i < hay.count && hay[candidate + i] == needle[i] { i += 1 }
+                        if candidate + i == hay.count { return candidate }
+                    }
+                    candidate += 1
+                }
+                return nil
+            }
         }
     }
 
@@ -87,13 +102,8 @@ struct TokenSubstitution {
                         copiedUpTo = hit + needle.count
                     }
                     var end = hay.count
-                    if keepingTail {
-                        // Only the last needle.count - 1 bytes can hold the start of a token cut by the chunk's end.
-                        for candidate in max(copiedUpTo, hay.count - needle.count + 1)..<hay.count where hay[candidate] == needle[0]
-                        && memcmpEqual(hay.baseAddress! + candidate, needle.baseAddress!, hay.count - candidate) {
-                            end = candidate
-                            break
-                        }
+                    if keepingTail, let start = Self.partialTokenStart(in: input, from: copiedUpTo, token: upstreamToken) {
+                        end = start
                     }
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: hay[copiedUpTo..<end]))
                     return end
@@ -101,8 +111,4 @@ struct TokenSubstitution {
             }
         }
     }
-}
-
-private func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-    UnsafeBufferPointer(start: a, count: count).elementsEqual(UnsafeBufferPointer(start: b, count: count))
 }

@@ -109,7 +109,9 @@ extension JSONParser {
         let start = index
         try skipString()
         let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
-        if inner.contains(UInt8(ascii: "\\")) {
+        var escaped = false
+        for byte in inner where byte == UInt8(ascii: "\\") { escaped = true; break }
+        if escaped {
             // Escaped: decode it, so that an escaped spelling is still the same key.
             let end = index
             index = start
@@ -122,17 +124,25 @@ extension JSONParser {
     }
 
     private static func slot(named key: UnsafeBufferPointer<UInt8>, nested: Bool) -> (JSONEnvelopeScan.Slot, String)? {
+        guard let base = key.baseAddress, !key.isEmpty else { return nil }
+        let count = key.count
+        // A plain byte loop: this runs for every key of every request.
         func equals(_ literal: StaticString) -> Bool {
-            literal.utf8CodeUnitCount == key.count && literal.utf8Start[0] == key[0]
-                && UnsafeBufferPointer(start: literal.utf8Start, count: key.count).elementsEqual(key)
+            guard literal.utf8CodeUnitCount == count else { return false }
+            let expected = literal.utf8Start
+            var i = 0
+            while i < count {
+                if expected[i] != base[i] { return false }
+                i += 1
+            }
+            return true
         }
-        guard !key.isEmpty else { return nil }
         if nested {
             if equals("databaseName") { return (.databaseName, "databaseName") }
             if equals("ownerName") { return (.ownerName, "ownerName") }
             return nil
         }
-        switch key.count {
+        switch count {
         case 3: if equals("api") { return (.api, "api") }
         case 5: if equals("debug") { return (.debug, "debug") }
         case 6:
