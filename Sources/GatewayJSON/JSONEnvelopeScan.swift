@@ -22,20 +22,9 @@ public struct JSONEnvelopeScan: Sendable {
 
     /// Nil when the document is valid JSON but not an object.
     public static func scan(_ bytes: [UInt8]) throws(JSONParseError) -> JSONEnvelopeScan? {
-        try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONEnvelopeScan? in
-            var parser = JSONParser(bytes: buffer)
-            parser.skipWhitespace()
-            guard parser.index < parser.bytes.count else { throw parser.error("unexpected end of input") }
-            guard parser.bytes[parser.index] == UInt8(ascii: "{") else {
-                try parser.skipValue(depth: 0)
-                parser.skipWhitespace()
-                guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
-                return nil
-            }
+        try JSONParser.withTopLevelObject(bytes, range: 0..<bytes.count) { (parser) throws(JSONParseError) -> JSONEnvelopeScan in
             var envelope = JSONEnvelopeScan()
             envelope.top = try parser.scanEnvelopeObject(&envelope, nested: false)
-            parser.skipWhitespace()
-            guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
             return envelope
         }
     }

@@ -18,20 +18,9 @@ public struct JSONObjectScan: Sendable {
     /// every nested value as strictly as `JSONParser`. Nil when the value there is not an object.
     public static func scan(_ bytes: [UInt8], range: Range<Int>? = nil) throws(JSONParseError) -> JSONObjectScan? {
         let range = range ?? 0..<bytes.count
-        return try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> JSONObjectScan? in
-            var parser = JSONParser(bytes: UnsafeBufferPointer(rebasing: buffer[range]))
-            parser.skipWhitespace()
-            guard parser.index < parser.bytes.count else { throw parser.error("unexpected end of input") }
-            guard parser.bytes[parser.index] == UInt8(ascii: "{") else {
-                try parser.skipValue(depth: 0)
-                parser.skipWhitespace()
-                guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
-                return nil
-            }
+        return try JSONParser.withTopLevelObject(bytes, range: range) { (parser) throws(JSONParseError) -> JSONObjectScan in
             let opening = parser.index
             let (members, closing) = try parser.scanMembers()
-            parser.skipWhitespace()
-            guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
             let base = range.lowerBound
             func rebased(_ list: [Member]) -> [Member] {
                 base == 0 ? list : list.map { Member(key: $0.key, value: ($0.value.lowerBound + base)..<($0.value.upperBound + base)) }
@@ -50,6 +39,24 @@ public struct JSONObjectScan: Sendable {
 }
 
 extension JSONParser {
+    /// Runs `scanObject` on the object that fills `range` of `bytes` (the parser at its `{`), and
+    /// checks that nothing but white space surrounds it. Nil, after validating it, when the value
+    /// there is not an object.
+    static func withTopLevelObject<Result>(_ bytes: [UInt8], range: Range<Int>,
+                                           _ scanObject: (inout JSONParser) throws(JSONParseError) -> Result) throws(JSONParseError) -> Result? {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(JSONParseError) -> Result? in
+            var parser = JSONParser(bytes: UnsafeBufferPointer(rebasing: buffer[range]))
+            parser.skipWhitespace()
+            guard parser.index < parser.bytes.count else { throw parser.error("unexpected end of input") }
+            let isObject = parser.bytes[parser.index] == UInt8(ascii: "{")
+            let result: Result?
+            if isObject { result = try scanObject(&parser) } else { try parser.skipValue(depth: 0); result = nil }
+            parser.skipWhitespace()
+            guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the JSON value") }
+            return result
+        }
+    }
+
     /// At `{`: moves past the object and returns its members (offsets relative to this parser).
     mutating func scanMembers() throws(JSONParseError) -> ([JSONObjectScan.Member], Int) {
         index += 1
