@@ -6,8 +6,8 @@ struct ActionRequest {
     let body: [UInt8]
     /// Where the members the gateway reads stand in `body`.
     let envelope: JSONEnvelopeScan
-    /// The action, lowercased (FairCom's actions are case-insensitive).
-    let action: String
+    /// What the gateway does with the action.
+    let kind: ActionKind
     /// The token's bytes in `body` when it is a plain string (no escapes): read in place on the hot path.
     let authTokenBytes: Range<Int>?
     let debug: String?
@@ -48,7 +48,7 @@ struct ActionRequest {
         guard let actionMember = envelope.action else {
             return reject(.missingAction, "The required property 'action' is missing; name the action to run, such as \"createSession\".")
         }
-        guard let action = Self.lowercasedString(actionMember, in: body), !action.isEmpty else {
+        guard let kind = Self.kind(of: actionMember, in: body) else {
             return reject(.missingAction, "The property 'action' must be a non-empty string, not \(describe(actionMember, in: body)).")
         }
         for member in [envelope.api, envelope.authToken, envelope.debug] {
@@ -66,27 +66,19 @@ struct ActionRequest {
             return body[member.value.lowerBound] == UInt8(ascii: "\"") && !body[inner].contains(UInt8(ascii: "\\")) ? inner : nil
         }
         let debug = envelope.debug.flatMap { JSONObjectScan.string($0, in: body) }
-        return .success(ActionRequest(body: body, envelope: envelope, action: action, authTokenBytes: tokenBytes, debug: debug))
+        return .success(ActionRequest(body: body, envelope: envelope, kind: kind, authTokenBytes: tokenBytes, debug: debug))
     }
 
-    /// A string member, lowercased (FairCom's action names are case-insensitive). Plain ASCII, the
-    /// usual case, is lowercased byte by byte straight from the body into the one new string.
-    static func lowercasedString(_ member: JSONObjectScan.Member, in body: [UInt8]) -> String? {
+    /// The kind of a non-empty string action; nil for anything else. A plain name is read in place.
+    static func kind(of member: JSONObjectScan.Member, in body: [UInt8]) -> ActionKind? {
         let range = member.value
-        guard range.count >= 2, body[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        guard range.count > 2, body[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
         let inner = (range.lowerBound + 1)..<(range.upperBound - 1)
-        let plain = body.withUnsafeBufferPointer { bytes in
-            UnsafeBufferPointer(rebasing: bytes[inner]).allSatisfy { $0 < 0x80 && $0 != UInt8(ascii: "\\") }
+        if !body[inner].contains(UInt8(ascii: "\\")) {
+            return body.withUnsafeBufferPointer { ActionKind(name: UnsafeBufferPointer(rebasing: $0[inner])) }
         }
-        guard plain else { return JSONObjectScan.string(member, in: body)?.lowercased() }
-        return body.withUnsafeBufferPointer { bytes in
-            String(unsafeUninitializedCapacity: inner.count) { out in
-                for (offset, byte) in UnsafeBufferPointer(rebasing: bytes[inner]).enumerated() {
-                    out[offset] = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
-                }
-                return inner.count
-            }
-        }
+        guard var decoded = JSONObjectScan.string(member, in: body), !decoded.isEmpty else { return nil }
+        return decoded.withUTF8 { ActionKind(name: $0) }
     }
 
     /// Whether a member's value starts with `leading` (a string's quote, an object's brace) or is null.

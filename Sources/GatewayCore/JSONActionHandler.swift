@@ -18,19 +18,6 @@ final class JSONActionHandler {
 
     static let unknownSessionMessage = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
 
-    /// db actions that read `databaseName` from params, which get the session's default; the
-    /// value says whether they read `ownerName` too (the SQL actions do not).
-    static let databaseActions: [String: Bool] = {
-        let withOwner = ["createtable", "altertable", "deletetable", "listtables", "describetables", "insertrecords",
-                         "updaterecords", "deleterecords", "truncaterecords", "getrecordsbyids", "getrecordsbytable",
-                         "getrecordsbyindex", "getrecordsstartingatkey", "getrecordsinkeyrange", "getrecordsbypartialkeyrange",
-                         "createindex", "deleteindex", "listindexes", "rebuildtables", "gettablestats"]
-        var actions = Dictionary(uniqueKeysWithValues: withOwner.map { ($0, true) })
-        actions["getrecordsusingsql"] = false
-        actions["runsqlstatements"] = false
-        return actions
-    }()
-
     init(loop: EventLoop, services: SessionServices, pools: [UpstreamPool], logger: Logger, accessLog: Bool) {
         self.loop = loop
         self.services = services
@@ -48,14 +35,14 @@ final class JSONActionHandler {
             reply(responder, FairComEnvelope.error(rejection.code, rejection.message, requestId: rejection.requestId))
             return nil
         }
-        switch request.action {
-        case "createsession": return createSession(request, http: http, responder: responder)
-        case "pingsession": pingSession(request, responder: responder)
-        case "listsessions": withSession(request, responder) { listSessions(request, caller: $0, responder: responder) }
-        case "describesessions": withSession(request, responder) { describeSessions(request, caller: $0, responder: responder) }
-        case "deletesession": deleteSession(request, responder: responder)
-        case "altersession": withSession(request, responder) { alterSession(request, caller: $0, responder: responder) }
-        default:
+        switch request.kind {
+        case .createSession: return createSession(request, http: http, responder: responder)
+        case .pingSession: pingSession(request, responder: responder)
+        case .listSessions: withSession(request, responder) { listSessions(request, caller: $0, responder: responder) }
+        case .describeSessions: withSession(request, responder) { describeSessions(request, caller: $0, responder: responder) }
+        case .deleteSession: deleteSession(request, responder: responder)
+        case .alterSession: withSession(request, responder) { alterSession(request, caller: $0, responder: responder) }
+        case .database, .other:
             guard let digest = digest(of: request),
                   let session = services.table.touchForForwarding(digest, now: loop.now,
                                                                   withResponseOptions: !Self.isPresent(request.envelope.responseOptions, in: request.body))
@@ -208,7 +195,7 @@ final class JSONActionHandler {
         if let options = session.defaultResponseOptions {
             Self.fill(members.responseOptions, "responseOptions", options, body, &added, &splice)
         }
-        if let readsOwner = Self.databaseActions[request.action] {
+        if case .database(let readsOwner) = request.kind {
             if let inner = members.paramsObject {
                 var missing: [(String, JSONValue)] = []
                 Self.fill(members.paramsDatabaseName, "databaseName", .string(session.defaultDatabaseName), body, &missing, &splice)

@@ -38,9 +38,28 @@ import Testing
             Issue.record("refused")
             return
         }
-        #expect(request.action == "createsession")
+        #expect(request.kind == .createSession)
         let echo = JSONWriter.string(request.maskedEcho)
         #expect(!echo.contains("secret") && !echo.contains("\"x\""))
         #expect(echo.contains("********"))
+    }
+}
+
+@Suite struct ActionKindTests {
+    static func kind(_ name: String) -> ActionKind {
+        let body = Array(#"{"action":"\#(name)"}"#.utf8)
+        guard case .success(let request) = ActionRequest.parse(body) else { return .other }
+        return request.kind
+    }
+
+    @Test func namesAreMatchedInAnyCaseAndOnlyExactly() {
+        #expect(Self.kind("createSession") == .createSession && Self.kind("CREATESESSION") == .createSession)
+        #expect(Self.kind("createsessio\\u004E") == .createSession, "escapes are decoded first")
+        #expect(Self.kind("getRecordsUsingSQL") == .database(readsOwner: false))
+        #expect(Self.kind("insertRecords") == .database(readsOwner: true))
+        #expect(Self.kind("listSessions") == .listSessions && Self.kind("pingsession") == .pingSession)
+        for other in ["create_session", "createsessions", "createsessio", "echo", "listDatabases", "@ltersession"] {
+            #expect(Self.kind(other) == .other, "\(other)")
+        }
     }
 }
