@@ -62,21 +62,9 @@ struct TokenSubstitution {
 
     /// Where a prefix of `token` ends `bytes` (at or after `from`), if one does.
     static func partialTokenStart(in bytes: [UInt8], from: Int, token: [UInt8]) -> Int? {
-        bytes.withUnsafeBufferPointer { hay in
-            token.withUnsafeBufferPointer { needle in
-                var candidate = max(from, hay.count - needle.count + 1)
-                while candidate < hay.count {
-                    if hay[candidate] == needle[0] {
-                        var i = 1
-                        while candidate + i < hay.count && hay[candidate + i] == needle[i] { i += 1 }
-                        if candidate + i == hay.count { return candidate }
-                    }
-                    candidate += 1
-                }
-                return nil
-            }
-        }
+        ByteSearch.partialSuffixStart(of: token, in: bytes, from: from)
     }
+
 
     /// Whatever was held back at the end of the stream.
     mutating func finish() -> [UInt8] {

@@ -16,8 +16,15 @@ public enum SessionToken {
     }
 
     public static func isWellFormed(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count == length
-            && bytes.allSatisfy { b in (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 45 || b == 95 }
+        guard bytes.count == length else { return false }
+        // The base64url alphabet as a 128-bit set: one shift and mask per byte.
+        let low: UInt64 = 0x03FF_2000_0000_0000    // '-' (45) and '0'...'9' (48...57)
+        let high: UInt64 = 0x07FF_FFFE_87FF_FFFE   // 'A'...'Z', '_' (95), 'a'...'z'
+        for byte in bytes {
+            let allowed = byte < 64 ? (low >> UInt64(byte)) & 1 : byte < 128 ? (high >> UInt64(byte - 64)) & 1 : 0
+            if allowed == 0 { return false }
+        }
+        return true
     }
 }
 

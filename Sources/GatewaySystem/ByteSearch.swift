@@ -22,6 +22,24 @@ public enum ByteSearch {
         return nil
     }
 
+    /// Where a proper prefix of `needle` ends `haystack` (starting at or after `start`), if one does:
+    /// a needle cut off by the end of a chunk.
+    public static func partialSuffixStart(of needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Int? {
+        guard let first = needle.first else { return nil }
+        return haystack.withUnsafeBytes { hay -> Int? in
+            needle.withUnsafeBytes { pin -> Int? in
+                var position = max(start, hay.count - needle.count + 1)
+                while position < hay.count {
+                    guard let found = memchr(hay.baseAddress! + position, Int32(first), hay.count - position) else { return nil }
+                    let at = hay.baseAddress!.distance(to: UnsafeRawPointer(found))
+                    if memcmp(hay.baseAddress! + at, pin.baseAddress!, hay.count - at) == 0 { return at }
+                    position = at + 1
+                }
+                return nil
+            }
+        }
+    }
+
     public static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Int? {
         haystack.withUnsafeBytes { hay in needle.withUnsafeBytes { firstIndex(of: $0, in: hay, from: start) } }
     }

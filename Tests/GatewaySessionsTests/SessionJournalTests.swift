@@ -131,6 +131,10 @@ struct ListedSessions: SessionSource {
         #expect(SessionToken.generate() != token)
         #expect(!SessionToken.isWellFormed("short"))
         #expect(!SessionToken.isWellFormed((String(token.dropLast()) + "=")))
+        for bad in ["+", "/", " ", "é", "\u{7F}", "@", "[", "`", "{"] {
+            #expect(!SessionToken.isWellFormed(String(token.dropLast(bad.utf8.count)) + bad), "\(bad)")
+        }
+        #expect(SessionToken.isWellFormed(String(repeating: "-", count: 32) + String(repeating: "_", count: 32)))
         let digest = TokenDigest(token: token)
         #expect(TokenDigest(hex: digest.hex) == digest)
         #expect(digest.hex.count == 64 && digest.fingerprint.hasPrefix("sha256:") && digest.fingerprint.count == 23)
