@@ -185,7 +185,7 @@ final class JSONActionHandler {
         let members = request.envelope
         var splice = JSONSplice()
         if let token = members.authToken {
-            splice.replace(token.value, with: JSONWriter.quoted(session.upstreamToken))
+            splice.replace(token.value, withStringOf: session.upstreamToken)
         }
         var added: [(String, JSONValue)] = []
         Self.fill(members.api, "api", .string(session.defaultApi), body, &added, &splice)

@@ -96,10 +96,8 @@ extension JSONParser {
     /// Moves past a key; returns which interpreted member it names, if any.
     private mutating func envelopeKey(nested: Bool) throws(JSONParseError) -> (JSONEnvelopeScan.Slot, String)? {
         let start = index
-        try skipString()
+        let escaped = try skipString()
         let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
-        var escaped = false
-        for byte in inner where byte == UInt8(ascii: "\\") { escaped = true; break }
         if escaped {
             // Escaped: decode it, so that an escaped spelling is still the same key.
             let end = index

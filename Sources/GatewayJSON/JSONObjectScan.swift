@@ -165,10 +165,13 @@ extension JSONParser {
     }
 
     /// Moves past a string, checking escapes, control characters and UTF-8 as `parseString` does.
-    mutating func skipString() throws(JSONParseError) {
+    /// Returns whether the string had escapes.
+    @discardableResult
+    mutating func skipString() throws(JSONParseError) -> Bool {
         index += 1
         let start = index
         var nonASCII = false
+        var escaped = false
         while true {
             // Plain characters are the common case: a tight loop over locals, one comparison chain per byte.
             var i = index
@@ -199,11 +202,12 @@ extension JSONParser {
                     throw error("invalid UTF-8 in a string")
                 }
                 index += 1
-                return
+                return escaped
             }
             if b < 32 { throw error("control character in a string") }
             index += 1
             if b >= 0x80 { nonASCII = true; continue }
+            escaped = true
             guard index < bytes.count else { throw error("unterminated string") }
             let escape = bytes[index]
             index += 1

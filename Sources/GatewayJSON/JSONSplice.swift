@@ -1,13 +1,14 @@
 /// Byte-level edits of a JSON document whose layout a `JSONObjectScan` found: replace a value,
 /// or add members to an object. Everything else is copied through as the client wrote it.
 public struct JSONSplice {
-    private var edits: [(range: Range<Int>, bytes: [UInt8])] = []
+    /// `quoted` edits are written between double quotes (a string value whose bytes need no escaping).
+    private var edits: [(range: Range<Int>, bytes: [UInt8], quoted: Bool)] = []
 
     public init() {}
 
     /// Replaces the bytes of `range` (a value's range from a scan) with `bytes`.
     public mutating func replace(_ range: Range<Int>, with bytes: [UInt8]) {
-        edits.append((range, bytes))
+        edits.append((range, bytes, false))
     }
 
     /// Adds `"key":value` members at the end of the object `scan` describes.
@@ -25,14 +26,23 @@ public struct JSONSplice {
             bytes.append(UInt8(ascii: ":"))
             JSONWriter.write(value, into: &bytes)
         }
-        edits.append((closingBrace..<closingBrace, bytes))
+        edits.append((closingBrace..<closingBrace, bytes, false))
+    }
+
+    /// Replaces the value at `range` with the JSON string of `bytes`, escaping them where needed.
+    public mutating func replace(_ range: Range<Int>, withStringOf bytes: [UInt8]) {
+        if bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) {
+            edits.append((range, bytes, true))
+        } else {
+            edits.append((range, JSONWriter.quoted(bytes), false))
+        }
     }
 
     public var isEmpty: Bool { edits.isEmpty }
 
     /// The length of `document` once every edit is applied.
     public func resultCount(from documentCount: Int) -> Int {
-        edits.reduce(documentCount) { $0 + $1.bytes.count - $1.range.count }
+        edits.reduce(documentCount) { $0 + $1.bytes.count + ($1.quoted ? 2 : 0) - $1.range.count }
     }
 
     /// Appends `document`, with every edit applied, to `out`. Edits must not overlap.
@@ -41,7 +51,9 @@ public struct JSONSplice {
         var position = 0
         for edit in ordered {
             out.append(contentsOf: document[position..<edit.range.lowerBound])
+            if edit.quoted { out.append(UInt8(ascii: "\"")) }
             out.append(contentsOf: edit.bytes)
+            if edit.quoted { out.append(UInt8(ascii: "\"")) }
             position = edit.range.upperBound
         }
         out.append(contentsOf: document[position...])

@@ -48,6 +48,13 @@ import Testing
         let out = String(decoding: splice.applied(to: bytes), as: UTF8.self)
         #expect(out == #"{"authToken":"upstream","params":{"x":1,"databaseName":"faircom"},"requestId":"r","api":"db"}"#)
 
+        var strings = JSONSplice()
+        strings.replace(scan.member("authToken")!.value, withStringOf: Array("plain".utf8))
+        strings.replace(scan.member("requestId")!.value, withStringOf: Array("say \"hi\"".utf8))
+        let written = strings.applied(to: bytes)
+        #expect(String(decoding: written, as: UTF8.self) == #"{"authToken":"plain","params":{"x":1},"requestId":"say \"hi\""}"#)
+        #expect(written.count == strings.resultCount(from: bytes.count))
+
         let empty = Array("{}".utf8)
         var add = JSONSplice()
         add.append([("a", .int(1)), ("b", .bool(true))], to: try #require(try JSONObjectScan.scan(empty)))
