@@ -48,7 +48,18 @@ func asciiLower(_ byte: UInt8) -> UInt8 { byte >= 65 && byte <= 90 ? byte | 0x20
 
 public func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
     guard a.utf8.count == b.utf8.count else { return false }
-    return a.utf8.elementsEqual(b.utf8) { asciiLower($0) == asciiLower($1) }
+    // Over the UTF-8 buffers themselves: header names are compared on every request.
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            var i = 0
+            while i < x.count {
+                if x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) { return false }
+                i += 1
+            }
+            return true
+        }
+    }
 }
 
 extension Substring {
