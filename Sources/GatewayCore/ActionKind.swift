@@ -7,33 +7,40 @@ enum ActionKind: Equatable {
     /// Anything else: forwarded as it is.
     case other
 
-    private static let names: [(StaticString, ActionKind)] = [
-        ("createsession", .createSession), ("pingsession", .pingSession), ("listsessions", .listSessions),
-        ("describesessions", .describeSessions), ("deletesession", .deleteSession), ("altersession", .alterSession),
-        ("getrecordsusingsql", .database(readsOwner: false)), ("runsqlstatements", .database(readsOwner: false)),
-        ("createtable", .database(readsOwner: true)), ("altertable", .database(readsOwner: true)),
-        ("deletetable", .database(readsOwner: true)), ("listtables", .database(readsOwner: true)),
-        ("describetables", .database(readsOwner: true)), ("insertrecords", .database(readsOwner: true)),
-        ("updaterecords", .database(readsOwner: true)), ("deleterecords", .database(readsOwner: true)),
-        ("truncaterecords", .database(readsOwner: true)), ("getrecordsbyids", .database(readsOwner: true)),
-        ("getrecordsbytable", .database(readsOwner: true)), ("getrecordsbyindex", .database(readsOwner: true)),
-        ("getrecordsstartingatkey", .database(readsOwner: true)), ("getrecordsinkeyrange", .database(readsOwner: true)),
-        ("getrecordsbypartialkeyrange", .database(readsOwner: true)), ("createindex", .database(readsOwner: true)),
-        ("deleteindex", .database(readsOwner: true)), ("listindexes", .database(readsOwner: true)),
-        ("rebuildtables", .database(readsOwner: true)), ("gettablestats", .database(readsOwner: true)),
-    ]
-
     /// The kind of the action whose name is `name` (UTF-8, escapes already decoded), in any case.
+    /// A switch on the length and plain byte loops: this runs for every request.
     init(name: UnsafeBufferPointer<UInt8>) {
-        for (literal, kind) in Self.names where literal.utf8CodeUnitCount == name.count {
+        func named(_ literal: StaticString) -> Bool {
             // The literals are lowercase letters only, so OR-ing 0x20 folds exactly the uppercase letters.
+            guard literal.utf8CodeUnitCount == name.count else { return false }
+            let expected = literal.utf8Start
             var i = 0
-            while i < name.count, name[i] | 0x20 == literal.utf8Start[i] { i += 1 }
-            if i == name.count {
-                self = kind
-                return
-            }
+            while i < name.count, name[i] | 0x20 == expected[i] { i += 1 }
+            return i == name.count
         }
-        self = .other
+        let owner = ActionKind.database(readsOwner: true)
+        switch name.count {
+        case 10: self = named("altertable") || named("listtables") ? owner : .other
+        case 11:
+            if named("pingsession") { self = .pingSession } else if named("createtable") || named("deletetable")
+                || named("createindex") || named("deleteindex") || named("listindexes") { self = owner } else { self = .other }
+        case 12:
+            if named("listsessions") { self = .listSessions } else if named("altersession") { self = .alterSession } else { self = .other }
+        case 13:
+            if named("createsession") { self = .createSession } else if named("deletesession") { self = .deleteSession }
+            else if named("insertrecords") || named("updaterecords") || named("deleterecords") || named("rebuildtables")
+                || named("gettablestats") { self = owner } else { self = .other }
+        case 14: self = named("describetables") ? owner : .other
+        case 15: self = named("truncaterecords") || named("getrecordsbyids") ? owner : .other
+        case 16:
+            if named("describesessions") { self = .describeSessions }
+            else if named("runsqlstatements") { self = .database(readsOwner: false) } else { self = .other }
+        case 17: self = named("getrecordsbytable") || named("getrecordsbyindex") ? owner : .other
+        case 18: self = named("getrecordsusingsql") ? .database(readsOwner: false) : .other
+        case 20: self = named("getrecordsinkeyrange") ? owner : .other
+        case 23: self = named("getrecordsstartingatkey") ? owner : .other
+        case 27: self = named("getrecordsbypartialkeyrange") ? owner : .other
+        default: self = .other
+        }
     }
 }

@@ -58,6 +58,18 @@ import Testing
         #expect(Self.kind("getRecordsUsingSQL") == .database(readsOwner: false))
         #expect(Self.kind("insertRecords") == .database(readsOwner: true))
         #expect(Self.kind("listSessions") == .listSessions && Self.kind("pingsession") == .pingSession)
+        let sessionActions: [(String, ActionKind)] = [
+            ("createSession", .createSession), ("pingSession", .pingSession), ("listSessions", .listSessions),
+            ("describeSessions", .describeSessions), ("deleteSession", .deleteSession), ("alterSession", .alterSession),
+        ]
+        for (name, kind) in sessionActions { #expect(Self.kind(name) == kind, "\(name)") }
+        for name in ["getRecordsUsingSQL", "runSqlStatements"] { #expect(Self.kind(name) == .database(readsOwner: false), "\(name)") }
+        for name in ["createTable", "alterTable", "deleteTable", "listTables", "describeTables", "insertRecords", "updateRecords",
+                     "deleteRecords", "truncateRecords", "getRecordsByIds", "getRecordsByTable", "getRecordsByIndex",
+                     "getRecordsStartingAtKey", "getRecordsInKeyRange", "getRecordsByPartialKeyRange", "createIndex",
+                     "deleteIndex", "listIndexes", "rebuildTables", "getTableStats"] {
+            #expect(Self.kind(name) == .database(readsOwner: true), "\(name)")
+        }
         for other in ["create_session", "createsessions", "createsessio", "echo", "listDatabases", "@ltersession"] {
             #expect(Self.kind(other) == .other, "\(other)")
         }
