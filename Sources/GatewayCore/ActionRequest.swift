@@ -51,19 +51,23 @@ struct ActionRequest {
         guard let kind = Self.kind(of: actionMember, in: body) else {
             return reject(.missingAction, "The property 'action' must be a non-empty string, not \(describe(actionMember, in: body)).")
         }
-        for member in [envelope.api, envelope.authToken, envelope.debug] {
-            if let member, !isType(member, UInt8(ascii: "\""), in: body) {
-                return reject(.invalidProperty, "The property '\(member.key)' must be a string, not \(describe(member, in: body)).")
-            }
+        // Checked one by one rather than over an array literal, which would be allocated per request.
+        func wrongType(_ member: JSONObjectScan.Member?, _ leading: UInt8) -> JSONObjectScan.Member? {
+            guard let member, !isType(member, leading, in: body) else { return nil }
+            return member
         }
-        for member in [envelope.params, envelope.responseOptions] {
-            if let member, !isType(member, UInt8(ascii: "{"), in: body) {
-                return reject(.invalidProperty, "The property '\(member.key)' must be an object, not \(describe(member, in: body)).")
-            }
+        let quote = UInt8(ascii: "\""), brace = UInt8(ascii: "{")
+        if let member = wrongType(envelope.api, quote) ?? wrongType(envelope.authToken, quote) ?? wrongType(envelope.debug, quote) {
+            return reject(.invalidProperty, "The property '\(member.key)' must be a string, not \(describe(member, in: body)).")
+        }
+        if let member = wrongType(envelope.params, brace) ?? wrongType(envelope.responseOptions, brace) {
+            return reject(.invalidProperty, "The property '\(member.key)' must be an object, not \(describe(member, in: body)).")
         }
         let tokenBytes = envelope.authToken.flatMap { member -> Range<Int>? in
             let inner = (member.value.lowerBound + 1)..<(member.value.upperBound - 1)
-            return body[member.value.lowerBound] == UInt8(ascii: "\"") && !body[inner].contains(UInt8(ascii: "\\")) ? inner : nil
+            guard body[member.value.lowerBound] == quote else { return nil }
+            let plain = body.withUnsafeBufferPointer { bytes in !UnsafeBufferPointer(rebasing: bytes[inner]).contains(UInt8(ascii: "\\")) }
+            return plain ? inner : nil
         }
         let debug = envelope.debug.flatMap { JSONObjectScan.string($0, in: body) }
         return .success(ActionRequest(body: body, envelope: envelope, kind: kind, authTokenBytes: tokenBytes, debug: debug))
