@@ -45,6 +45,16 @@ def stub_sessions(port):
         return json.loads(r.read())["sessions"]
 
 
+def alternate(results, rounds, runs):
+    """Runs each named measurement once per round, in turn, so that machine noise hits all alike."""
+    for r in range(rounds):
+        for name, run in runs.items():
+            res = run()
+            results[name].append(res)
+            print(f"round {r + 1} {name:14s} {res['rps']:9.0f} req/s p50 {res['p50']:.3f} p99 {res['p99']:.3f} {res['errors']}",
+                  file=sys.stderr)
+
+
 def table(title, med, names):
     print(f"\n{title}\n\n| target | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|")
     for name in names:
@@ -79,11 +89,8 @@ def main():
             results = {name: [] for name in list(forward) + ["gateway login", "direct login"]}
             for name, (port, token) in forward.items():
                 run_wrk(port, 2, 64, env={"BENCH_TOKEN": token})
-            for r in range(args.rounds):
-                for name, (port, token) in forward.items():
-                    res = run_wrk(port, args.seconds, 64, env={"BENCH_TOKEN": token})
-                    results[name].append(res)
-                    print(f"round {r + 1} {name:14s} {res['rps']:9.0f} req/s p50 {res['p50']:.3f} p99 {res['p99']:.3f} {res['errors']}", file=sys.stderr)
+            alternate(results, args.rounds, {name: (lambda p=port, t=token: run_wrk(p, args.seconds, 64, env={"BENCH_TOKEN": t}))
+                                             for name, (port, token) in forward.items()})
         finally:
             stop(procs)
 
@@ -95,11 +102,8 @@ def main():
             gateway, gateway_port = start_gateway(workdir, "logins", stub_port, w, tweak=unlimited)
             procs += [stub, gateway]
             logins = {"gateway login": gateway_port, "direct login": stub_port}
-            for r in range(args.rounds):
-                for name, port in logins.items():
-                    res = run_wrk(port, max(2, args.seconds // 2), 16, script="login.lua")
-                    results[name].append(res)
-                    print(f"round {r + 1} {name:14s} {res['rps']:9.0f} req/s p50 {res['p50']:.3f} p99 {res['p99']:.3f} {res['errors']}", file=sys.stderr)
+            alternate(results, args.rounds, {name: (lambda p=port: run_wrk(p, max(2, args.seconds // 2), 16, script="login.lua"))
+                                             for name, port in logins.items()})
         finally:
             stop(procs)
 
