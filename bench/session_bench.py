@@ -10,7 +10,7 @@
 
 Rounds alternate targets; medians are reported. Usage: bench/session_bench.py [--rounds N] [--seconds S]
 """
-import argparse, json, os, subprocess, sys, tempfile, time, urllib.request
+import argparse, contextlib, json, os, subprocess, sys, tempfile, time, urllib.request
 
 from benchlib import BIN, ROOT, login, medians, rss_kib, run_wrk, start_gateway, start_nginx, start_stub, stop
 
@@ -43,6 +43,19 @@ def unlimited(config):
 def stub_sessions(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stub/stats", timeout=5) as r:
         return json.loads(r.read())["sessions"]
+
+
+@contextlib.contextmanager
+def fresh_stack(workdir, name, workers):
+    """A new stub and a gateway (limits lifted) in front of it, stopped afterwards."""
+    stub, stub_port = start_stub(workers)
+    procs = [stub]
+    try:
+        gateway, gateway_port = start_gateway(workdir, name, stub_port, workers, tweak=unlimited)
+        procs.append(gateway)
+        yield stub_port, gateway, gateway_port
+    finally:
+        stop(procs)
 
 
 def alternate(results, rounds, runs):
@@ -96,23 +109,13 @@ def main():
 
         # createSession: a fresh stub and gateway, so that the sessions piling up here (and the
         # journal compactions they cause) do not weigh on the forwarding figures above.
-        procs = []
-        try:
-            stub, stub_port = start_stub(w)
-            gateway, gateway_port = start_gateway(workdir, "logins", stub_port, w, tweak=unlimited)
-            procs += [stub, gateway]
+        with fresh_stack(workdir, "logins", w) as (stub_port, gateway, gateway_port):
             logins = {"gateway login": gateway_port, "direct login": stub_port}
             alternate(results, args.rounds, {name: (lambda p=port: run_wrk(p, max(2, args.seconds // 2), 16, script="login.lua"))
                                              for name, port in logins.items()})
-        finally:
-            stop(procs)
 
         # Memory: a fresh gateway and stub; RSS after a warm-up, then after --sessions more sessions.
-        procs = []
-        try:
-            stub, stub_port = start_stub(w)
-            gateway, gateway_port = start_gateway(workdir, "memory", stub_port, w, tweak=unlimited)
-            procs += [stub, gateway]
+        with fresh_stack(workdir, "memory", w) as (stub_port, gateway, gateway_port):
             run_wrk(gateway_port, 1, 16, script="login.lua")
             time.sleep(0.5)
             before, opened_before = rss_kib(gateway.pid), stub_sessions(stub_port)
@@ -120,8 +123,6 @@ def main():
                 run_wrk(gateway_port, 2, 16, script="login.lua")
             time.sleep(0.5)
             after, opened = rss_kib(gateway.pid), stub_sessions(stub_port) - opened_before
-        finally:
-            stop(procs)
 
     med = medians(results)
     table(f"Forwarded db action, wrk -t2 -c64 -d{args.seconds}s, keep-alive; medians of {args.rounds} rounds",

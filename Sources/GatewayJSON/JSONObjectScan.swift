@@ -83,48 +83,18 @@ extension JSONParser {
         }
     }
 
-    /// A member's key. Keys are short plain ASCII nearly always; those are taken straight from the
-    /// bytes (a small string, no allocation), anything else goes through the full string parser.
+    /// A member's key: taken straight from the bytes when it has no escapes, else decoded.
     mutating func scanKey() throws(JSONParseError) -> String {
         let start = index
-        try skipString()
-        let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
-        if let known = Self.knownKey(inner) { return known }
-        if inner.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\\") }) {
-            return String(decoding: inner, as: UTF8.self)
+        if try !skipString() {
+            // No escapes, and skipString has validated the UTF-8: the bytes are the key.
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)]), as: UTF8.self)
         }
         let end = index
         index = start
         let key = try parseString()
         index = end
         return key
-    }
-
-    /// The keys of the JSON Action envelope and of the params the gateway reads: a key found here
-    /// is returned as the literal itself, so reading a request creates no key strings.
-    static func knownKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        func equals(_ literal: StaticString) -> Bool {
-            literal.utf8CodeUnitCount == bytes.count && literal.utf8Start[0] == bytes[0]
-                && UnsafeBufferPointer(start: literal.utf8Start, count: bytes.count).elementsEqual(bytes)
-        }
-        switch bytes.count {
-        case 3: if equals("api") { return "api" }; if equals("sql") { return "sql" }
-        case 5: if equals("debug") { return "debug" }
-        case 6: if equals("action") { return "action" }; if equals("params") { return "params" }; if equals("result") { return "result" }
-        case 8: if equals("username") { return "username" }; if equals("password") { return "password" }
-        case 9:
-            if equals("authToken") { return "authToken" }; if equals("requestId") { return "requestId" }
-            if equals("ownerName") { return "ownerName" }; if equals("errorCode") { return "errorCode" }
-            if equals("debugInfo") { return "debugInfo" }; if equals("tableName") { return "tableName" }
-        case 10: if equals("apiVersion") { return "apiVersion" }; if equals("dataFormat") { return "dataFormat" }
-        case 11: if equals("description") { return "description" }
-        case 12:
-            if equals("databaseName") { return "databaseName" }; if equals("errorMessage") { return "errorMessage" }
-            if equals("numberFormat") { return "numberFormat" }; if equals("binaryFormat") { return "binaryFormat" }
-        case 15: if equals("responseOptions") { return "responseOptions" }
-        default: break
-        }
-        return nil
     }
 
     /// Moves past one value, validating it, without building it.
