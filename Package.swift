@@ -16,17 +16,19 @@ let package = Package(
 
         .target(name: "GatewaySystem", dependencies: ["CGatewayShims", "COpenSSL"]),
         .target(name: "GatewayEventLoop", dependencies: ["GatewaySystem"]),
+        .target(name: "GatewayTLS", dependencies: ["GatewayEventLoop", "CGatewayShims", "COpenSSL"]),
         .target(name: "GatewayHTTP1"),
         .target(name: "GatewayJSON"),
+        .target(name: "GatewayHTTP2", dependencies: ["CNGHTTP2", "CGatewayShims"]),
         .target(name: "GatewayLogging", dependencies: ["GatewaySystem"]),
-        .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem"]),
+        .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem", "GatewayTLS"]),
         .target(name: "GatewaySessions", dependencies: ["GatewayEventLoop", "GatewayJSON", "GatewayConfig", "GatewaySystem"]),
-        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayJSON", "GatewayLogging"]),
-        .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayLogging"]),
+        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayHTTP2", "GatewayTLS", "GatewayJSON", "GatewayLogging"]),
+        .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayTLS", "GatewayLogging"]),
         .target(name: "GatewayCore", dependencies: [
             "GatewayHTTPServer", "GatewayUpstreams", "GatewayJSON", "GatewayConfig", "GatewayLogging", "GatewaySessions",
         ]),
-        .target(name: "FairComStub", dependencies: ["GatewayHTTPServer", "GatewayJSON", "GatewayLogging"]),
+        .target(name: "FairComStub", dependencies: ["GatewayHTTPServer", "GatewayTLS", "GatewayJSON", "GatewayLogging"]),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"]),
         .executableTarget(name: "faircom-stub", dependencies: ["FairComStub"]),
 

@@ -17,3 +17,161 @@ void cgw_sha256(const void *data, size_t length, unsigned char *out) {
     SHA256_Update(&context, data, length);
     SHA256_Final(out, &context);
 }
+
+#include <string.h>
+#include <time.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/pem.h>
+#include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+size_t cgw_ssl_errors(char *buffer, size_t length) {
+    size_t used = 0;
+    unsigned long code;
+    if (length) buffer[0] = 0;
+    while ((code = ERR_get_error()) != 0) {
+        if (used + 4 >= length) continue;
+        if (used) { buffer[used++] = ';'; buffer[used++] = ' '; buffer[used] = 0; }
+        const char *reason = ERR_reason_error_string(code);
+        if (reason) {
+            strncpy(buffer + used, reason, length - used - 1);
+            buffer[length - 1] = 0;
+        } else {
+            ERR_error_string_n(code, buffer + used, length - used);
+        }
+        used += strlen(buffer + used);
+    }
+    return used;
+}
+
+static void cgw_time_text(const ASN1_TIME *time, char *buffer, size_t length) {
+    struct tm parts;
+    if (!length) return;
+    buffer[0] = 0;
+    if (ASN1_TIME_to_tm(time, &parts) == 1) strftime(buffer, length, "%Y-%m-%d %H:%M:%S UTC", &parts);
+}
+
+int cgw_pem_certificate_validity(const char *path, char *subject, size_t subjectLength, char *bound, size_t boundLength) {
+    BIO *file = BIO_new_file(path, "r");
+    if (!file) return -1;
+    X509 *certificate = PEM_read_bio_X509(file, NULL, NULL, NULL);
+    BIO_free(file);
+    if (!certificate) return -1;
+    if (subjectLength) {
+        X509_NAME_oneline(X509_get_subject_name(certificate), subject, (int)subjectLength);
+    }
+    int result = 0;
+    if (X509_cmp_current_time(X509_get0_notAfter(certificate)) < 0) result = 1;
+    else if (X509_cmp_current_time(X509_get0_notBefore(certificate)) > 0) result = 2;
+    cgw_time_text(result == 2 ? X509_get0_notBefore(certificate) : X509_get0_notAfter(certificate), bound, boundLength);
+    X509_free(certificate);
+    return result;
+}
+
+size_t cgw_ssl_peer_common_name(const SSL *ssl, char *buffer, size_t length) {
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (!peer || length == 0) return 0;
+    int got = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, buffer, (int)length);
+    return got > 0 ? (size_t)got : 0;
+}
+
+#define CGW_TICKET_KEYS 3
+
+struct cgw_ticket_key {
+    unsigned char name[16];
+    unsigned char cipher[32];
+    unsigned char mac[32];
+};
+
+struct cgw_ticket_keys {
+    pthread_rwlock_t lock;
+    int count; /* keys[0] is the newest */
+    struct cgw_ticket_key keys[CGW_TICKET_KEYS];
+};
+
+static int cgw_ticket_keys_index = -1;
+static pthread_once_t cgw_ticket_keys_once = PTHREAD_ONCE_INIT;
+static void cgw_ticket_keys_make_index(void) {
+    cgw_ticket_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+cgw_ticket_keys *cgw_ticket_keys_new(void) {
+    cgw_ticket_keys *keys = calloc(1, sizeof *keys);
+    if (!keys) return NULL;
+    pthread_rwlock_init(&keys->lock, NULL);
+    if (cgw_ticket_keys_rotate(keys) != 1) { cgw_ticket_keys_free(keys); return NULL; }
+    return keys;
+}
+
+void cgw_ticket_keys_free(cgw_ticket_keys *keys) {
+    if (!keys) return;
+    pthread_rwlock_destroy(&keys->lock);
+    OPENSSL_cleanse(keys, sizeof *keys);
+    free(keys);
+}
+
+int cgw_ticket_keys_rotate(cgw_ticket_keys *keys) {
+    struct cgw_ticket_key fresh;
+    if (RAND_bytes(fresh.name, sizeof fresh.name) != 1 || RAND_priv_bytes(fresh.cipher, sizeof fresh.cipher) != 1
+        || RAND_priv_bytes(fresh.mac, sizeof fresh.mac) != 1) return 0;
+    pthread_rwlock_wrlock(&keys->lock);
+    memmove(&keys->keys[1], &keys->keys[0], sizeof(struct cgw_ticket_key) * (CGW_TICKET_KEYS - 1));
+    keys->keys[0] = fresh;
+    if (keys->count < CGW_TICKET_KEYS) keys->count++;
+    pthread_rwlock_unlock(&keys->lock);
+    OPENSSL_cleanse(&fresh, sizeof fresh);
+    return 1;
+}
+
+static int cgw_ticket_mac_init(EVP_MAC_CTX *mac, unsigned char *key) {
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key, 32);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    return EVP_MAC_CTX_set_params(mac, params);
+}
+
+/* OpenSSL's contract: 1 ticket accepted, 2 accepted but should be renewed, 0 unknown key (full
+   handshake), -1 error. */
+static int cgw_ticket_callback(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cipher,
+                               EVP_MAC_CTX *mac, int sealing) {
+    cgw_ticket_keys *keys = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cgw_ticket_keys_index);
+    if (!keys) return -1;
+    int result = -1;
+    pthread_rwlock_rdlock(&keys->lock);
+    if (sealing) {
+        struct cgw_ticket_key *key = &keys->keys[0];
+        if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1
+            && EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->cipher, iv) == 1
+            && cgw_ticket_mac_init(mac, key->mac) == 1) {
+            memcpy(name, key->name, 16);
+            result = 1;
+        }
+    } else {
+        result = 0;
+        for (int index = 0; index < keys->count; index++) {
+            struct cgw_ticket_key *key = &keys->keys[index];
+            if (memcmp(name, key->name, 16) != 0) continue;
+            if (cgw_ticket_mac_init(mac, key->mac) == 1
+                && EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->cipher, iv) == 1) {
+                result = index == 0 ? 1 : 2;
+            } else {
+                result = -1;
+            }
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&keys->lock);
+    return result;
+}
+
+int cgw_ticket_keys_install(SSL_CTX *ctx, cgw_ticket_keys *keys) {
+    pthread_once(&cgw_ticket_keys_once, cgw_ticket_keys_make_index);
+    if (cgw_ticket_keys_index < 0 || SSL_CTX_set_ex_data(ctx, cgw_ticket_keys_index, keys) != 1) return 0;
+    return (int)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, cgw_ticket_callback);
+}

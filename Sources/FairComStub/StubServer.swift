@@ -3,6 +3,7 @@ import GatewayHTTPServer
 import GatewayJSON
 import GatewayLogging
 import GatewaySystem
+import GatewayTLS
 
 /// Starts the FairCom-style stub: one loop per worker, a listener on each.
 public final class StubServer {
@@ -15,6 +16,11 @@ public final class StubServer {
         public var allowsPermanentSessions = true
         public var tokenBytes = 48
         public var logLevel = Logger.Level.warning
+        /// Serve HTTPS (an `https://` upstream for tests): certificate and key files.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        /// Require client certificates issued by this CA (FairCom's mTLS port).
+        public var tlsClientAuthority: String?
         public init() {}
     }
 
@@ -33,8 +39,20 @@ public final class StubServer {
         boundAddress = bound
         let counter = ConnectionCounter(limit: 100_000)
         let handlers = group.loops.map { StubHandler(loop: $0, state: state, counter: counter) }
+        var listenerOptions = ListenerOptions()
+        if let certificate = options.tlsCertificate, let key = options.tlsKey {
+            var tls = TLSServerSettings(defaultPair: CertificatePair(certificateFile: certificate, privateKeyFile: key, configPath: "--tls"),
+                                        configPath: "--tls")
+            tls.applicationProtocols = ["http/1.1"]
+            if let authority = options.tlsClientAuthority {
+                tls.clientCertificates = .required
+                tls.clientCertificateAuthorityFile = authority
+            }
+            let tickets = try TicketKeyRing()
+            listenerOptions.tls = TLSContextHolder(try TLSServerContext(settings: tls, tickets: tickets), tickets: tickets)
+        }
         listeners = try ListenerBinder.start(name: "stub", sockets: sockets, loops: group.loops, counter: counter,
-                                             settings: HTTPServerSettings(), handlers: handlers,
+                                             settings: HTTPServerSettings(), options: listenerOptions, handlers: handlers,
                                              logger: Logger(label: "faircom-stub", level: options.logLevel))
     }
 

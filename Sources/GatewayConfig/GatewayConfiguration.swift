@@ -113,6 +113,10 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var enabled: Bool
     /// Open connections beyond which new ones get 503 and are closed. Default 10,000.
     public var maxConnections: Int
+    /// TLS termination (FairCom's `tls` object); nil for a plain listener.
+    public var tls: ListenerTLSConfiguration?
+    /// HTTP/2: by ALPN on TLS listeners, with prior knowledge (h2c) on plain ones. Default true.
+    public var http2 = true
 
     public var socketAddress: SocketAddress { SocketAddress(host: address, port: port)! }
 
@@ -128,11 +132,12 @@ public struct ListenerConfiguration: Sendable, Equatable {
         let listener = ListenerConfiguration(name: name, address: address, port: port,
                                              enabled: reader.bool("enabled", default: true),
                                              maxConnections: reader.int("maxConnections", default: 10_000, range: 1...1_000_000))
-        if reader.value("tls") != nil {
-            reader.report("tls", "TLS listeners are not available in this build yet")
-        }
+        var result = listener
+        if let tls = reader.object("tls") { result.tls = ListenerTLSConfiguration.decode(tls) }
+        result.http2 = reader.bool("http2", default: true)
+        if !result.http2 { result.tls?.server.applicationProtocols = ["http/1.1"] }
         reader.finish()
-        return listener
+        return result
     }
 }
 

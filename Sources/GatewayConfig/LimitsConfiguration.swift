@@ -14,6 +14,10 @@ public struct LimitsConfiguration: Sendable, Equatable {
     public var keepAliveTimeoutSeconds = 60.0
     /// A client that does not read its response for this long is dropped. Default 60 s.
     public var sendTimeoutSeconds = 60.0
+    /// HTTP/2 streams one connection may have open at once. Default 100; more are refused.
+    public var maxConcurrentStreams = 100
+    /// On SIGTERM/SIGINT, how long requests under way may take to finish. Default 10 s.
+    public var shutdownGraceSeconds = 10.0
 
     public init() {}
 
@@ -27,6 +31,8 @@ public struct LimitsConfiguration: Sendable, Equatable {
         limits.bodyTimeoutSeconds = reader.seconds("bodyTimeoutSeconds", default: limits.bodyTimeoutSeconds, range: 0.01...3600)
         limits.keepAliveTimeoutSeconds = reader.seconds("keepAliveTimeoutSeconds", default: limits.keepAliveTimeoutSeconds, range: 0.01...86_400)
         limits.sendTimeoutSeconds = reader.seconds("sendTimeoutSeconds", default: limits.sendTimeoutSeconds, range: 0.01...86_400)
+        limits.maxConcurrentStreams = reader.int("maxConcurrentStreams", default: limits.maxConcurrentStreams, range: 1...10_000)
+        limits.shutdownGraceSeconds = reader.seconds("shutdownGraceSeconds", default: limits.shutdownGraceSeconds, range: 0...3600)
         reader.finish()
         return limits
     }

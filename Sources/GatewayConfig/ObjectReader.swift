@@ -98,6 +98,11 @@ struct ObjectReader {
         return ObjectReader(value, path: keyPath(key), problems: problems)
     }
 
+    /// A reader for an array element that should be an object.
+    func child(_ value: JSONValue, path suffix: String) -> ObjectReader? {
+        ObjectReader(value, path: "\(path).\(suffix)", problems: problems)
+    }
+
     /// Records every key that no getter asked for.
     func finish() {
         for (key, _) in members where !known.contains(key) {

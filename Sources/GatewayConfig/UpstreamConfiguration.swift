@@ -1,5 +1,6 @@
 import GatewayJSON
 import GatewaySystem
+import GatewayTLS
 
 /// An upstream's URL: `http://host:port/path`.
 public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
@@ -62,6 +63,9 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     /// How often a connect probe checks an upstream for /ready and routing. Default 5 s.
     public var healthCheckIntervalSeconds: Double
 
+    /// How an `https://` upstream is verified (`tls`); nil for `http://`.
+    public var tls: TLSClientSettings?
+
     public var address: SocketAddress { SocketAddress(host: url.host, port: url.port)! }
 
     static func decode(_ value: JSONValue, path: String, problems: ProblemList) -> UpstreamConfiguration? {
@@ -74,15 +78,20 @@ public struct UpstreamConfiguration: Sendable, Equatable {
             reader.report("url", "is required, e.g. \"http://127.0.0.1:18080/api\"")
         } else if let parsed = UpstreamURL(text) {
             url = parsed
-            if parsed.scheme == "https" {
-                reader.report("url", "\"\(text)\": https upstreams are not available in this build yet")
-            } else if SocketAddress(host: parsed.host, port: parsed.port) == nil {
+            if SocketAddress(host: parsed.host, port: parsed.port) == nil {
                 reader.report("url", "\"\(text)\": host must be a numeric IPv4 or IPv6 address or localhost")
             }
         } else {
             reader.report("url", "\"\(text)\" is not an http or https URL")
         }
-        let upstream = UpstreamConfiguration(
+        var tls: TLSClientSettings?
+        let tlsReader = reader.object("tls")
+        if url.scheme == "https" {
+            tls = UpstreamTLSDecoder.decode(tlsReader, url: url, path: path)
+        } else if tlsReader != nil {
+            reader.report("tls", "applies to https:// upstreams only; \"\(text)\" is http")
+        }
+        var upstream = UpstreamConfiguration(
             name: name, url: url,
             maxConnections: reader.int("maxConnections", default: 64, range: 1...100_000),
             maxQueuedRequests: reader.int("maxQueuedRequests", default: 1024, range: 0...1_000_000),
@@ -90,6 +99,7 @@ public struct UpstreamConfiguration: Sendable, Equatable {
             responseTimeoutSeconds: reader.seconds("responseTimeoutSeconds", default: 30, range: 0.001...86_400),
             idleTimeoutSeconds: reader.seconds("idleTimeoutSeconds", default: 60, range: 0.001...86_400),
             healthCheckIntervalSeconds: reader.seconds("healthCheckIntervalSeconds", default: 5, range: 0.1...3600))
+        upstream.tls = tls
         reader.finish()
         return upstream
     }

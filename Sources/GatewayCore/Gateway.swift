@@ -4,7 +4,9 @@ import GatewayHTTP1
 import GatewayHTTPServer
 import GatewayLogging
 import GatewaySessions
+import Glibc
 import GatewaySystem
+import GatewayTLS
 import GatewayUpstreams
 
 /// The running gateway: one event loop per worker, each with its own listener sockets
@@ -25,6 +27,10 @@ public final class Gateway {
     /// upstream sessions are closed once the loops run.
     private var sessionsToClose: [SessionSnapshot] = []
     let services: SessionServices
+    /// Each TLS listener's configuration and the holder its connections take contexts from.
+    private var tlsListeners: [(config: ListenerConfiguration, holder: TLSContextHolder)] = []
+    private var ticketRotation: TicketRotation?
+    private var counters: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
 
     /// Binds every listener; throws (having bound nothing) if any cannot be bound.
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
@@ -33,9 +39,14 @@ public final class Gateway {
         group = try EventLoopGroup(count: configuration.effectiveWorkers)
         let loops = group.loops
 
-        let targets = configuration.upstreams.map { upstream in
+        let targets = try configuration.upstreams.map { upstream in
             UpstreamTarget(name: upstream.name, address: upstream.address, path: upstream.url.path,
-                           settings: Self.poolSettings(upstream, loops: loops.count))
+                           settings: Self.poolSettings(upstream, loops: loops.count),
+                           tls: try TransportSecurity.upstreamContext(upstream))
+        }
+        var listenerOptions: [String: ListenerOptions] = [:]
+        for listener in configuration.listeners where listener.enabled {
+            listenerOptions[listener.name] = try TransportSecurity.listenerOptions(listener, limits: configuration.limits)
         }
         var toClose: [SessionSnapshot] = []
         services = try Self.openSessions(configuration, logger: logger, now: loops[0].now, toClose: &toClose)
@@ -59,18 +70,31 @@ public final class Gateway {
             throw error
         }
         let settings = Self.serverSettings(configuration.limits)
+        var rings: [TicketKeyRing] = []
         for entry in bound {
-            listeners += try ListenerBinder.start(name: entry.name, sockets: entry.sockets, loops: loops,
-                                                  counter: ConnectionCounter(limit: entry.config.maxConnections),
-                                                  settings: settings, handlers: handlers, logger: logger)
+            let options = listenerOptions[entry.name] ?? ListenerOptions()
+            let counter = ConnectionCounter(limit: entry.config.maxConnections)
+            listeners += try ListenerBinder.start(name: entry.name, sockets: entry.sockets, loops: loops, counter: counter,
+                                                  settings: settings, options: options, handlers: handlers, logger: logger)
             boundListeners.append((entry.name, entry.address))
+            counters.append((entry.name, counter, options.statistics))
+            if let holder = options.tls {
+                tlsListeners.append((entry.config, holder))
+                rings.append(holder.tickets)
+            }
         }
+        let lifetimes = configuration.listeners.compactMap { $0.tls?.server.ticketLifetimeSeconds }
+        ticketRotation = TicketRotation(loop: loops[0], rings: rings,
+                                        intervalMilliseconds: Int64(max(20, (lifetimes.min() ?? 7200) / 3)) * 1000)
+        let statistics = counters
+        for handler in handlers { handler.listenerStatistics = statistics }
         healthChecker = HealthChecker(loop: loops[0], targets: targets, logger: logger)
     }
 
     /// Starts the loops; the first health probes are launched before, while no loop runs yet.
     public func start() {
         healthChecker?.start()
+        ticketRotation?.start()
         let first = handlers[0].actions
         let expiry = SessionExpiry(handler: first)
         self.expiry = expiry
@@ -85,9 +109,38 @@ public final class Gateway {
         group.start()
     }
 
+    /// Stops accepting, lets requests under way finish (HTTP/2 clients get GOAWAY) for up to
+    /// `limits.shutdownGraceSeconds`, then stops the loops.
     public func stop() {
+        for listener in listeners {
+            listener.loop.execute { listener.shutDown() }
+        }
+        let deadline = MonotonicClock.nowMilliseconds() + Self.milliseconds(configuration.limits.shutdownGraceSeconds)
+        while counters.contains(where: { $0.counter.current > 0 }) && MonotonicClock.nowMilliseconds() < deadline {
+            usleep(20_000)
+        }
         group.stop()
         services.journal?.flush()
+    }
+
+    /// Problems `check-config` reports beyond the JSON: TLS files missing, unreadable, mismatched or expired.
+    public static func checkFiles(_ configuration: GatewayConfiguration) -> [String] {
+        TransportSecurity.problems(in: configuration)
+    }
+
+    /// SIGHUP: reads every TLS listener's certificate and key files again. New handshakes use the new
+    /// files; established connections keep theirs. A listener whose files fail keeps its old ones.
+    /// Returns one line per listener, for the log.
+    public func reloadCertificates() -> [(ok: Bool, message: String)] {
+        tlsListeners.map { listener in
+            do {
+                let context = try TLSServerContext(settings: listener.config.tls!.server, tickets: listener.holder.tickets)
+                listener.holder.replace(with: context)
+                return (true, "listener \(listener.config.name): certificates reloaded")
+            } catch {
+                return (false, "listener \(listener.config.name): reload failed, keeping the certificates in use: \(error)")
+            }
+        }
     }
 
     /// Reads the journal back: permanent sessions always return, ordinary ones when

@@ -11,6 +11,8 @@ final class GatewayRequestHandler: HTTPRequestHandler {
     private let apiRoot: String
     private let targets: [UpstreamTarget]
     let actions: JSONActionHandler
+    /// Every listener's connection count and TLS/HTTP/2 counters, for GET /stats.
+    var listenerStatistics: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
 
     init(apiRoot: String, targets: [UpstreamTarget], actions: JSONActionHandler) {
         self.apiRoot = apiRoot
@@ -33,6 +35,8 @@ final class GatewayRequestHandler: HTTPRequestHandler {
             responder.respond(status: 200, body: JSONWriter.bytes(.object([("status", .string("ok"))])))
         case ("GET", "/ready"), ("HEAD", "/ready"):
             answerReadiness(responder)
+        case ("GET", "/stats"):
+            answerStatistics(responder)
         default:
             let envelope = FairComEnvelope.error(.notFound, "no route for \(request.head.method) \(path); JSON actions are POSTed to \(apiRoot)")
             responder.respond(status: 404, body: envelope.bytes)
@@ -45,6 +49,18 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         let root = apiRoot.utf8, bytes = path.utf8
         guard bytes.count >= root.count, bytes.prefix(root.count).elementsEqual(root) else { return false }
         return bytes.count == root.count || bytes[bytes.index(bytes.startIndex, offsetBy: root.count)] == UInt8(ascii: "/")
+    }
+
+    private func answerStatistics(_ responder: HTTPResponder) {
+        let listeners: [JSONValue] = listenerStatistics.map { entry in
+            var members: [(String, JSONValue)] = [("name", .string(entry.name)), ("openConnections", .number(String(entry.counter.current))),
+                                                  ("acceptedConnections", .number(String(entry.counter.acceptedTotal)))]
+            for counter in ListenerStatistics.Counter.allCases {
+                members.append((counter.name, .number(String(entry.statistics[counter]))))
+            }
+            return .object(members)
+        }
+        responder.respond(status: 200, body: JSONWriter.bytes(.object([("listeners", .array(listeners))])))
     }
 
     private func answerReadiness(_ responder: HTTPResponder) {

@@ -19,6 +19,14 @@ extension JSONActionHandler {
                 "Permanent sessions are disabled on this gateway. To allow them, set \"enablePermanentJsonApiSessions\": true in the \"jsonActionApiDefaults\" section of gateway.json and restart the gateway."))
             return nil
         }
+        if http.usernameMustMatchCertificate && http.clientCommonName != parameters.username {
+            let message = http.clientCommonName.map {
+                "The username '\(parameters.username)' does not match the client certificate's subject CN '\($0)'. This listener requires them to be equal (listeners[].tls.usernameMustMatchCertificate in gateway.json)."
+            } ?? "This listener requires a client certificate whose subject CN is the username (listeners[].tls.usernameMustMatchCertificate in gateway.json); none was presented."
+            logger.info("login of '\(parameters.username)' on listener \(http.listenerName) refused: certificate CN \(http.clientCommonName.map { "'\($0)'" } ?? "absent")")
+            reply(responder, failure(request, .certificateMismatch, message))
+            return nil
+        }
         let client = services.clientAddress(peer: http.peerHost, forwardedFor: http.head.headers["x-forwarded-for"])
         let reservation: Reservation
         switch services.table.reserve(username: parameters.username, address: client) {

@@ -22,6 +22,8 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
     private var handlers: [IOHandler?] = []
     private var generations: [UInt32] = []
     private let tasks = Mutex<[@Sendable () -> Void]>([])
+    /// Work queued from this loop's own thread for after the current batch of events.
+    private var soon: [() -> Void] = []
     private let stopRequested = Atomic<Bool>(false)
 
     public init(index: Int = 0) throws(SystemError) {
@@ -51,6 +53,11 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
         generations[slot] &+= 1
         handlers[slot] = handler
         try epoll.add(fd, interest: interest, tag: tag(for: fd))
+    }
+
+    /// Hands a registered socket's events to a new handler (a connection that changes protocol).
+    public func replaceHandler(of socket: Socket, with handler: IOHandler) {
+        handlers[Int(socket.fd)] = handler
     }
 
     public func setInterest(_ socket: Socket, _ interest: Interest) throws(SystemError) {
@@ -91,6 +98,12 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
         wakeup.signal()
     }
 
+    /// Runs `task` on this loop after the events being handled now; loop thread only. For work
+    /// that must not run re-entrantly, or input a TLS layer holds that epoll cannot see.
+    public func runSoon(_ task: @escaping () -> Void) {
+        soon.append(task)
+    }
+
     /// Asks the loop to return from `run()`. Safe from any thread.
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
@@ -111,7 +124,7 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
 
     public func run() {
         while !stopRequested.load(ordering: .acquiring) {
-            let timeout = timers.millisecondsUntilNextTick(now: now).map { Int32(clamping: $0) } ?? -1
+            let timeout = soon.isEmpty ? timers.millisecondsUntilNextTick(now: now).map { Int32(clamping: $0) } ?? -1 : 0
             do {
                 try epoll.wait(timeoutMilliseconds: timeout) { tag, readiness in
                     let fd = Int(UInt32(truncatingIfNeeded: tag))
@@ -123,6 +136,11 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
                 ProcessSetup.writeStandardError("event loop \(index): \(error)\n")
             }
             now = MonotonicClock.nowMilliseconds()
+            while !soon.isEmpty {
+                let batch = soon
+                soon.removeAll()
+                for task in batch { task() }
+            }
             for (handler, tag) in timers.advance(to: now) {
                 handler.timerFired(tag)
             }

@@ -4,9 +4,19 @@ import GatewaySystem
 ///
 /// Subclasses (the HTTP server connection, the upstream connection) override the `did…` hooks.
 /// Everything runs on `loop`'s thread.
+///
+/// With a `channel` (TLS) the connection first runs the handshake, then reads and writes plaintext
+/// through the channel; a subclass sees the same hooks either way, plus `didEstablishSecurity`.
 open class StreamConnection: IOHandler, TimerHandler {
     public let loop: EventLoop
     public let socket: Socket
+    public let channel: SecureChannel?
+    public private(set) var isHandshaking = false
+    /// The channel's last read stopped until the socket is writable (or its write until readable).
+    private var readWantsWrite = false
+    private var writeWantsRead = false
+    private var handshakeWants: Interest = .read
+    private var pendingReadScheduled = false
     /// Bytes received and not yet consumed by the subclass.
     public var input = ByteBuffer()
     private var output = ByteBuffer()
@@ -16,15 +26,34 @@ open class StreamConnection: IOHandler, TimerHandler {
     private var registeredInterest: Interest = .none
     private var closeWhenFlushed = false
 
-    public init(loop: EventLoop, socket: Socket) {
+    public init(loop: EventLoop, socket: Socket, channel: SecureChannel? = nil) {
         self.loop = loop
         self.socket = socket
+        self.channel = channel
+        isHandshaking = channel != nil
     }
 
-    /// Registers for reading an accepted (or already connected) socket.
+    /// Takes over `predecessor`'s socket, channel, unread input and registration (a connection that
+    /// switches protocol, e.g. to HTTP/2). The predecessor is left closed without closing the socket.
+    public init(takingOver predecessor: StreamConnection) {
+        precondition(!predecessor.isHandshaking && predecessor.output.isEmpty && !predecessor.isClosed)
+        loop = predecessor.loop
+        socket = predecessor.socket
+        channel = predecessor.channel
+        input = predecessor.input
+        registeredInterest = predecessor.registeredInterest
+        readPaused = predecessor.readPaused
+        predecessor.isClosed = true
+        predecessor.input = ByteBuffer()
+        loop.replaceHandler(of: socket, with: self)
+    }
+
+    /// Registers for reading an accepted (or already connected) socket; a client-side channel
+    /// sends its first handshake flight at once.
     open func start() throws(SystemError) {
         registeredInterest = .read
         try loop.register(socket, interest: registeredInterest, handler: self)
+        if isHandshaking { advanceHandshake() }
     }
 
     /// Registers a socket whose non-blocking connect is under way; `didConnect` or `didClose` follows.
@@ -46,6 +75,10 @@ open class StreamConnection: IOHandler, TimerHandler {
     open func didDrainOutput() {}
     /// A non-blocking connect completed.
     open func didConnect() {}
+    /// The TLS handshake completed; reading and writing carry plaintext from now on.
+    open func didEstablishSecurity() {}
+    /// The TLS handshake failed; the connection is closed right after this returns.
+    open func didFailSecurity(_ reason: String) {}
     /// The connection is closed (by either side); `error` says why when it failed.
     open func didClose(error: SystemError?) {}
     open func timerFired(_ tag: Int) {}
@@ -62,6 +95,15 @@ open class StreamConnection: IOHandler, TimerHandler {
         guard readPaused else { return }
         readPaused = false
         updateInterest()
+        // Records the channel already decrypted are invisible to epoll.
+        if channel != nil && !pendingReadScheduled {
+            pendingReadScheduled = true
+            loop.runSoon { [weak self] in
+                guard let self else { return }
+                self.pendingReadScheduled = false
+                if !self.isClosed && !self.readPaused && !self.isHandshaking { self.readAvailable() }
+            }
+        }
     }
 
     public var isReadingPaused: Bool { readPaused }
@@ -73,10 +115,21 @@ open class StreamConnection: IOHandler, TimerHandler {
             isConnecting = false
             updateInterest()
             didConnect()
+            if isHandshaking && !isClosed { advanceHandshake() }
             return
         }
-        if readiness.writable && !output.isEmpty { flush() }
+        if isHandshaking {
+            advanceHandshake()
+            if isHandshaking || isClosed { return }
+            if !readPaused { readAvailable() }
+            return
+        }
+        if (readiness.writable || (writeWantsRead && readiness.readable)) && !output.isEmpty { flush() }
         if isClosed { return }
+        if readWantsWrite && readiness.writable {
+            if !readPaused { readAvailable() }
+            return
+        }
         if readiness.readable {
             if readPaused {
                 // A hang-up is reported whatever the interest; a paused reader would spin on it.
@@ -87,7 +140,77 @@ open class StreamConnection: IOHandler, TimerHandler {
         }
     }
 
+    // MARK: secure channel
+
+    private func advanceHandshake() {
+        guard let channel else { return }
+        switch channel.handshake() {
+        case .done:
+            isHandshaking = false
+            updateInterest()
+            didEstablishSecurity()
+            if !output.isEmpty && !isClosed { flush() }
+        case .wantRead:
+            handshakeWants = .read
+            updateInterest()
+        case .wantWrite:
+            handshakeWants = .write
+            updateInterest()
+        case .closed:
+            didFailSecurity("the peer closed the connection during the handshake")
+            close()
+        case .failed(let reason):
+            didFailSecurity(reason)
+            close()
+        }
+    }
+
+    private func readThroughChannel(_ channel: SecureChannel) {
+        var received = false
+        var taken = 0
+        readWantsWrite = false
+        while !isClosed {
+            let step = loop.scratch.fill({ buffer -> (ChannelStep, Int) in
+                let step = channel.read(into: buffer)
+                if case .done(let count) = step { return (step, count) }
+                return (step, 0)
+            }, { input.append($0) })
+            switch step {
+            case .done(let count):
+                received = true
+                taken += count
+                // Hand over large bursts so back-pressure can pause reading part-way.
+                if taken >= 262_144 {
+                    didReceive()
+                    if readPaused || isClosed { return }
+                    received = false
+                    taken = 0
+                }
+            case .wantRead:
+                if received { didReceive() }
+                return
+            case .wantWrite:
+                readWantsWrite = true
+                updateInterest()
+                if received { didReceive() }
+                return
+            case .closed:
+                if received { didReceive() }
+                if !isClosed { didReachEndOfInput() }
+                return
+            case .failed:
+                if received { didReceive() }
+                close()
+                return
+            }
+        }
+    }
+
     private func readAvailable() {
+        if let channel {
+            readThroughChannel(channel)
+            return
+        }
         var received = false
         while !isClosed {
             let result: IOResult<Int>
@@ -149,6 +272,7 @@ open class StreamConnection: IOHandler, TimerHandler {
     }
 
     private func writeNow(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        if let channel { return writeThroughChannel(channel, bytes) }
         var offset = 0
         while offset < bytes.count {
             do {
@@ -159,6 +283,21 @@ open class StreamConnection: IOHandler, TimerHandler {
             } catch {
                 close(error: error)
                 return nil
+            }
+        }
+        return offset
+    }
+
+    private func writeThroughChannel(_ channel: SecureChannel, _ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !isHandshaking else { return 0 }
+        var offset = 0
+        writeWantsRead = false
+        while offset < bytes.count {
+            switch channel.write(UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
+            case .done(let count): offset += count
+            case .wantWrite: return offset
+            case .wantRead: writeWantsRead = true; return offset
+            case .closed, .failed: close(); return nil
             }
         }
         return offset
@@ -178,9 +317,11 @@ open class StreamConnection: IOHandler, TimerHandler {
     private func updateInterest() {
         guard !isClosed else { return }
         var wanted: Interest = isConnecting ? .write : .none
-        if !isConnecting {
-            if !readPaused { wanted.insert(.read) }
-            if !output.isEmpty { wanted.insert(.write) }
+        if isHandshaking && !isConnecting {
+            wanted = handshakeWants
+        } else if !isConnecting {
+            if !readPaused || writeWantsRead { wanted.insert(.read) }
+            if !output.isEmpty || readWantsWrite { wanted.insert(.write) }
         }
         guard wanted != registeredInterest else { return }
         registeredInterest = wanted
@@ -193,6 +334,7 @@ open class StreamConnection: IOHandler, TimerHandler {
         guard !isClosed else { return }
         isClosed = true
         loop.deregister(socket)
+        if let channel, !isHandshaking { channel.shutdown() }
         socket.close()
         output.removeAll()
         didClose(error: error)

@@ -12,6 +12,17 @@ public struct HTTP1RequestHead: Sendable, Equatable {
     /// The client sent `Expect: 100-continue` and waits for a go-ahead before the body.
     public var expectsContinue: Bool
 
+    public init(method: String, target: String, versionMinor: Int, headers: HTTPHeaders, framing: BodyFraming,
+                keepAlive: Bool, expectsContinue: Bool) {
+        self.method = method
+        self.target = target
+        self.versionMinor = versionMinor
+        self.headers = headers
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.expectsContinue = expectsContinue
+    }
+
     /// The target without its query string.
     public var path: Substring {
         if let q = target.firstIndex(of: "?") { return target[..<q] }

@@ -3,6 +3,7 @@ import GatewayHTTP1
 import GatewayJSON
 import GatewayLogging
 import GatewaySystem
+import GatewayTLS
 
 /// One client connection speaking HTTP/1.1: parses requests strictly, answers them in order
 /// (pipelined requests wait in the input until the one before is answered), and enforces the
@@ -11,8 +12,11 @@ import GatewaySystem
 /// Back-pressure: while a request is being answered at most `pipelineWindowBytes` more are read;
 /// while the client leaves more than `outputHighWaterBytes` unread, nothing new is parsed and
 /// streaming producers are told to wait (`isCongested`, `whenDrained`).
-public final class HTTP1ServerConnection: StreamConnection {
-    private enum Timer: Int { case keepAlive, header, body, send }
+///
+/// It is also every connection's front door: it runs the TLS handshake, and hands the socket to an
+/// HTTP/2 connection when ALPN chose h2 or a plain client opens with the HTTP/2 preface.
+public final class HTTP1ServerConnection: StreamConnection, ResponseSink, GracefulConnection {
+    private enum Timer: Int { case keepAlive, header, body, send, handshake }
     private enum Phase { case reading, awaitingResponse, streaming }
 
     private let handler: HTTPRequestHandler
@@ -22,6 +26,12 @@ public final class HTTP1ServerConnection: StreamConnection {
     private lazy var peerHost: String? = peer?.host
     private let slot: ConnectionCounter
     private let logger: Logger
+    private let options: ListenerOptions
+    private let live: LiveConnections
+    private let tls: TLSChannel?
+    private var clientCommonName: String?
+    /// Until the first bytes show HTTP/1.1 or the HTTP/2 preface (plain listeners with HTTP/2).
+    private var awaitingPreface: Bool
     private var parser: HTTP1RequestParser
     private var head: HTTP1RequestHead?
     private var phase = Phase.reading
@@ -35,21 +45,82 @@ public final class HTTP1ServerConnection: StreamConnection {
     private var timer = TimerID.none
     private var drainWaiters: [() -> Void] = []
 
-    public init(loop: EventLoop, socket: Socket, peer: SocketAddress?, listenerName: String, slot: ConnectionCounter,
-                settings: HTTPServerSettings, handler: HTTPRequestHandler, logger: Logger) {
+    init(loop: EventLoop, socket: Socket, tls: TLSChannel?, peer: SocketAddress?, listenerName: String, slot: ConnectionCounter,
+         settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, handler: HTTPRequestHandler, logger: Logger) {
         self.handler = handler
         self.settings = settings
         self.listenerName = listenerName
         self.peer = peer
         self.slot = slot
         self.logger = logger
+        self.options = options
+        self.live = live
+        self.tls = tls
+        awaitingPreface = tls == nil && options.http2 != nil
         parser = HTTP1RequestParser(limits: settings.limits)
-        super.init(loop: loop, socket: socket)
+        super.init(loop: loop, socket: socket, channel: tls)
     }
 
     public override func start() throws(SystemError) {
+        live.add(self)
+        arm(tls != nil ? .handshake : .keepAlive)
         try super.start()
+    }
+
+    // MARK: TLS and protocol choice
+
+    public override func didEstablishSecurity() {
+        guard let tls else { return }
+        options.statistics.count(.handshakes)
+        if tls.isResumed { options.statistics.count(.resumedHandshakes) }
+        clientCommonName = tls.peerCommonName
+        if options.http2 != nil && tls.applicationProtocol == "h2" {
+            handOverToHTTP2()
+            return
+        }
         arm(.keepAlive)
+    }
+
+    public override func didFailSecurity(_ reason: String) {
+        options.statistics.count(.handshakeFailures)
+        let client = peer?.description ?? "?"
+        if reason.contains("certificate") {
+            options.statistics.count(.clientCertificateRejections)
+            logger.warning("listener \(listenerName): TLS handshake with \(client) failed: \(reason)")
+        } else {
+            logger.debug("listener \(listenerName): TLS handshake with \(client) failed: \(reason)")
+        }
+    }
+
+    private static let http2Preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    /// Plain listeners: true while the input may still become the HTTP/2 preface.
+    private func waitForPrefaceDecision() -> Bool {
+        guard awaitingPreface else { return false }
+        let available = min(input.readableCount, Self.http2Preface.count)
+        let matches = input.readableBytes.prefix(available).elementsEqual(Self.http2Preface.prefix(available))
+        if !matches { awaitingPreface = false; return false }
+        if available < Self.http2Preface.count { return true }
+        awaitingPreface = false
+        handOverToHTTP2()
+        return true
+    }
+
+    private func handOverToHTTP2() {
+        disarm()
+        live.remove(self)
+        let successor = HTTP2ServerConnection(takingOver: self, peer: peer, peerHost: peerHost, listenerName: listenerName, slot: slot,
+                                              settings: settings, options: options, live: live, clientCommonName: clientCommonName,
+                                              handler: handler, logger: logger)
+        options.statistics.count(.http2Connections)
+        successor.begin()
+    }
+
+    func closeGracefully() {
+        if phase == .reading && input.isEmpty && head == nil && !isHandshaking { close(); return }
+        responseKeepAlive = false
+        peerFinishedSending = true
+        pauseReading()
     }
 
     // MARK: input
@@ -70,6 +141,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         guard !processing else { return }
         processing = true
         defer { processing = false }
+        if waitForPrefaceDecision() { return }
         while phase == .reading && !isClosed {
             if pendingOutputBytes > settings.outputHighWaterBytes {
                 pauseReading()
@@ -107,8 +179,10 @@ public final class HTTP1ServerConnection: StreamConnection {
         headersSaidHTTP10 = head.versionMinor == 0
         answeringHEAD = head.method == "HEAD"
         disarm()
-        let request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
-        let pending = handler.handle(request, responder: HTTPResponder(connection: self, sequence: sequence))
+        var request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
+        request.clientCommonName = clientCommonName
+        request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
+        let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: sequence))
         if phase != .reading { exchange = pending }
     }
 
@@ -143,7 +217,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         !isClosed && self.sequence == sequence && phase != .reading
     }
 
-    func sendWholeResponse(status: Int, headers: [(String, String)], body: [UInt8]) {
+    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [(String, String)], body: [UInt8]) {
         guard phase == .awaitingResponse else { return }
         var bytes = HTTP1Serializer.responseHead(status: status, headers: headers + keepAliveHeader, contentLength: body.count, keepAlive: responseKeepAlive)
         if !answeringHEAD { bytes.append(contentsOf: body) }
@@ -151,7 +225,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         finishResponse(reusable: true)
     }
 
-    func beginStreaming(status: Int, reason: String?, headers: [(String, String)], contentLength: Int?) {
+    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [(String, String)], contentLength: Int?) {
         guard phase == .awaitingResponse else { return }
         phase = .streaming
         let http10 = contentLength == nil && headersSaidHTTP10
@@ -172,13 +246,13 @@ public final class HTTP1ServerConnection: StreamConnection {
         headersSaidHTTP10 && responseKeepAlive ? [("Connection", "keep-alive")] : []
     }
 
-    func sendStreamedBody(_ bytes: [UInt8]) {
+    func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8]) {
         guard phase == .streaming, !bytes.isEmpty else { return }
         write(streamingChunked ? HTTP1Serializer.chunk(bytes) : bytes)
         if isCongested && timer.isNone { arm(.send) }
     }
 
-    func endStreaming(reusable: Bool) {
+    func endStreaming(_ sequence: UInt64, reusable: Bool) {
         guard phase == .streaming else { return }
         if streamingChunked && reusable { queue(HTTP1Serializer.chunk([])) }
         flushOutput()
@@ -187,7 +261,11 @@ public final class HTTP1ServerConnection: StreamConnection {
 
     var isCongested: Bool { pendingOutputBytes > settings.outputHighWaterBytes }
 
-    func whenDrained(_ resume: @escaping () -> Void) {
+    func isCongested(_ sequence: UInt64) -> Bool { isCongested }
+
+    func abort(_ sequence: UInt64) { close() }
+
+    func whenDrained(_ sequence: UInt64, _ resume: @escaping () -> Void) {
         if !isCongested { resume() } else { drainWaiters.append(resume) }
     }
 
@@ -240,6 +318,7 @@ public final class HTTP1ServerConnection: StreamConnection {
         case .header: milliseconds = settings.headerTimeoutMilliseconds
         case .body: milliseconds = settings.bodyTimeoutMilliseconds
         case .send: milliseconds = settings.sendTimeoutMilliseconds
+        case .handshake: milliseconds = options.handshakeTimeoutMilliseconds
         }
         currentTimer = kind
         timer = loop.schedule(after: milliseconds, handler: self, tag: kind.rawValue)
@@ -258,6 +337,10 @@ public final class HTTP1ServerConnection: StreamConnection {
         switch kind {
         case .keepAlive, .send:
             close()
+        case .handshake:
+            options.statistics.count(.handshakeTimeouts)
+            logger.debug("listener \(listenerName): TLS handshake with \(peer?.description ?? "?") not finished within \(options.handshakeTimeoutMilliseconds) ms")
+            close()
         case .header, .body:
             guard phase == .reading else { return }
             let what = kind == .header ? "request headers" : "request body"
@@ -268,6 +351,7 @@ public final class HTTP1ServerConnection: StreamConnection {
 
     public override func didClose(error: SystemError?) {
         disarm()
+        live.remove(self)
         slot.release()
         drainWaiters.removeAll()
         if let pending = exchange {

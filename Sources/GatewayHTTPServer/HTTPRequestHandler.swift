@@ -10,6 +10,20 @@ public struct HTTPRequest: Sendable {
     /// `peer`'s numeric host, formatted once per connection.
     public var peerHost: String?
     public var listenerName: String
+    /// The verified client certificate's subject CN (mutual TLS).
+    public var clientCommonName: String?
+    /// The listener demands createSession's username equal `clientCommonName`.
+    public var usernameMustMatchCertificate = false
+    /// "HTTP/1.1" or "HTTP/2", for logs.
+    public var protocolName = "HTTP/1.1"
+
+    public init(head: HTTP1RequestHead, body: [UInt8], peer: SocketAddress?, peerHost: String?, listenerName: String) {
+        self.head = head
+        self.body = body
+        self.peer = peer
+        self.peerHost = peerHost
+        self.listenerName = listenerName
+    }
 }
 
 /// Work started for a request that must stop if the client goes away first.

@@ -1,48 +1,62 @@
 import GatewayHTTP1
 
+/// Where a responder's answer goes: an HTTP/1.1 connection (one request at a time) or an HTTP/2
+/// connection (one stream per request). `sequence` names the request on that connection.
+protocol ResponseSink: AnyObject {
+    func isAwaiting(_ sequence: UInt64) -> Bool
+    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [(String, String)], body: [UInt8])
+    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [(String, String)], contentLength: Int?)
+    func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8])
+    func endStreaming(_ sequence: UInt64, reusable: Bool)
+    func abort(_ sequence: UInt64)
+    func isCongested(_ sequence: UInt64) -> Bool
+    func whenDrained(_ sequence: UInt64, _ resume: @escaping () -> Void)
+}
+
 /// The way back to the client for one request. Stale responders (the client left, or the
 /// request was already answered) are ignored, so an upstream finishing late does no harm.
 public struct HTTPResponder {
-    let connection: HTTP1ServerConnection
+    let sink: ResponseSink
     let sequence: UInt64
 
     /// Whether the connection still waits for this answer.
-    public var isActive: Bool { connection.isAwaiting(sequence) }
+    public var isActive: Bool { sink.isAwaiting(sequence) }
 
     /// Sends a whole response.
     public func respond(status: Int, headers: [(String, String)] = [("Content-Type", "application/json")], body: [UInt8]) {
         guard isActive else { return }
-        connection.sendWholeResponse(status: status, headers: headers, body: body)
+        sink.sendWholeResponse(sequence, status: status, headers: headers, body: body)
     }
 
-    /// Starts a streamed response; `contentLength` nil streams chunked.
+    /// Starts a streamed response; `contentLength` nil streams chunked (HTTP/1.1).
     public func beginStreaming(status: Int, reason: String? = nil, headers: [(String, String)], contentLength: Int?) {
         guard isActive else { return }
-        connection.beginStreaming(status: status, reason: reason, headers: headers, contentLength: contentLength)
+        sink.beginStreaming(sequence, status: status, reason: reason, headers: headers, contentLength: contentLength)
     }
 
     public func sendBody(_ bytes: [UInt8]) {
         guard isActive else { return }
-        connection.sendStreamedBody(bytes)
+        sink.sendStreamedBody(sequence, bytes)
     }
 
-    /// Ends a streamed response; `reusable` false closes the connection after it (e.g. the body was cut short).
+    /// Ends a streamed response; `reusable` false means the body was cut short (HTTP/1.1 closes the
+    /// connection, HTTP/2 resets the stream).
     public func end(reusable: Bool = true) {
         guard isActive else { return }
-        connection.endStreaming(reusable: reusable)
+        sink.endStreaming(sequence, reusable: reusable)
     }
 
-    /// Drops the connection without an answer (what a crashed peer would do).
+    /// Drops the request without an answer (what a crashed peer would do).
     public func abort() {
         guard isActive else { return }
-        connection.close()
+        sink.abort(sequence)
     }
 
     /// True while more output is queued for the client than the high-water mark.
-    public var isCongested: Bool { connection.isCongested }
+    public var isCongested: Bool { sink.isCongested(sequence) }
 
     /// Calls `resume` once the client has taken the queued output.
     public func whenDrained(_ resume: @escaping () -> Void) {
-        connection.whenDrained(resume)
+        sink.whenDrained(sequence, resume)
     }
 }

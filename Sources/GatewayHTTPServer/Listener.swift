@@ -4,22 +4,31 @@ import GatewayHTTP1
 import GatewayJSON
 import GatewayLogging
 import GatewaySystem
+import GatewayTLS
 
-/// Accepts connections on one loop's socket of a listener and turns them into HTTP/1.1 connections.
-/// Beyond the listener's `maxConnections` a client gets a 503 with a FairCom-shaped body and is closed.
-public final class Listener: IOHandler, TimerHandler {
+/// Accepts connections on one loop's socket of a listener and turns them into HTTP connections
+/// (TLS first when the listener has it). Beyond the listener's `maxConnections` a plain client gets
+/// a 503 with a FairCom-shaped body and is closed; a TLS client is closed.
+///
+/// Loop-confined like its connections; `@unchecked Sendable` only so that another thread can hand
+/// `shutDown` to its loop through `EventLoop.execute`.
+public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
     public let name: String
-    private let loop: EventLoop
+    public let loop: EventLoop
     private let socket: Socket
     private let counter: ConnectionCounter
     private let settings: HTTPServerSettings
     private let handler: HTTPRequestHandler
     private let logger: Logger
+    private let options: ListenerOptions
+    private let live = LiveConnections()
     private var accepting = true
+    private var stopped = false
 
     init(name: String, loop: EventLoop, socket: Socket, counter: ConnectionCounter, settings: HTTPServerSettings,
-         handler: HTTPRequestHandler, logger: Logger) throws(SystemError) {
+         options: ListenerOptions, handler: HTTPRequestHandler, logger: Logger) throws(SystemError) {
         self.name = name
+        self.options = options
         self.loop = loop
         self.socket = socket
         self.counter = counter
@@ -50,8 +59,19 @@ public final class Listener: IOHandler, TimerHandler {
             return
         }
         client.setNoDelay()
-        let connection = HTTP1ServerConnection(loop: loop, socket: client, peer: peer, listenerName: name, slot: counter,
-                                               settings: settings, handler: handler, logger: logger)
+        var channel: TLSChannel?
+        if let tls = options.tls {
+            do {
+                channel = try TLSChannel(server: tls.current, descriptor: client.fd)
+            } catch {
+                logger.error("listener \(name): \(error)")
+                client.close()
+                counter.release()
+                return
+            }
+        }
+        let connection = HTTP1ServerConnection(loop: loop, socket: client, tls: channel, peer: peer, listenerName: name, slot: counter,
+                                               settings: settings, options: options, live: live, handler: handler, logger: logger)
         do {
             try connection.start()
         } catch {
@@ -61,6 +81,11 @@ public final class Listener: IOHandler, TimerHandler {
     }
 
     private func refuse(_ client: Socket) {
+        if options.tls != nil {
+            client.close()
+            logger.debug("listener \(name): refused a connection beyond maxConnections \(counter.limit)")
+            return
+        }
         let envelope = FairComEnvelope.error(.tooManyConnections,
             "listener '\(name)' is at its limit of \(counter.limit) connections (listeners[].maxConnections); try again later")
         let response = HTTP1Serializer.jsonResponse(status: 503, body: envelope.bytes, keepAlive: false)
@@ -83,8 +108,19 @@ public final class Listener: IOHandler, TimerHandler {
     }
 
     public func timerFired(_ tag: Int) {
+        guard !stopped else { return }
         accepting = true
         try? loop.setInterest(socket, .read)
+    }
+
+    /// Stops accepting and asks every connection to finish what it has begun (HTTP/2: GOAWAY).
+    /// Runs on the listener's loop.
+    public func shutDown() {
+        guard !stopped else { return }
+        stopped = true
+        loop.deregister(socket)
+        socket.close()
+        live.closeAllGracefully()
     }
 }
 
@@ -109,11 +145,12 @@ public enum ListenerBinder {
 
     /// Starts a listener on each loop, each on its own socket; must run before the loops start.
     public static func start(name: String, sockets: [Socket], loops: [EventLoop], counter: ConnectionCounter,
-                             settings: HTTPServerSettings, handlers: [HTTPRequestHandler], logger: Logger) throws(SystemError) -> [Listener] {
+                             settings: HTTPServerSettings, options: ListenerOptions, handlers: [HTTPRequestHandler],
+                             logger: Logger) throws(SystemError) -> [Listener] {
         var listeners: [Listener] = []
         for (index, loop) in loops.enumerated() {
             listeners.append(try Listener(name: name, loop: loop, socket: sockets[index], counter: counter,
-                                          settings: settings, handler: handlers[index], logger: logger))
+                                          settings: settings, options: options, handler: handlers[index], logger: logger))
         }
         return listeners
     }

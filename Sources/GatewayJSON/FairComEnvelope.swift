@@ -90,4 +90,6 @@ public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
     public static let permanentSessionsDisabled = GatewayErrorCode(rawValue: 17033)
     /// The session could not be recorded durably (journal write failed).
     public static let sessionStoreFailed = GatewayErrorCode(rawValue: 17034)
+    /// createSession on a listener with `usernameMustMatchCertificate`: the username is not the certificate's CN.
+    public static let certificateMismatch = GatewayErrorCode(rawValue: 17035)
 }

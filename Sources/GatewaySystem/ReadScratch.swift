@@ -11,6 +11,13 @@ public final class ReadScratch {
 
     deinit { storage.deallocate() }
 
+    /// Lets `produce` fill the buffer (a TLS read), then hands what it wrote to `consume`.
+    public func fill<R>(_ produce: (UnsafeMutableRawBufferPointer) -> (R, Int), _ consume: (UnsafeRawBufferPointer) -> Void) -> R {
+        let (result, count) = produce(storage)
+        if count > 0 { consume(UnsafeRawBufferPointer(rebasing: storage[0..<count])) }
+        return result
+    }
+
     /// Reads from `socket` once and hands the bytes read to `consume` (only valid inside it).
     public func read(from socket: Socket, _ consume: (UnsafeRawBufferPointer) -> Void) throws(SystemError) -> IOResult<Int> {
         let result = try socket.read(into: storage)

@@ -18,9 +18,16 @@ public final class UpstreamConnection: StreamConnection {
     /// Whether an exchange has completed on this connection before (a stale keep-alive may then be retried).
     public private(set) var isReused = false
 
-    init(pool: UpstreamPool, loop: EventLoop, socket: Socket) {
+    /// Set when the TLS handshake with the upstream failed (certificate, name, protocol).
+    private var securityFailure: String?
+
+    init(pool: UpstreamPool, loop: EventLoop, socket: Socket, channel: SecureChannel?) {
         self.pool = pool
-        super.init(loop: loop, socket: socket)
+        super.init(loop: loop, socket: socket, channel: channel)
+    }
+
+    public override func didFailSecurity(_ reason: String) {
+        securityFailure = reason
     }
 
     var isBusy: Bool { exchange != nil }
@@ -182,6 +189,14 @@ public final class UpstreamConnection: StreamConnection {
     public override func didClose(error: SystemError?) {
         disarm()
         let wasConnecting = isConnecting
+        if let failed = exchange, let reason = securityFailure {
+            exchange = nil
+            pool.connectFailed(self, reason: "TLS handshake failed: \(reason)")
+            pool.remove(self)
+            failed.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: upstreamName,
+                                                  detail: "TLS handshake with \(pool.target.address) failed: \(reason)"))
+            return
+        }
         if let failed = exchange {
             exchange = nil
             if wasConnecting { pool.connectFailed(self) }

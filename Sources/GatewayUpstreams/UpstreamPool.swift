@@ -1,6 +1,7 @@
 import GatewayEventLoop
 import GatewayLogging
 import GatewaySystem
+import GatewayTLS
 
 /// The keep-alive connections of one loop to one upstream, with a FIFO of requests waiting for one.
 ///
@@ -53,7 +54,18 @@ public final class UpstreamPool {
         openCount += 1
         do {
             let (socket, state) = try Socket.connect(to: target.address)
-            let connection = UpstreamConnection(pool: self, loop: loop, socket: socket)
+            var channel: TLSChannel?
+            if let tls = target.tls {
+                do {
+                    channel = try TLSChannel(client: tls, descriptor: socket.fd)
+                } catch {
+                    socket.close()
+                    openCount -= 1
+                    exchange.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: target.name, detail: "\(error)"))
+                    return
+                }
+            }
+            let connection = UpstreamConnection(pool: self, loop: loop, socket: socket, channel: channel)
             let connected: Bool
             if case .processed = state { connected = true } else { connected = false }
             try connection.beginConnect(for: exchange, alreadyConnected: connected)
@@ -69,8 +81,8 @@ public final class UpstreamPool {
         noteHealth(.healthy, reason: "connected")
     }
 
-    func connectFailed(_ connection: UpstreamConnection) {
-        noteHealth(.unhealthy, reason: "connect failed")
+    func connectFailed(_ connection: UpstreamConnection, reason: String = "connect failed") {
+        noteHealth(.unhealthy, reason: reason)
     }
 
     /// A connection finished an exchange and may be reused.

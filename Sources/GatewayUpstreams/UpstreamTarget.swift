@@ -1,5 +1,6 @@
 import GatewayLogging
 import GatewaySystem
+import GatewayTLS
 import Synchronization
 
 /// One configured backend, shared by every loop: where it is, its pool settings, and its health.
@@ -32,13 +33,20 @@ public final class UpstreamTarget: Sendable {
     /// The Host header value sent upstream.
     public let hostHeader: String
     public let settings: Settings
+    /// TLS for `https://` upstreams (verification, client certificate, session reuse); nil for http.
+    public let tls: TLSClientContext?
     private let healthState = Atomic<Int>(Health.unknown.rawValue)
 
-    public init(name: String, address: SocketAddress, path: String, settings: Settings) {
+    public init(name: String, address: SocketAddress, path: String, settings: Settings, tls: TLSClientContext? = nil) {
         self.name = name
         self.address = address
         self.path = path
-        self.hostHeader = address.description
+        self.tls = tls
+        if let name = tls?.settings.serverName, !name.isEmpty, !name.contains(":") {
+            hostHeader = address.port == 443 ? name : "\(name):\(address.port)"
+        } else {
+            hostHeader = address.description
+        }
         self.settings = settings
     }
 

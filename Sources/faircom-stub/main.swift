@@ -5,6 +5,7 @@ import Glibc
 let usage = """
 usage: faircom-stub [--port P] [--address A] [--accounts FILE] [--workers N] [--latency-ms MS] [--fault none|close|http500|hang]
                     [--permanent-sessions allow|refuse] [--token-bytes N]
+                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 A FairCom-style JSON Action backend for tests, benchmarks and local runs.
 Default account: admin / ADMIN. Prints "faircom-stub listening on HOST:PORT" once ready.
@@ -48,6 +49,9 @@ while let argument = arguments.next() {
     case "--token-bytes":
         guard let n = Int(value()), (12...189).contains(n) else { fail("--token-bytes must be 12 to 189") }
         options.tokenBytes = n
+    case "--tls-cert": options.tlsCertificate = value()
+    case "--tls-key": options.tlsKey = value()
+    case "--tls-client-ca": options.tlsClientAuthority = value()
     case "-h", "--help":
         ProcessSetup.writeStandardOutput(usage)
         exit(0)
@@ -56,6 +60,8 @@ while let argument = arguments.next() {
     }
 }
 
+if (options.tlsCertificate == nil) != (options.tlsKey == nil) { fail("--tls-cert and --tls-key go together") }
+if options.tlsClientAuthority != nil && options.tlsCertificate == nil { fail("--tls-client-ca needs --tls-cert and --tls-key") }
 ProcessSetup.ignoreSIGPIPE()
 TerminationSignals.block()
 do {

@@ -27,7 +27,12 @@ func loadOrExit(_ path: String) -> GatewayConfiguration {
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "check-config" {
     guard arguments.count == 2 else { fail("check-config takes one file\n\(usage)") }
-    _ = loadOrExit(arguments[1])
+    let checked = loadOrExit(arguments[1])
+    let problems = Gateway.checkFiles(checked)
+    guard problems.isEmpty else {
+        ProcessSetup.writeStandardError("\(arguments[1]): \(problems.count) problem\(problems.count == 1 ? "" : "s")\n" + problems.map { "  \($0)\n" }.joined())
+        exit(1)
+    }
     ProcessSetup.writeStandardOutput("\(arguments[1]): configuration is valid\n")
     exit(0)
 }
@@ -65,7 +70,11 @@ logger.info("started \(configuration.effectiveWorkers) event loops; upstreams: \
 while true {
     let signal = TerminationSignals.wait()
     if signal == SIGHUP {
-        logger.info("SIGHUP: configuration reload is not supported yet; restart to apply changes")
+        let results = gateway.reloadCertificates()
+        if results.isEmpty { logger.info("SIGHUP: no TLS listener to reload; other settings need a restart") }
+        for result in results {
+            if result.ok { logger.info("SIGHUP: \(result.message)") } else { logger.error("SIGHUP: \(result.message)") }
+        }
         continue
     }
     logger.info("\(TerminationSignals.name(signal)): stopping")

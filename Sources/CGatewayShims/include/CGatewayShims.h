@@ -20,4 +20,50 @@ static inline uint32_t cgw_epollout(void) { return EPOLLOUT; }
 static inline uint32_t cgw_epollerr(void) { return EPOLLERR; }
 static inline uint32_t cgw_epollhup(void) { return EPOLLHUP; }
 static inline uint32_t cgw_epollrdhup(void) { return EPOLLRDHUP; }
+
+/* ---- OpenSSL: macros that do not import into Swift, and the callbacks that need OSSL_PARAM. ---- */
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <nghttp2/nghttp2.h>
+
+static inline uint64_t cgw_ssl_server_options(void) {
+    return SSL_OP_NO_SSLv3 | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION
+         | SSL_OP_SINGLE_ECDH_USE;
+}
+static inline uint64_t cgw_ssl_client_options(void) { return SSL_OP_NO_SSLv3 | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION; }
+static inline long cgw_ssl_ctx_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+static inline int cgw_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
+static inline long cgw_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
+static inline int cgw_ssl_ctx_set1_groups_list(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
+static inline int cgw_ssl_set_tlsext_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
+static inline int cgw_ssl_ctx_set_servername_callback(SSL_CTX *ctx, int (*callback)(SSL *, int *, void *), void *argument) {
+    SSL_CTX_set_tlsext_servername_arg(ctx, argument);
+    return (int)SSL_CTX_set_tlsext_servername_callback(ctx, callback);
+}
+static inline void cgw_openssl_free(void *pointer) { OPENSSL_free(pointer); }
+
+/* Drains this thread's OpenSSL error queue into buffer as "reason; reason"; returns the length. */
+size_t cgw_ssl_errors(char *buffer, size_t length);
+
+/* The first certificate in a PEM file: 0 when it is valid now, 1 expired, 2 not yet valid, -1 not a
+   certificate. subject gets its subject line, bound its notAfter (or notBefore when 2) as text. */
+int cgw_pem_certificate_validity(const char *path, char *subject, size_t subjectLength, char *bound, size_t boundLength);
+
+/* The subject's common name of the peer certificate into buffer; 0 when there is none. */
+size_t cgw_ssl_peer_common_name(const SSL *ssl, char *buffer, size_t length);
+
+/* Session-ticket keys shared by every context of a listener (and kept across reloads), so that
+   tickets stay valid while keys rotate: the newest key seals, the older ones still open. */
+typedef struct cgw_ticket_keys cgw_ticket_keys;
+cgw_ticket_keys *cgw_ticket_keys_new(void);
+void cgw_ticket_keys_free(cgw_ticket_keys *keys);
+int cgw_ticket_keys_rotate(cgw_ticket_keys *keys);
+int cgw_ticket_keys_install(SSL_CTX *ctx, cgw_ticket_keys *keys);
+
+/* NGHTTP2_MAKE_NV is a struct-initialiser macro. */
+static inline nghttp2_nv cgw_nv(const uint8_t *name, size_t nameLength, const uint8_t *value, size_t valueLength) {
+    nghttp2_nv nv = { (uint8_t *)name, (uint8_t *)value, nameLength, valueLength, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE };
+    return nv;
+}
 #endif

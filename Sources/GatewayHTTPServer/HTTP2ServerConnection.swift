@@ -1,0 +1,300 @@
+import GatewayEventLoop
+import GatewayHTTP1
+import GatewayHTTP2
+import GatewayJSON
+import GatewayLogging
+import GatewaySystem
+
+/// One client connection speaking HTTP/2 through nghttp2. Each stream is one request that goes
+/// through the same handler as HTTP/1.1; answers are framed as the client's windows allow.
+///
+/// Back-pressure: frames are pulled from nghttp2 only while less than `outputHighWaterBytes` wait
+/// for the socket, and the client is not read meanwhile; a stream whose window stays closed holds
+/// its body queue, and once that passes the high-water mark its producer (the upstream) is paused.
+final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, ResponseSink, GracefulConnection {
+    private enum Phase { case receiving, awaitingResponse, streaming, answered }
+
+    private final class Stream {
+        var method = "", path = "", authority = "", scheme = ""
+        var headers = HTTPHeaders()
+        var headerBytes = 0
+        var body: [UInt8] = []
+        var phase = Phase.receiving
+        var exchange: HTTPExchange?
+        var drainWaiters: [() -> Void] = []
+    }
+
+    private var session: HTTP2Session?
+    private var streams: [Int32: Stream] = [:]
+    private let handler: HTTPRequestHandler
+    private let settings: HTTPServerSettings
+    private let limits: HTTP2Settings
+    private let options: ListenerOptions
+    private let live: LiveConnections
+    private let listenerName: String
+    private let peer: SocketAddress?
+    private let peerHost: String?
+    private let slot: ConnectionCounter
+    private let clientCommonName: String?
+    private let logger: Logger
+    private var idleTimer = TimerID.none
+    private var goingAway = false
+    private var receiving = false
+
+    init(takingOver predecessor: StreamConnection, peer: SocketAddress?, peerHost: String?, listenerName: String, slot: ConnectionCounter,
+         settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, clientCommonName: String?,
+         handler: HTTPRequestHandler, logger: Logger) {
+        self.handler = handler
+        self.settings = settings
+        limits = options.http2 ?? HTTP2Settings()
+        self.options = options
+        self.live = live
+        self.listenerName = listenerName
+        self.peer = peer
+        self.peerHost = peerHost
+        self.slot = slot
+        self.clientCommonName = clientCommonName
+        self.logger = logger
+        super.init(takingOver: predecessor)
+    }
+
+    /// Sends the server preface and handles whatever the client already sent.
+    func begin() {
+        live.add(self)
+        do {
+            session = try HTTP2Session(settings: limits, delegate: self)
+        } catch {
+            logger.error("listener \(listenerName): \(error)")
+            close()
+            return
+        }
+        resumeReading()
+        armIdle()
+        processInput()
+    }
+
+    // MARK: input
+
+    override func didReceive() { processInput() }
+
+    override func didReachEndOfInput() { close() }
+
+    private func processInput() {
+        guard let session, !receiving, !input.isEmpty else { flushSession(); return }
+        receiving = true
+        let failure = input.withReadableBytes { bytes -> HTTP2Error? in
+            do throws(HTTP2Error) { try session.receive(bytes); return nil } catch { return error }
+        }
+        receiving = false
+        input.removeAll()
+        if let failure {
+            logger.debug("listener \(listenerName): HTTP/2 connection from \(peer?.description ?? "?") failed: \(failure)")
+            flushSession()
+            closeAfterFlush()
+            return
+        }
+        flushSession()
+    }
+
+    /// Moves frames from nghttp2 to the socket while the client keeps up.
+    private func flushSession() {
+        guard let session, !isClosed else { return }
+        if pendingOutputBytes < settings.outputHighWaterBytes {
+            var frames: [UInt8] = []
+            session.takeOutput(into: &frames, limit: settings.outputHighWaterBytes)
+            if !frames.isEmpty { write(frames) }
+        }
+        if isClosed { return }
+        if pendingOutputBytes >= settings.outputHighWaterBytes { pauseReading() } else { resumeReading() }
+        if session.isFinished || (goingAway && streams.isEmpty && !session.hasOutput) { closeAfterFlush() }
+    }
+
+    override func didDrainOutput() {
+        flushSession()
+        resumeDrainedStreams()
+    }
+
+    // MARK: nghttp2 events
+
+    func streamOpened(_ id: Int32) {
+        streams[id] = Stream()
+        options.statistics.count(.http2Streams)
+        disarmIdle()
+    }
+
+    func stream(_ id: Int32, header name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+        guard let stream = streams[id] else { return false }
+        stream.headerBytes += name.count + value.count + 32
+        guard stream.headerBytes <= limits.maxHeaderListBytes, stream.headers.count < limits.maxHeaderCount else {
+            logger.debug("listener \(listenerName): stream \(id) reset: header list beyond \(limits.maxHeaderListBytes) bytes or \(limits.maxHeaderCount) fields")
+            return false
+        }
+        let nameText = String(decoding: name, as: UTF8.self), valueText = String(decoding: value, as: UTF8.self)
+        switch nameText {
+        case ":method": stream.method = valueText
+        case ":path": stream.path = valueText
+        case ":authority": stream.authority = valueText
+        case ":scheme": stream.scheme = valueText
+        default: stream.headers.add(nameText, valueText)
+        }
+        return true
+    }
+
+    func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool {
+        guard let stream = streams[id], stream.phase == .receiving else { return true }
+        guard stream.body.count + data.count <= limits.maxBodyBytes else {
+            stream.body = []
+            let envelope = FairComEnvelope.error(.bodyTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes (limits.maxBodyBytes)")
+            respond(id, stream, status: 413, headers: [("Content-Type", "application/json")], body: envelope.bytes)
+            return true
+        }
+        stream.body.append(contentsOf: data)
+        return true
+    }
+
+    func streamRequestComplete(_ id: Int32) {
+        guard let stream = streams[id], stream.phase == .receiving, !goingAway || id <= lastAcceptedStream else { return }
+        stream.phase = .awaitingResponse
+        if stream.authority.isEmpty == false && stream.headers["host"] == nil { stream.headers.add("host", stream.authority) }
+        let head = HTTP1RequestHead(method: stream.method, target: stream.path, versionMinor: 1, headers: stream.headers,
+                                    framing: stream.body.isEmpty ? .none : .contentLength(stream.body.count),
+                                    keepAlive: true, expectsContinue: false)
+        var request = HTTPRequest(head: head, body: stream.body, peer: peer, peerHost: peerHost, listenerName: listenerName)
+        request.clientCommonName = clientCommonName
+        request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
+        request.protocolName = "HTTP/2"
+        stream.body = []
+        let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: UInt64(id)))
+        if stream.phase == .awaitingResponse || stream.phase == .streaming { stream.exchange = pending }
+        if !receiving { flushSession() }
+    }
+
+    func streamClosed(_ id: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        stream.drainWaiters.removeAll()
+        if let pending = stream.exchange {
+            stream.exchange = nil
+            pending.cancel()
+        }
+        if streams.isEmpty { armIdle() }
+    }
+
+    func streamBodyDrained(_ id: Int32, queuedBytes: Int) {
+        guard let stream = streams[id], !stream.drainWaiters.isEmpty, queuedBytes <= settings.outputHighWaterBytes else { return }
+        // Called from inside nghttp2's send loop: the producer resumes after it.
+        loop.runSoon { [weak self] in self?.resumeDrainedStreams() }
+    }
+
+    private func resumeDrainedStreams() {
+        for (id, stream) in streams where !stream.drainWaiters.isEmpty && !isCongested(UInt64(id)) {
+            let waiters = stream.drainWaiters
+            stream.drainWaiters.removeAll()
+            for resume in waiters { resume() }
+        }
+    }
+
+    // MARK: answers (ResponseSink; the sequence is the stream id)
+
+    private func awaiting(_ sequence: UInt64) -> (Int32, Stream)? {
+        let id = Int32(truncatingIfNeeded: sequence)
+        guard !isClosed, let stream = streams[id], stream.phase == .awaitingResponse || stream.phase == .streaming else { return nil }
+        return (id, stream)
+    }
+
+    func isAwaiting(_ sequence: UInt64) -> Bool { awaiting(sequence) != nil }
+
+    private func respond(_ id: Int32, _ stream: Stream, status: Int, headers: [(String, String)], body: [UInt8]) {
+        stream.phase = .answered
+        stream.exchange = nil
+        let answer = stream.method == "HEAD" || body.isEmpty ? nil : body
+        _ = session?.submitResponse(stream: id, status: status, headers: headers + [("content-length", String(body.count))], body: answer, ended: true)
+        if !receiving { flushSession() }
+    }
+
+    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [(String, String)], body: [UInt8]) {
+        guard let (id, stream) = awaiting(sequence), stream.phase == .awaitingResponse else { return }
+        respond(id, stream, status: status, headers: headers, body: body)
+    }
+
+    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [(String, String)], contentLength: Int?) {
+        guard let (id, stream) = awaiting(sequence), stream.phase == .awaitingResponse else { return }
+        stream.phase = .streaming
+        let length = contentLength.map { [("content-length", String($0))] } ?? []
+        _ = session?.submitResponse(stream: id, status: status, headers: headers + length, body: [], ended: stream.method == "HEAD")
+    }
+
+    func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8]) {
+        guard let (id, stream) = awaiting(sequence), stream.phase == .streaming, !bytes.isEmpty, stream.method != "HEAD" else { return }
+        session?.appendBody(stream: id, bytes)
+        if !receiving { flushSession() }
+    }
+
+    func endStreaming(_ sequence: UInt64, reusable: Bool) {
+        guard let (id, stream) = awaiting(sequence), stream.phase == .streaming else { return }
+        stream.phase = .answered
+        stream.exchange = nil
+        if reusable { session?.endBody(stream: id) } else { session?.reset(stream: id, errorCode: HTTP2Session.internalError) }
+        if !receiving { flushSession() }
+    }
+
+    func abort(_ sequence: UInt64) {
+        guard let (id, stream) = awaiting(sequence) else { return }
+        stream.phase = .answered
+        stream.exchange = nil
+        session?.reset(stream: id, errorCode: HTTP2Session.internalError)
+        if !receiving { flushSession() }
+    }
+
+    func isCongested(_ sequence: UInt64) -> Bool {
+        let id = Int32(truncatingIfNeeded: sequence)
+        return pendingOutputBytes > settings.outputHighWaterBytes || (session?.queuedBodyBytes(stream: id) ?? 0) > settings.outputHighWaterBytes
+    }
+
+    func whenDrained(_ sequence: UInt64, _ resume: @escaping () -> Void) {
+        guard let (_, stream) = awaiting(sequence), isCongested(sequence) else { resume(); return }
+        stream.drainWaiters.append(resume)
+    }
+
+    // MARK: shutdown and timers
+
+    private var lastAcceptedStream = Int32.max
+
+    /// GOAWAY: streams already begun are answered, new ones refused, then the connection closes.
+    func closeGracefully() {
+        guard !goingAway, let session else { return }
+        goingAway = true
+        lastAcceptedStream = streams.keys.max() ?? 0
+        session.goAway()
+        flushSession()
+    }
+
+    private func armIdle() {
+        disarmIdle()
+        idleTimer = loop.schedule(after: settings.keepAliveTimeoutMilliseconds, handler: self)
+    }
+
+    private func disarmIdle() {
+        loop.cancel(idleTimer)
+        idleTimer = .none
+    }
+
+    override func timerFired(_ tag: Int) {
+        idleTimer = .none
+        guard !isClosed, streams.isEmpty else { return }
+        closeGracefully()
+    }
+
+    override func didClose(error: SystemError?) {
+        disarmIdle()
+        live.remove(self)
+        slot.release()
+        let open = streams
+        streams.removeAll()
+        for stream in open.values {
+            stream.drainWaiters.removeAll()
+            stream.exchange?.cancel()
+            stream.exchange = nil
+        }
+        session = nil
+    }
+}
