@@ -14,7 +14,8 @@ public final class TLSClientContext: @unchecked Sendable {
         self.settings = settings
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw OpenSSLErrors.error("cannot create a TLS context") }
         self.context = context
-        do throws(TLSError) {
+        // Every property is set: a throw below runs deinit, which frees the context.
+        do {
             try TLSContextOptions.applyCommon("TLSv1.2", nil, configPath: settings.configPath, to: context)
             _ = SSL_CTX_set_options(context, cgw_ssl_client_options())
             if let authorities = settings.certificateAuthorityFile {
@@ -25,9 +26,6 @@ public final class TLSClientContext: @unchecked Sendable {
             if let pair = settings.clientPair { try CertificateFiles.usePair(pair, in: context) }
             SSL_CTX_set_verify(context, settings.verifyServer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
             _ = cgw_ssl_ctx_set_session_cache_mode(context, Int(SSL_SESS_CACHE_CLIENT))
-        } catch {
-            SSL_CTX_free(context)
-            throw error
         }
     }
 

@@ -30,25 +30,21 @@ public final class TLSServerContext: @unchecked Sendable {
         alpnWire = wire
         defaultContext = try Self.makeContext(settings)
         contexts.append(defaultContext)
-        do throws(TLSError) {
-            try CertificateFiles.usePair(settings.defaultPair, in: defaultContext)
-            for pair in settings.sniPairs {
-                let context = try Self.makeContext(settings)
-                contexts.append(context)
-                try CertificateFiles.usePair(pair, in: context)
-                for name in pair.serverNames.map({ $0.lowercased() }) {
-                    if name.hasPrefix("*.") { wildcardSuffixes.append((String(name.dropFirst(1)), context)) } else { exactNames[name] = context }
-                }
+        // From here on a throw runs deinit (every property is set), which frees `contexts`.
+        try CertificateFiles.usePair(settings.defaultPair, in: defaultContext)
+        for pair in settings.sniPairs {
+            let context = try Self.makeContext(settings)
+            contexts.append(context)
+            try CertificateFiles.usePair(pair, in: context)
+            for name in pair.serverNames.map({ $0.lowercased() }) {
+                if name.hasPrefix("*.") { wildcardSuffixes.append((String(name.dropFirst(1)), context)) } else { exactNames[name] = context }
             }
-            let me = Unmanaged.passUnretained(self).toOpaque()
-            for context in contexts {
-                guard cgw_ticket_keys_install(context, tickets.keys) == 1 else { throw OpenSSLErrors.error("cannot install session ticket keys") }
-                SSL_CTX_set_alpn_select_cb(context, alpnSelect, me)
-                if !settings.sniPairs.isEmpty { _ = cgw_ssl_ctx_set_servername_callback(context, serverNameSelect, me) }
-            }
-        } catch {
-            for context in contexts { SSL_CTX_free(context) }
-            throw error
+        }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        for context in contexts {
+            guard cgw_ticket_keys_install(context, tickets.keys) == 1 else { throw OpenSSLErrors.error("cannot install session ticket keys") }
+            SSL_CTX_set_alpn_select_cb(context, alpnSelect, me)
+            if !settings.sniPairs.isEmpty { _ = cgw_ssl_ctx_set_servername_callback(context, serverNameSelect, me) }
         }
     }
 
