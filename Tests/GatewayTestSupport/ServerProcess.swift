@@ -50,6 +50,18 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+
+    /// The port the gateway bound for listener `name` ("gateway listening on NAME HOST:PORT").
+    public func listenerPort(_ name: String) -> Int? {
+        stdout.split(separator: "\n").first { $0.hasPrefix("gateway listening on \(name) ") }
+            .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+    }
+
+    /// Sends `signal` (e.g. SIGHUP) to the process.
+    public func signal(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
 
     /// SIGTERM, and SIGKILL if it is still there after five seconds.
     public func stop() {

@@ -61,9 +61,10 @@ void cgw_ticket_keys_free(cgw_ticket_keys *keys);
 int cgw_ticket_keys_rotate(cgw_ticket_keys *keys);
 int cgw_ticket_keys_install(SSL_CTX *ctx, cgw_ticket_keys *keys);
 
-/* NGHTTP2_MAKE_NV is a struct-initialiser macro. */
+/* NGHTTP2_MAKE_NV is a struct-initialiser macro. nghttp2 copies name and value (no NO_COPY flags):
+   the Swift arrays they point into do not outlive the submit call. */
 static inline nghttp2_nv cgw_nv(const uint8_t *name, size_t nameLength, const uint8_t *value, size_t valueLength) {
-    nghttp2_nv nv = { (uint8_t *)name, (uint8_t *)value, nameLength, valueLength, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE };
+    nghttp2_nv nv = { (uint8_t *)name, (uint8_t *)value, nameLength, valueLength, NGHTTP2_NV_FLAG_NONE };
     return nv;
 }
 #endif
