@@ -1,0 +1,97 @@
+import Foundation
+import GatewayJSON
+import GatewayTestSupport
+import Glibc
+import Testing
+
+/// TLS termination with real clients: curl (HTTP/1.1 and HTTP/2), nghttp and Python's ssl module.
+@Suite(.serialized) struct TLSListenerTests {
+    @Test func curlCreatesAndUsesASessionOverHTTP2AndHTTP1WithTLS() throws {
+        let setup = try TLSGateway()
+        let login = bodyAndVersion(try setup.curl(body: loginBody, ["--http2"]))
+        #expect(login.version == "2")
+        #expect(login.json?["errorCode"] == .number("0"))
+        guard case .string(let token)? = login.json?["authToken"] else { Issue.record("no token: \(String(describing: login.json))"); return }
+        let query = bodyAndVersion(try setup.curl(body: #"{"action":"listDatabases","authToken":"\#(token)"}"#, ["--http1.1"]))
+        #expect(query.version == "1.1")
+        #expect(query.json?["errorCode"] == .number("0"))
+        #expect(query.json?["authToken"] == .string(token))
+    }
+
+    @Test func nghttpMultiplexesManyStreamsThroughTheSessionPath() throws {
+        let setup = try TLSGateway()
+        let token = try TestClient.login(port: setup.plainPort)
+        let bodyFile = try Servers.temporaryDirectory() + "/body.json"
+        try #"{"action":"listDatabases","authToken":"\#(token)"}"#.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+        let result = try Command.run("nghttp", ["-v", "-d", bodyFile, "-m", "40", "--max-concurrent-streams", "40",
+                                                 "https://127.0.0.1:\(setup.tlsPort)/api"])
+        #expect(result.status == 0, "\(result.output.suffix(400))")
+        #expect(result.stdout.components(separatedBy: ":status: 200").count - 1 == 40)
+        #expect(result.stdout.components(separatedBy: "\"errorCode\":0").count - 1 == 40)
+        #expect(try setup.statistics()["http2Streams"] == 40)
+    }
+
+    @Test func alpnFallsBackToHTTP1WhenTheClientDoesNotOfferH2() throws {
+        let setup = try TLSGateway()
+        #expect(try setup.probe(["alpn", "h2,http/1.1"]).stdout == "h2\n")
+        #expect(try setup.probe(["alpn", "http/1.1"]).stdout == "http/1.1\n")
+        let none = try setup.probe(["alpn", ""])
+        #expect(none.stdout == "none\n", "\(none.output)")
+        #expect(none.status == 0)
+    }
+
+    @Test func http2CanBeSwitchedOffPerListener() throws {
+        let setup = try TLSGateway(listener: ["http2": false])
+        #expect(try setup.probe(["alpn", "h2,http/1.1"]).stdout == "http/1.1\n")
+        #expect(bodyAndVersion(try setup.curl("/health")).version == "1.1")
+    }
+
+    @Test func sniChoosesTheCertificateForTheRequestedName() throws {
+        let certificates = try TestCertificates.make()
+        let setup = try TLSGateway(tls: ["serverNameCertificates": [[
+            "serverNames": ["other.test"], "certificateFilename": certificates.path("sni.pem"), "privateKeyFilename": certificates.path("sni.key"),
+        ]]])
+        #expect(try setup.probe(["subject", "other.test"]).stdout == "other.test\n")
+        #expect(try setup.probe(["subject", "localhost"]).stdout == "localhost\n")
+        #expect(try setup.probe(["subject", "unknown.test"]).stdout == "localhost\n")
+        // curl verifies other.test's name: only the SNI certificate passes.
+        let other = try Command.run("curl", ["-sS", "--cacert", certificates.path("ca.pem"), "--resolve", "other.test:\(setup.tlsPort):127.0.0.1",
+                                             "https://other.test:\(setup.tlsPort)/health"])
+        #expect(other.status == 0, "\(other.output)")
+    }
+
+    @Test func aSecondConnectionResumesWithATicket() throws {
+        let setup = try TLSGateway()
+        let result = try setup.probe(["resume"])
+        #expect(result.stdout.hasPrefix("resumed"), "\(result.output)")
+        #expect(try setup.statistics()["tlsResumedHandshakes"] ?? 0 >= 1)
+    }
+
+    @Test func tls12IsStillNegotiableButNothingOlder() throws {
+        let setup = try TLSGateway()
+        let tls12 = try setup.curl("/health", ["--tlsv1.2", "--tls-max", "1.2", "-o", "/dev/null", "-w", "%{ssl_version}"])
+        #expect(tls12.status == 0, "\(tls12.output)")
+        let tls11 = try Command.run("openssl", ["s_client", "-connect", "127.0.0.1:\(setup.tlsPort)", "-tls1_1"])
+        // The gateway answers a TLS 1.1 hello with the protocol_version alert (70); no cipher is agreed.
+        #expect(tls11.output.contains("alert protocol version"), "\(tls11.output)")
+        #expect(tls11.output.contains("Cipher is (NONE)"))
+    }
+
+    @Test func aClientThatNeverFinishesItsHandshakeIsDropped() throws {
+        let setup = try TLSGateway(tls: ["handshakeTimeoutSeconds": 0.3])
+        let client = try TestClient(port: setup.tlsPort, timeoutSeconds: 5)
+        let started = Date()
+        #expect(client.isClosedByPeer())
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(try setup.statistics()["tlsHandshakeTimeouts"] == 1)
+    }
+
+    @Test func h2cWithPriorKnowledgeWorksOnPlainListeners() throws {
+        let setup = try TLSGateway()
+        let result = try Command.run("curl", ["-sS", "--http2-prior-knowledge", "-w", "\n%{http_version}", "-d", loginBody,
+                                              "http://127.0.0.1:\(setup.plainPort)/api"])
+        let answer = bodyAndVersion(result)
+        #expect(answer.version == "2")
+        #expect(answer.json?["errorCode"] == .number("0"))
+    }
+}
