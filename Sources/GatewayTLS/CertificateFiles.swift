@@ -39,7 +39,11 @@ enum CertificateFiles {
             throw problem(pair.configPath, "certificateFilename", pair.certificateFile, "not a usable certificate chain: \(OpenSSLErrors.drain())")
         }
         guard SSL_CTX_use_PrivateKey_file(context, pair.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw problem(pair.configPath, "privateKeyFilename", pair.privateKeyFile, "not a usable private key (PEM, unencrypted): \(OpenSSLErrors.drain())")
+            let reasons = OpenSSLErrors.drain()
+            if reasons.contains("mismatch") {
+                throw problem(pair.configPath, "privateKeyFilename", pair.privateKeyFile, "does not match the certificate in \"\(pair.certificateFile)\"")
+            }
+            throw problem(pair.configPath, "privateKeyFilename", pair.privateKeyFile, "not a usable private key (PEM, unencrypted): \(reasons)")
         }
         guard SSL_CTX_check_private_key(context) == 1 else {
             _ = OpenSSLErrors.drain()

@@ -1,0 +1,89 @@
+import Foundation
+import GatewayTestSupport
+import Glibc
+import Testing
+
+/// check-config on TLS files, and certificate reload on SIGHUP under a running client loop.
+@Suite(.serialized) struct TLSReloadAndConfigTests {
+    func config(certificate: String, key: String, extra: String = "") -> String {
+        #"{"listeners":[{"name":"tls","port":8443,"tls":{"certificateFilename":"\#(certificate)","privateKeyFilename":"\#(key)"\#(extra)}}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}]}"#
+    }
+
+    @Test func checkConfigNamesTheFileAndTheReasonForEachTLSProblem() throws {
+        let pki = try TestCertificates.make()
+        let missing = try Servers.checkConfig(config(certificate: "/nonexistent/cert.pem", key: pki.path("server.key")))
+        #expect(missing.status == 1)
+        #expect(missing.output.contains(#"listeners[0].tls.certificateFilename "/nonexistent/cert.pem": cannot read: No such file or directory"#), "\(missing.output)")
+
+        let mismatched = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: pki.path("sni.key")))
+        #expect(mismatched.status == 1)
+        #expect(mismatched.output.contains(#"listeners[0].tls.privateKeyFilename "\#(pki.path("sni.key"))": does not match the certificate"#), "\(mismatched.output)")
+
+        let expired = try Servers.checkConfig(config(certificate: pki.path("expired.pem"), key: pki.path("expired.key")))
+        #expect(expired.status == 1)
+        #expect(expired.output.contains("certificate /CN=admin expired on"), "\(expired.output)")
+
+        let notACertificate = try Servers.checkConfig(config(certificate: pki.path("server.key"), key: pki.path("server.key")))
+        #expect(notACertificate.output.contains("no PEM certificate found"), "\(notACertificate.output)")
+
+        let unreadable = try Servers.temporaryDirectory() + "/secret.key"
+        try Data(contentsOf: URL(fileURLWithPath: pki.path("server.key"))).write(to: URL(fileURLWithPath: unreadable))
+        chmod(unreadable, 0)
+        if getuid() != 0 { // root reads anything
+            let denied = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: unreadable))
+            #expect(denied.output.contains("Permission denied"), "\(denied.output)")
+        }
+
+        let ciphers = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: pki.path("server.key"), extra: #","allowedCipherSuites":"NOPE-CIPHER""#))
+        #expect(ciphers.output.contains(#"listeners[0].tls.allowedCipherSuites "NOPE-CIPHER""#), "\(ciphers.output)")
+
+        let noAuthority = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: pki.path("server.key"), extra: #","clientCertificates":"required""#))
+        #expect(noAuthority.output.contains("listeners[0].tls.clientCertificateAuthorityFilename: is required"), "\(noAuthority.output)")
+
+        let good = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: pki.path("server.key")))
+        #expect(good.status == 0, "\(good.output)")
+    }
+
+    @Test func sighupSwapsCertificatesWithoutFailingOneHandshakeAndKeepsThemWhenFilesAreBad() throws {
+        let pki = try TestCertificates.make()
+        let directory = try Servers.temporaryDirectory()
+        let certificate = directory + "/live.pem", key = directory + "/live.key"
+        func install(_ name: String) throws {
+            try Data(contentsOf: URL(fileURLWithPath: pki.path("\(name).pem"))).write(to: URL(fileURLWithPath: certificate + ".new"))
+            try Data(contentsOf: URL(fileURLWithPath: pki.path("\(name).key"))).write(to: URL(fileURLWithPath: key + ".new"))
+            rename(certificate + ".new", certificate)
+            rename(key + ".new", key)
+        }
+        try install("server")
+        let setup = try TLSGateway(tls: ["certificateFilename": certificate, "privateKeyFilename": key])
+        let before = try setup.probe(["serial"]).stdout
+
+        // A client loop of fresh handshakes runs while the files change and SIGHUPs arrive.
+        let loop = Process()
+        loop.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        loop.arguments = ["python3", Command.repository.appendingPathComponent("scripts/e2e/tls_probe.py").path, "loop", "127.0.0.1",
+                          String(setup.tlsPort), pki.path("ca.pem"), "3"]
+        let output = Pipe()
+        loop.standardOutput = output
+        loop.standardError = output
+        try loop.run()
+        Thread.sleep(forTimeInterval: 0.7)
+        try install("server2")
+        setup.gateway.signal(SIGHUP)
+        Thread.sleep(forTimeInterval: 0.5)
+        try "not a key".write(toFile: key, atomically: true, encoding: .utf8)
+        setup.gateway.signal(SIGHUP)
+        Thread.sleep(forTimeInterval: 0.5)
+        setup.gateway.signal(SIGHUP)
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        loop.waitUntilExit()
+
+        #expect(report.contains("failed 0 "), "\(report)")
+        #expect(report.contains("certificates 2"), "both certificates should have been served: \(report)")
+        let after = try setup.probe(["serial"]).stdout
+        #expect(after != before && !after.isEmpty)
+        #expect(setup.gateway.stderr.contains("listener tls: certificates reloaded"))
+        #expect(setup.gateway.stderr.contains("listener tls: reload failed, keeping the certificates in use"))
+        #expect(setup.gateway.stderr.contains("privateKeyFilename \"\(key)\": not a usable private key"))
+    }
+}
