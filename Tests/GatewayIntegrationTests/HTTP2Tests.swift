@@ -1,0 +1,77 @@
+import Foundation
+import GatewayJSON
+import GatewayTestSupport
+import Glibc
+import Testing
+
+/// HTTP/2 behaviour on a plain listener (h2c with prior knowledge): limits, flow control,
+/// protocol errors and GOAWAY on shutdown.
+@Suite(.serialized) struct HTTP2Tests {
+    func h2c(_ port: Int, body: String, _ extra: [String] = []) throws -> Command.Result {
+        try Command.run("curl", ["-sS", "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}", "-d", body] + extra + ["http://127.0.0.1:\(port)/api"])
+    }
+
+    @Test func theListenerAnnouncesItsStreamLimitAndRefusesOversizedBodies() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["limits"] = ["maxConcurrentStreams": 7, "maxBodyBytes": 2048]
+        }
+        let settings = try Command.run("nghttp", ["-nv", "http://127.0.0.1:\(gateway.port)/health"])
+        #expect(settings.stdout.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7"), "\(settings.stdout.prefix(800))")
+        let big = #"{"action":"echo","params":{"pad":""# + String(repeating: "x", count: 4096) + #""}}"#
+        let answer = try h2c(gateway.port, body: big)
+        #expect(answer.stdout.hasSuffix("2 413"), "\(answer.output)")
+        #expect(answer.stdout.contains(#""errorCode":"#) && answer.stdout.contains("limits.maxBodyBytes"))
+        #expect(try TestClient.get(port: gateway.port, "/health").status == 200)
+    }
+
+    @Test func aClientWithATinyWindowStillGetsEveryByteOfALargeAnswer() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try TestClient.login(port: gateway.port)
+        let pad = String(repeating: "abcdefgh", count: 256 * 1024) // 2 MiB echoed back
+        let bodyFile = try Servers.temporaryDirectory() + "/big.json"
+        try #"{"action":"echo","authToken":"\#(token)","params":{"pad":"\#(pad)"}}"#.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+        // 16 KiB stream and connection windows: the gateway must hold the rest and pace the upstream.
+        let result = try Command.run("nghttp", ["-w", "14", "-W", "14", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
+        #expect(result.status == 0, "\(result.stderr.suffix(300))")
+        let answer = try? JSONParser.parse(Array(result.stdout.utf8))
+        #expect(answer?["errorCode"] == .number("0"))
+        #expect(answer?["result"]?["pad"]?.stringValue?.count == pad.count)
+    }
+
+    @Test func aProtocolErrorClosesThatConnectionOnly() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let healthy = try TestClient(port: gateway.port)
+        let broken = try TestClient(port: gateway.port)
+        broken.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 4, 0xFF, 0xFF, 0, 0, 0, 0, 1, 2, 3, 4] + Array(repeating: 0xEE, count: 64))
+        #expect(broken.isClosedByPeer())
+        healthy.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(healthy.readResponse()?.status == 200)
+        let again = try h2c(gateway.port, body: loginBody)
+        #expect(again.stdout.hasSuffix("2 200"), "\(again.output)")
+    }
+
+    @Test func shutdownSendsGoAwayAndFinishesTheStreamUnderWay() throws {
+        let stub = try Servers.stub(["--latency-ms", "700"])
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let bodyFile = try Servers.temporaryDirectory() + "/login.json"
+        try loginBody.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+        client.arguments = ["nghttp", "-v", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"]
+        let output = Pipe()
+        client.standardOutput = output
+        try client.run()
+        Thread.sleep(forTimeInterval: 0.25)
+        gateway.signal(SIGTERM)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        client.waitUntilExit()
+        #expect(text.contains("recv GOAWAY frame"), "\(text.suffix(600))")
+        #expect(text.contains(":status: 200"))
+        #expect(text.contains("\"authToken\""))
+        gateway.process.waitUntilExit()
+        #expect(gateway.process.terminationStatus == 0)
+    }
+}
