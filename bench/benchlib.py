@@ -48,10 +48,11 @@ def parse_wrk(text):
             "errors": (errors.group(0) if errors else "") + (f" non-2xx={non2xx.group(1)}" if non2xx else "")}
 
 
-def run_wrk(port, seconds, connections, script="post.lua", env=None, threads=2):
+def run_wrk(port, seconds, connections, script="post.lua", env=None, threads=2, scheme="http", headers=()):
     env = dict(os.environ, **(env or {}))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-                          "-s", os.path.join(ROOT, "bench", script), f"http://127.0.0.1:{port}/api"],
+    extra = [arg for header in headers for arg in ("-H", header)]
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *extra,
+                          "-s", os.path.join(ROOT, "bench", script), f"{scheme}://127.0.0.1:{port}/api"],
                          capture_output=True, text=True, env=env, check=True).stdout
     return parse_wrk(out)
 

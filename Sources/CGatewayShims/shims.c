@@ -159,7 +159,9 @@ static int cgw_ticket_callback(SSL *ssl, unsigned char name[16], unsigned char *
             if (memcmp(name, key->name, 16) != 0) continue;
             if (cgw_ticket_mac_init(mac, key->mac) == 1
                 && EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->cipher, iv) == 1) {
-                result = index == 0 ? 1 : 2;
+                /* TLS 1.3 clients use a ticket once and expect a fresh one after resuming; TLS 1.2
+                   ones keep theirs until its key is no longer the newest. */
+                result = (index == 0 && SSL_version(ssl) < TLS1_3_VERSION) ? 1 : 2;
             } else {
                 result = -1;
             }

@@ -108,6 +108,12 @@ open class StreamConnection: IOHandler, TimerHandler {
 
     public var isReadingPaused: Bool { readPaused }
 
+    /// Reads what is available now, including records a TLS channel holds: for a successor that
+    /// took over a connection whose channel may have buffered input.
+    public func readBufferedInput() {
+        if !isClosed && !readPaused && !isHandshaking { readAvailable() }
+    }
+
     public func ioReady(_ readiness: Readiness) {
         if isConnecting {
             guard readiness.writable else { return }
@@ -120,8 +126,6 @@ open class StreamConnection: IOHandler, TimerHandler {
         }
         if isHandshaking {
             advanceHandshake()
-            if isHandshaking || isClosed { return }
-            if !readPaused { readAvailable() }
             return
         }
         if (readiness.writable || (writeWantsRead && readiness.readable)) && !output.isEmpty { flush() }
@@ -150,6 +154,9 @@ open class StreamConnection: IOHandler, TimerHandler {
             updateInterest()
             didEstablishSecurity()
             if !output.isEmpty && !isClosed { flush() }
+            // The last handshake read may have taken application data with it (read-ahead), which
+            // epoll will never report: read it now, wherever the handshake finished (even in start()).
+            if !isClosed && !readPaused { readAvailable() }
         case .wantRead:
             handshakeWants = .read
             updateInterest()

@@ -71,6 +71,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         resumeReading()
         armIdle()
         processInput()
+        readBufferedInput()
     }
 
     // MARK: input

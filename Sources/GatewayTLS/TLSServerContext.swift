@@ -60,6 +60,9 @@ public final class TLSServerContext: @unchecked Sendable {
             var sessionContext = Array("faircom-gateway".utf8)
             _ = SSL_CTX_set_session_id_context(context, &sessionContext, UInt32(sessionContext.count))
             _ = SSL_CTX_set_timeout(context, Int(settings.ticketLifetimeSeconds))
+            // Resumption is by ticket only: no server-side session store, whose lock and periodic
+            // sweep cost every full handshake (nginx's default does the same).
+            _ = cgw_ssl_ctx_set_session_cache_mode(context, Int(SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE))
             if settings.clientCertificates != .none, let authorities = settings.clientCertificateAuthorityFile {
                 try CertificateFiles.useAuthorities(authorities, key: "clientCertificateAuthorityFilename", configPath: settings.configPath, in: context)
                 if let names = SSL_load_client_CA_file(authorities) { SSL_CTX_set_client_CA_list(context, names) }
@@ -95,6 +98,8 @@ enum TLSContextOptions {
         guard cgw_ssl_ctx_set_min_proto_version(context, floor) == 1 else { throw OpenSSLErrors.error("cannot set the minimum TLS version") }
         _ = cgw_ssl_ctx_set_mode(context, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
         _ = cgw_ssl_ctx_set1_groups_list(context, "X25519:P-256:P-384")
+        // One read() takes whatever the kernel has (several records), instead of a header and a body each.
+        cgw_ssl_ctx_set_read_ahead(context, 1)
         var classic = TLSServerSettings.defaultCipherList, modern = TLSServerSettings.defaultTLS13Suites
         if let cipherSuites {
             let names = cipherSuites.split(separator: ":").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }

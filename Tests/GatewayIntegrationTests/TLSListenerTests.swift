@@ -95,3 +95,34 @@ import Testing
         #expect(answer.json?["errorCode"] == .number("0"))
     }
 }
+
+@Suite(.serialized) struct TLSHandshakeEdgeTests {
+    /// A fast client's request can arrive with its Finished message and be read together with it;
+    /// the gateway must answer it even when the handshake completes the moment it accepts.
+    @Test func requestsThatArriveWithTheFinishedMessageAreAnswered() throws {
+        let setup = try TLSGateway()
+        var runs: [Process] = []
+        var outputs: [Pipe] = []
+        for _ in 0..<3 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["openssl", "s_time", "-connect", "127.0.0.1:\(setup.tlsPort)", "-new", "-time", "1", "-www", "/health"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            runs.append(process)
+            outputs.append(pipe)
+        }
+        let deadline = Date().addingTimeInterval(15)
+        while runs.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let hung = runs.filter(\.isRunning)
+        hung.forEach { $0.terminate() }
+        #expect(hung.isEmpty, "a client waited for an answer that never came")
+        for pipe in outputs {
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(text.contains("connections in"), "\(text.suffix(200))")
+        }
+        #expect(try setup.statistics()["openConnections"] == 0)
+    }
+}
