@@ -23,4 +23,6 @@ public protocol SecureChannel: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) -> ChannelStep
     /// Sends close_notify without waiting for the peer's; only after a completed handshake.
     func shutdown()
+    /// Whether the channel holds received bytes (decrypted or not) that epoll cannot report.
+    var hasBufferedInput: Bool { get }
 }

@@ -186,6 +186,12 @@ open class StreamConnection: IOHandler, TimerHandler {
             case .done(let count):
                 received = true
                 taken += count
+                // Level-triggered epoll reports what the kernel still holds; only what the channel
+                // buffered must be read now. Saves a read() that would find nothing, per request.
+                if !channel.hasBufferedInput {
+                    didReceive()
+                    return
+                }
                 // Hand over large bursts so back-pressure can pause reading part-way.
                 if taken >= 262_144 {
                     didReceive()

@@ -56,6 +56,8 @@ public final class TLSChannel: SecureChannel {
         return result > 0 ? .done(Int(result)) : step(after: result, handshaking: false)
     }
 
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
+
     public func shutdown() {
         guard !shutdownSent else { return }
         shutdownSent = true
