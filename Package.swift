@@ -35,8 +35,9 @@ let package = Package(
         .target(name: "GatewayTestSupport", dependencies: ["GatewaySystem", "GatewayJSON"], path: "Tests/GatewayTestSupport"),
         .testTarget(name: "GatewayHTTP1Tests", dependencies: ["GatewayHTTP1"]),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
-        .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig"]),
+        .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig", "GatewayTLS"]),
         .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
+        .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayEventLoop", "GatewayTestSupport"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "GatewayJSON"]),
         .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: [

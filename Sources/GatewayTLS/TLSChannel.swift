@@ -37,10 +37,7 @@ public final class TLSChannel: SecureChannel {
     public func handshake() -> ChannelStep {
         ERR_clear_error()
         let result = SSL_do_handshake(ssl)
-        if result == 1 {
-            if let client = owner as? TLSClientContext, let session = SSL_get1_session(ssl) { client.remember(session) }
-            return .done(0)
-        }
+        if result == 1 { return .done(0) }
         return step(after: result, handshaking: true)
     }
 

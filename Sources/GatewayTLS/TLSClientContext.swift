@@ -25,7 +25,11 @@ public final class TLSClientContext: @unchecked Sendable {
             }
             if let pair = settings.clientPair { try CertificateFiles.usePair(pair, in: context) }
             SSL_CTX_set_verify(context, settings.verifyServer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
-            _ = cgw_ssl_ctx_set_session_cache_mode(context, Int(SSL_SESS_CACHE_CLIENT))
+            // Sessions arrive when the server sends a ticket (in TLS 1.3 after the handshake), so they
+            // are taken from the new-session callback rather than read off a finished handshake.
+            _ = cgw_ssl_ctx_set_session_cache_mode(context, Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE))
+            _ = SSL_CTX_set_ex_data(context, 0, Unmanaged.passUnretained(self).toOpaque())
+            SSL_CTX_sess_set_new_cb(context, clientSessionArrived)
         }
     }
 
@@ -53,6 +57,13 @@ public final class TLSClientContext: @unchecked Sendable {
         }
         if let previous { SSL_SESSION_free(previous.pointer) }
     }
+}
+
+/// OpenSSL hands over a new session (one reference); returning 1 keeps it.
+private func clientSessionArrived(_ ssl: OpaquePointer?, _ session: OpaquePointer?) -> Int32 {
+    guard let ssl, let session, let context = SSL_get_SSL_CTX(ssl), let owner = SSL_CTX_get_ex_data(context, 0) else { return 0 }
+    Unmanaged<TLSClientContext>.fromOpaque(owner).takeUnretainedValue().remember(session)
+    return 1
 }
 
 /// An `SSL_SESSION` reference; OpenSSL sessions are reference-counted and safe to share.
