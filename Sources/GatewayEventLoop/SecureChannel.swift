@@ -25,4 +25,7 @@ public protocol SecureChannel: AnyObject {
     func shutdown()
     /// Whether the channel holds received bytes (decrypted or not) that epoll cannot report.
     var hasBufferedInput: Bool { get }
+    /// Gives back the record buffers of an idle connection (kept while it is busy); they come back
+    /// on the next read or write.
+    func releaseBuffers()
 }

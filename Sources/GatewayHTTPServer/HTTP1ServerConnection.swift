@@ -16,7 +16,11 @@ import GatewayTLS
 /// It is also every connection's front door: it runs the TLS handshake, and hands the socket to an
 /// HTTP/2 connection when ALPN chose h2 or a plain client opens with the HTTP/2 preface.
 public final class HTTP1ServerConnection: StreamConnection, ResponseSink, GracefulConnection {
-    private enum Timer: Int { case keepAlive, header, body, send, handshake }
+    private enum Timer: Int { case keepAlive, header, body, send, handshake, trim }
+
+    /// An idle TLS connection gives back its record buffers after this long (then waits out the rest
+    /// of the keep-alive time): busy connections keep them, idle ones cost little memory.
+    static let idleTrimMilliseconds: Int64 = 1000
     private enum Phase { case reading, awaitingResponse, streaming }
 
     private let handler: HTTPRequestHandler
@@ -78,7 +82,12 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             handOverToHTTP2()
             return
         }
-        arm(.keepAlive)
+        armIdle()
+    }
+
+    /// Waiting for the next request: TLS connections first trim their buffers, then wait out the rest.
+    private func armIdle() {
+        arm(tls != nil ? .trim : .keepAlive)
     }
 
     public override func didFailSecurity(_ reason: String) {
@@ -126,7 +135,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     // MARK: input
 
     public override func didReceive() {
-        if phase == .reading, case .keepAlive = currentTimer { arm(.header) }
+        if phase == .reading, currentTimer == .keepAlive || currentTimer == .trim { arm(.header) }
         processInput()
     }
 
@@ -289,7 +298,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             return
         }
         phase = .reading
-        arm(input.isEmpty ? .keepAlive : .header)
+        if input.isEmpty { armIdle() } else { arm(.header) }
         if pendingOutputBytes > 0 && isCongested { arm(.send) }
         if !processing {
             updateReadPolicy()
@@ -319,6 +328,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         case .body: milliseconds = settings.bodyTimeoutMilliseconds
         case .send: milliseconds = settings.sendTimeoutMilliseconds
         case .handshake: milliseconds = options.handshakeTimeoutMilliseconds
+        case .trim: milliseconds = min(Self.idleTrimMilliseconds, settings.keepAliveTimeoutMilliseconds)
         }
         currentTimer = kind
         timer = loop.schedule(after: milliseconds, handler: self, tag: kind.rawValue)
@@ -337,6 +347,12 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         switch kind {
         case .keepAlive, .send:
             close()
+        case .trim:
+            tls?.releaseBuffers()
+            let rest = settings.keepAliveTimeoutMilliseconds - Self.idleTrimMilliseconds
+            if rest <= 0 { close(); return }
+            currentTimer = .keepAlive
+            timer = loop.schedule(after: rest, handler: self, tag: Timer.keepAlive.rawValue)
         case .handshake:
             options.statistics.count(.handshakeTimeouts)
             logger.debug("listener \(listenerName): TLS handshake with \(peer?.description ?? "?") not finished within \(options.handshakeTimeoutMilliseconds) ms")

@@ -269,17 +269,31 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         flushSession()
     }
 
+    /// No stream open: give back TLS buffers after a second, close after the keep-alive time.
     private func armIdle() {
         disarmIdle()
         idleTimer = loop.schedule(after: settings.keepAliveTimeoutMilliseconds, handler: self)
+        if channel != nil {
+            trimTimer = loop.schedule(after: min(HTTP1ServerConnection.idleTrimMilliseconds, settings.keepAliveTimeoutMilliseconds),
+                                      handler: self, tag: 1)
+        }
     }
 
     private func disarmIdle() {
         loop.cancel(idleTimer)
         idleTimer = .none
+        loop.cancel(trimTimer)
+        trimTimer = .none
     }
 
+    private var trimTimer = TimerID.none
+
     override func timerFired(_ tag: Int) {
+        if tag == 1 {
+            trimTimer = .none
+            if streams.isEmpty && pendingOutputBytes == 0 { channel?.releaseBuffers() }
+            return
+        }
         idleTimer = .none
         guard !isClosed, streams.isEmpty else { return }
         closeGracefully()

@@ -55,6 +55,10 @@ public final class TLSChannel: SecureChannel {
 
     public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
+    public func releaseBuffers() {
+        _ = SSL_free_buffers(ssl)
+    }
+
     public func shutdown() {
         guard !shutdownSent else { return }
         shutdownSent = true

@@ -16,7 +16,7 @@ public final class TLSClientContext: @unchecked Sendable {
         self.context = context
         // Every property is set: a throw below runs deinit, which frees the context.
         do {
-            try TLSContextOptions.applyCommon("TLSv1.2", nil, configPath: settings.configPath, to: context)
+            try TLSContextOptions.applyCommon("TLSv1.2", nil, configPath: settings.configPath, releaseBuffers: true, to: context)
             _ = SSL_CTX_set_options(context, cgw_ssl_client_options())
             if let authorities = settings.certificateAuthorityFile {
                 try CertificateFiles.useAuthorities(authorities, key: "certificateAuthorityFilename", configPath: settings.configPath, in: context)

@@ -55,7 +55,8 @@ public final class TLSServerContext: @unchecked Sendable {
     private static func makeContext(_ settings: TLSServerSettings) throws(TLSError) -> OpaquePointer {
         guard let context = SSL_CTX_new(TLS_server_method()) else { throw OpenSSLErrors.error("cannot create a TLS context") }
         do throws(TLSError) {
-            try TLSContextOptions.applyCommon(settings.minimumProtocol, settings.allowedCipherSuites, configPath: settings.configPath, to: context)
+            try TLSContextOptions.applyCommon(settings.minimumProtocol, settings.allowedCipherSuites, configPath: settings.configPath,
+                                              releaseBuffers: false, to: context)
             _ = SSL_CTX_set_options(context, cgw_ssl_server_options())
             var sessionContext = Array("faircom-gateway".utf8)
             _ = SSL_CTX_set_session_id_context(context, &sessionContext, UInt32(sessionContext.count))
@@ -93,10 +94,15 @@ public final class TLSServerContext: @unchecked Sendable {
 
 /// Settings every context shares, server or client side.
 enum TLSContextOptions {
-    static func applyCommon(_ minimumProtocol: String, _ cipherSuites: String?, configPath: String, to context: OpaquePointer) throws(TLSError) {
+    /// `releaseBuffers`: OpenSSL frees a connection's record buffers whenever they empty. Client
+    /// listeners leave it off (it costs a large malloc and free per request on keep-alive
+    /// connections) and trim idle connections with `SecureChannel.releaseBuffers` instead.
+    static func applyCommon(_ minimumProtocol: String, _ cipherSuites: String?, configPath: String, releaseBuffers: Bool,
+                            to context: OpaquePointer) throws(TLSError) {
         let floor = minimumProtocol == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION
         guard cgw_ssl_ctx_set_min_proto_version(context, floor) == 1 else { throw OpenSSLErrors.error("cannot set the minimum TLS version") }
-        _ = cgw_ssl_ctx_set_mode(context, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
+        let release = releaseBuffers ? SSL_MODE_RELEASE_BUFFERS : 0
+        _ = cgw_ssl_ctx_set_mode(context, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | release))
         _ = cgw_ssl_ctx_set1_groups_list(context, "X25519:P-256:P-384")
         // One read() takes whatever the kernel has (several records), instead of a header and a body each.
         cgw_ssl_ctx_set_read_ahead(context, 1)

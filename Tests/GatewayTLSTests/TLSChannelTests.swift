@@ -80,6 +80,15 @@ import Testing
         close(second)
     }
 
+    @Test func anIdleConnectionGivesBackItsBuffersAndStillWorks() throws {
+        let connection = try connect()
+        connection.server.releaseBuffers()
+        connection.client.releaseBuffers()
+        try send("after trimming", from: connection.client, to: connection.server)
+        try send("still fine", from: connection.server, to: connection.client)
+        close(connection)
+    }
+
     @Test func ticketsOutliveOneRotationButNotThree() throws {
         close(try connect())
         tickets.rotate()
