@@ -14,7 +14,7 @@ import Testing
     @Test func theListenerAnnouncesItsStreamLimitAndRefusesOversizedBodies() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
-            config["limits"] = ["maxConcurrentStreams": 7, "maxBodyBytes": 2048]
+            config["limits"] = ["maxConcurrentStreams": 7, "maxBodyBytes": 2048, "maxHeaderBytes": 1024]
         }
         let settings = try Command.run("nghttp", ["-nv", "http://127.0.0.1:\(gateway.port)/health"])
         #expect(settings.stdout.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7"), "\(settings.stdout.prefix(800))")
@@ -22,6 +22,11 @@ import Testing
         let answer = try h2c(gateway.port, body: big)
         #expect(answer.stdout.hasSuffix("2 413"), "\(answer.output)")
         #expect(answer.stdout.contains(#""errorCode":"#) && answer.stdout.contains("limits.maxBodyBytes"))
+        // A header list beyond limits.maxHeaderBytes resets that stream; the connection lives on.
+        let bigHeader = try Command.run("nghttp", ["-v", "-H", "x-padding: " + String(repeating: "p", count: 2000),
+                                                   "http://127.0.0.1:\(gateway.port)/health"])
+        #expect(bigHeader.stdout.contains("recv RST_STREAM frame"), "\(bigHeader.stdout.suffix(600))")
+        #expect(!bigHeader.stdout.contains(":status: 200"))
         #expect(try TestClient.get(port: gateway.port, "/health").status == 200)
     }
 

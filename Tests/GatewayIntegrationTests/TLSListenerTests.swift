@@ -77,6 +77,21 @@ import Testing
         #expect(tls11.output.contains("Cipher is (NONE)"))
     }
 
+    /// s_client with stdin from a shell: "R" asks for a renegotiation, a request line is sent as is.
+    func sClient(_ setup: TLSGateway, input: String, _ extra: [String]) throws -> String {
+        let command = "(sleep 0.3; printf '\(input)'; sleep 0.7) | openssl s_client -connect 127.0.0.1:\(setup.tlsPort) -tls1_2 \(extra.joined(separator: " ")) 2>&1"
+        return try Command.run("sh", ["-c", command], timeout: 10).stdout
+    }
+
+    @Test func renegotiationIsRefusedAndCloseNotifyIsSent() throws {
+        let setup = try TLSGateway()
+        let renegotiation = try sClient(setup, input: "R\\n", [])
+        #expect(renegotiation.contains("RENEGOTIATING"))
+        #expect(renegotiation.contains("no renegotiation"), "\(renegotiation.suffix(400))")
+        let closing = try sClient(setup, input: "GET /health HTTP/1.0\\r\\n\\r\\n", ["-ign_eof", "-msg"])
+        #expect(closing.contains("<<< TLS 1.2, Alert [length 0002], warning close_notify"), "\(closing.suffix(400))")
+    }
+
     @Test func aClientThatNeverFinishesItsHandshakeIsDropped() throws {
         let setup = try TLSGateway(tls: ["handshakeTimeoutSeconds": 0.3])
         let client = try TestClient(port: setup.tlsPort, timeoutSeconds: 5)
