@@ -19,6 +19,13 @@ import GatewayTLS
         #expect(tls.server.configPath == "listeners[0].tls")
     }
 
+    @Test func theComposeConfigurationHasAnHTTPSListener() throws {
+        let path = ConfigurationTests.repoConfig.replacingOccurrences(of: "gateway.json", with: "deploy/gateway.compose.json")
+        let config = try GatewayConfiguration.load(path: path)
+        #expect(config.listeners.map(\.name) == ["http8080", "https8443"])
+        #expect(config.listeners[1].tls?.server.defaultPair.certificateFile == "/etc/gateway/certs/gateway.pem")
+    }
+
     @Test func switchingHTTP2OffLeavesOnlyHTTP1InALPN() throws {
         let config = try GatewayConfiguration.parse(Array(Self.listener(#"{"certificateFilename":"c","privateKeyFilename":"k"}"#, extra: #","http2":false"#).utf8))
         #expect(config.listeners[0].tls?.server.applicationProtocols == ["http/1.1"])
