@@ -156,6 +156,7 @@ public final class HTTP2Session {
 
     public static let internalError = NGHTTP2_INTERNAL_ERROR.rawValue
     public static let refusedStream = NGHTTP2_REFUSED_STREAM.rawValue
+    public static let cancel = NGHTTP2_CANCEL.rawValue
 
     /// Headers HTTP/2 forbids (RFC 9113 §8.2.2); an upstream's HTTP/1 framing never crosses over.
     static func isConnectionSpecific(_ name: String) -> Bool {

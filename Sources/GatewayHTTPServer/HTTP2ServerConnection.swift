@@ -22,7 +22,15 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         var phase = Phase.receiving
         var exchange: HTTPExchange?
         var drainWaiters: [() -> Void] = []
+        /// Loop time of the last request bytes, or of the moment its answer started waiting for the client.
+        var lastProgress: Int64 = 0
+        var waitingSince: Int64?
     }
+
+    /// Request bodies buffered on one connection, across its streams; beyond it new data is refused
+    /// (REFUSED_STREAM: the client may retry), so a connection costs at most this much memory.
+    private var bufferedBodyBytes = 0
+    private var bufferedBodyLimit: Int { max(limits.maxBodyBytes, 32 << 20) }
 
     private var session: HTTP2Session?
     private var streams: [Int32: Stream] = [:]
@@ -118,9 +126,12 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     // MARK: nghttp2 events
 
     func streamOpened(_ id: Int32) {
-        streams[id] = Stream()
+        let stream = Stream()
+        stream.lastProgress = loop.now
+        streams[id] = stream
         options.statistics.count(.http2Streams)
         disarmIdle()
+        armSweep()
     }
 
     func stream(_ id: Int32, header name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
@@ -143,14 +154,28 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool {
         guard let stream = streams[id], stream.phase == .receiving else { return true }
+        stream.lastProgress = loop.now
+        guard bufferedBodyBytes + data.count <= bufferedBodyLimit else {
+            logger.debug("listener \(listenerName): stream \(id) refused: \(bufferedBodyLimit) bytes of request bodies already buffered on this connection")
+            release(stream)
+            stream.phase = .answered
+            session?.reset(stream: id, errorCode: HTTP2Session.refusedStream)
+            return true
+        }
         guard stream.body.count + data.count <= limits.maxBodyBytes else {
-            stream.body = []
+            release(stream)
             let envelope = FairComEnvelope.error(.bodyTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes (limits.maxBodyBytes)")
             respond(id, stream, status: 413, headers: [("Content-Type", "application/json")], body: envelope.bytes)
             return true
         }
         stream.body.append(contentsOf: data)
+        bufferedBodyBytes += data.count
         return true
+    }
+
+    private func release(_ stream: Stream) {
+        bufferedBodyBytes -= stream.body.count
+        stream.body = []
     }
 
     func streamRequestComplete(_ id: Int32) {
@@ -164,7 +189,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         request.clientCommonName = clientCommonName
         request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
         request.protocolName = "HTTP/2"
-        stream.body = []
+        release(stream)
         let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: UInt64(id)))
         if stream.phase == .awaitingResponse || stream.phase == .streaming { stream.exchange = pending }
         if !receiving { flushSession() }
@@ -172,6 +197,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func streamClosed(_ id: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: id) else { return }
+        release(stream)
         stream.drainWaiters.removeAll()
         if let pending = stream.exchange {
             stream.exchange = nil
@@ -190,6 +216,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         for (id, stream) in streams where !stream.drainWaiters.isEmpty && !isCongested(UInt64(id)) {
             let waiters = stream.drainWaiters
             stream.drainWaiters.removeAll()
+            stream.waitingSince = nil
             for resume in waiters { resume() }
         }
     }
@@ -253,6 +280,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func whenDrained(_ sequence: UInt64, _ resume: @escaping () -> Void) {
         guard let (_, stream) = awaiting(sequence), isCongested(sequence) else { resume(); return }
+        if stream.drainWaiters.isEmpty { stream.waitingSince = loop.now }
         stream.drainWaiters.append(resume)
     }
 
@@ -287,8 +315,34 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     }
 
     private var trimTimer = TimerID.none
+    private var sweepTimer = TimerID.none
+
+    /// Once a second while streams are open: a request whose bytes stopped coming for the body
+    /// timeout, or an answer the client has not taken for the send timeout, is reset, so a stalled
+    /// stream holds neither memory nor an upstream connection for long.
+    private func armSweep() {
+        guard sweepTimer.isNone else { return }
+        sweepTimer = loop.schedule(after: 1000, handler: self, tag: 2)
+    }
+
+    private func sweep() {
+        sweepTimer = .none
+        let now = loop.now
+        for (id, stream) in streams {
+            let stalledRequest = stream.phase == .receiving && now - stream.lastProgress > settings.bodyTimeoutMilliseconds
+            let stalledAnswer = stream.waitingSince.map { now - $0 > settings.sendTimeoutMilliseconds } ?? false
+            guard stalledRequest || stalledAnswer else { continue }
+            logger.debug("listener \(listenerName): stream \(id) reset: \(stalledRequest ? "request body stalled" : "client stopped reading its answer")")
+            stream.phase = .answered
+            stream.drainWaiters.removeAll()
+            session?.reset(stream: id, errorCode: HTTP2Session.cancel)
+        }
+        flushSession()
+        if !streams.isEmpty && !isClosed { armSweep() }
+    }
 
     override func timerFired(_ tag: Int) {
+        if tag == 2 { sweep(); return }
         if tag == 1 {
             trimTimer = .none
             if streams.isEmpty && pendingOutputBytes == 0 { channel?.releaseBuffers() }
@@ -301,6 +355,8 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     override func didClose(error: SystemError?) {
         disarmIdle()
+        loop.cancel(sweepTimer)
+        sweepTimer = .none
         live.remove(self)
         slot.release()
         let open = streams

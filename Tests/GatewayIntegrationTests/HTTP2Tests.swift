@@ -80,3 +80,50 @@ import Testing
         #expect(gateway.process.terminationStatus == 0)
     }
 }
+
+/// Raw HTTP/2 frames, for behaviour no well-behaved client shows.
+@Suite struct HTTP2StallTests {
+    /// Reads frames until one of `type` arrives on `stream` (or the timeout passes); returns whether it did.
+    func awaitFrame(type: UInt8, stream: UInt32, on client: TestClient, within seconds: Double) -> Bool {
+        var buffer: [UInt8] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let count = recv(client.fd, &chunk, chunk.count, 0)
+            if count <= 0 { return false }
+            buffer += chunk[0..<count]
+            while buffer.count >= 9 {
+                let length = Int(buffer[0]) << 16 | Int(buffer[1]) << 8 | Int(buffer[2])
+                guard buffer.count >= 9 + length else { break }
+                let id = (UInt32(buffer[5]) << 24 | UInt32(buffer[6]) << 16 | UInt32(buffer[7]) << 8 | UInt32(buffer[8])) & 0x7fff_ffff
+                if buffer[3] == type && id == stream { return true }
+                buffer.removeFirst(9 + length)
+            }
+        }
+        return false
+    }
+
+    @Test func aStreamWhoseBodyStopsComingIsResetAndTheConnectionLivesOn() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["limits"] = ["bodyTimeoutSeconds": 0.3]
+        }
+        let client = try TestClient(port: gateway.port, timeoutSeconds: 5)
+        let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+        let settings: [UInt8] = [0, 0, 0, 4, 0, 0, 0, 0, 0]
+        // HEADERS on stream 1, END_HEADERS but not END_STREAM: POST, http, "/" from HPACK's static
+        // table and a literal :authority.
+        let authority: [UInt8] = [0x01, 1, UInt8(ascii: "x")]
+        let first: [UInt8] = [0x83, 0x86, 0x84] + authority
+        client.send(preface + settings + [0, 0, UInt8(first.count), 1, 4, 0, 0, 0, 1] + first)
+        let started = Date()
+        #expect(awaitFrame(type: 3, stream: 1, on: client, within: 4), "no RST_STREAM for the stalled stream")
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited > 0.25 && waited < 3, "reset after \(waited) s; the body timeout is 0.3 s")
+        // The connection still serves a new stream: HEADERS with END_STREAM, GET "/health" literal path.
+        let path = Array("/health".utf8)
+        let block: [UInt8] = [0x82, 0x86, 0x04, UInt8(path.count)] + path + authority
+        client.send([0, 0, UInt8(block.count), 1, 5, 0, 0, 0, 3] + block)
+        #expect(awaitFrame(type: 1, stream: 3, on: client, within: 4), "no answer on the next stream")
+    }
+}
