@@ -101,7 +101,9 @@ http {{
   keepalive_requests 1000000;
   upstream faircom {{ server 127.0.0.1:{stub}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{port} reuseport;
+    listen 127.0.0.1:{port}{tls_listen} reuseport;
+{tls}
+    location = /health {{ return 200 '{{"status":"ok"}}'; }}
     location /api {{
       proxy_pass http://faircom;
       proxy_http_version 1.1;
@@ -111,13 +113,22 @@ http {{
 }}
 """
 
+NGINX_TLS = """    http2_max_requests 1000000;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;"""
 
-def start_nginx(workdir, stub_port, workers):
+
+def start_nginx(workdir, stub_port, workers, cert=None, key=None):
+    """nginx as a keep-alive reverse proxy in front of the stub; with cert and key, over TLS and HTTP/2."""
     port = free_port()
     nginx_dir = os.path.join(workdir, "nginx")
     os.makedirs(nginx_dir, exist_ok=True)
+    tls = NGINX_TLS.format(cert=cert, key=key) if cert else ""
     with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(workers=workers, dir=nginx_dir, stub=stub_port, port=port))
+        f.write(NGINX_CONF.format(workers=workers, dir=nginx_dir, stub=stub_port, port=port,
+                                  tls_listen=" ssl http2" if cert else "", tls=tls))
     proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", os.path.join(nginx_dir, "nginx.conf"),
                              "-p", nginx_dir], stderr=subprocess.DEVNULL)
     wait_port(port)

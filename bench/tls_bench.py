@@ -15,39 +15,9 @@ The first three send the ~300-byte getRecordsUsingSQL POST of bench/post.lua wit
 Target: gateway/nginx >= 0.9 on each.
 Usage: bench/tls_bench.py [--rounds N] [--seconds S] [--key rsa|ec]
 """
-import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, statistics, subprocess, sys, tempfile, time
 
-from benchlib import ROOT, free_port, login, start_gateway, start_stub, stop, run_wrk, wait_port
-
-NGINX_TLS = """
-worker_processes {workers};
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  keepalive_requests 1000000;
-  http2_max_requests 1000000;
-  upstream faircom {{ server 127.0.0.1:{stub}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port} ssl http2 reuseport;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_prefer_server_ciphers on;
-    location = /health {{ return 200 '{{"status":"ok"}}'; }}
-    location /api {{
-      proxy_pass http://faircom;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
-  }}
-}}
-"""
-
+from benchlib import login, start_gateway, start_nginx, start_stub, stop, run_wrk
 
 def make_certificate(workdir, key_type):
     cert, key = os.path.join(workdir, "bench.pem"), os.path.join(workdir, "bench.key")
@@ -58,28 +28,15 @@ def make_certificate(workdir, key_type):
     return cert, key
 
 
-def start_nginx_tls(workdir, stub_port, workers, cert, key):
-    port = free_port()
-    nginx_dir = os.path.join(workdir, "nginx")
-    os.makedirs(nginx_dir, exist_ok=True)
-    with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
-        f.write(NGINX_TLS.format(workers=workers, dir=nginx_dir, stub=stub_port, port=port, cert=cert, key=key))
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", os.path.join(nginx_dir, "nginx.conf"),
-                             "-p", nginx_dir], stderr=subprocess.DEVNULL)
-    wait_port(port)
-    return proc, port
-
-
 def body_file(workdir, name, token):
-    lua = open(os.path.join(ROOT, "bench", "post.lua")).read()
-    body = re.search(r"wrk.body = (.*?)\n\n?$", lua, re.S)
+    """bench/post.lua's request body, for h2load."""
     text = ('{"api":"db","action":"getRecordsUsingSQL","apiVersion":"1.0","requestId":"bench-0001",'
             '"params":{"databaseName":"ctreeSQL","sql":"SELECT id, name, ranking, earnings FROM athlete WHERE earnings > 1000000",'
             '"returnCursor":false},"responseOptions":{"dataFormat":"objects","numberFormat":"number"},'
             f'"authToken":"{token}"}}')
-    assert body is not None
     path = os.path.join(workdir, f"{name}.json")
-    open(path, "w").write(text)
+    with open(path, "w") as f:
+        f.write(text)
     return path
 
 
@@ -132,7 +89,7 @@ def main():
                 config["listeners"][0]["tls"] = {"certificateFilename": cert, "privateKeyFilename": key}
             gateway, gateway_port = start_gateway(workdir, "gateway", stub_port, args.workers, tweak=tls)
             procs.append(gateway)
-            nginx, nginx_port = start_nginx_tls(workdir, stub_port, args.workers, cert, key)
+            nginx, nginx_port = start_nginx(workdir, stub_port, args.workers, cert, key)
             procs.append(nginx)
             stub_token = login(stub_port)
             gateway_token = subprocess.run(
