@@ -26,13 +26,16 @@ import Testing
         let notACertificate = try Servers.checkConfig(config(certificate: pki.path("server.key"), key: pki.path("server.key")))
         #expect(notACertificate.output.contains("no PEM certificate found"), "\(notACertificate.output)")
 
-        let unreadable = try Servers.temporaryDirectory() + "/secret.key"
+        let directory = try Servers.temporaryDirectory()
+        chmod(directory, 0o755)
+        let readableCertificate = directory + "/server.pem", unreadable = directory + "/secret.key"
+        try Data(contentsOf: URL(fileURLWithPath: pki.path("server.pem"))).write(to: URL(fileURLWithPath: readableCertificate))
         try Data(contentsOf: URL(fileURLWithPath: pki.path("server.key"))).write(to: URL(fileURLWithPath: unreadable))
+        chmod(readableCertificate, 0o644)
         chmod(unreadable, 0)
-        if getuid() != 0 { // root reads anything
-            let denied = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: unreadable))
-            #expect(denied.output.contains("Permission denied"), "\(denied.output)")
-        }
+        let denied = try Servers.checkConfig(config(certificate: readableCertificate, key: unreadable), unprivileged: true)
+        #expect(denied.status == 1)
+        #expect(denied.output.contains(#"listeners[0].tls.privateKeyFilename "\#(unreadable)": cannot read: Permission denied"#), "\(denied.output)")
 
         let ciphers = try Servers.checkConfig(config(certificate: pki.path("server.pem"), key: pki.path("server.key"), extra: #","allowedCipherSuites":"NOPE-CIPHER""#))
         #expect(ciphers.output.contains(#"listeners[0].tls.allowedCipherSuites "NOPE-CIPHER""#), "\(ciphers.output)")

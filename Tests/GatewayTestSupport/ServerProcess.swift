@@ -128,13 +128,20 @@ public enum Servers {
         return path
     }
 
-    /// Runs `gateway check-config` on `text`; returns its exit status and output.
-    public static func checkConfig(_ text: String) throws -> (status: Int32, output: String) {
+    /// Runs `gateway check-config` on `text`; returns its exit status and output. With `unprivileged`,
+    /// a root test run drops to `nobody` first (root reads any file, so permissions mean nothing to it).
+    public static func checkConfig(_ text: String, unprivileged: Bool = false) throws -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).json").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServerProcess.binary("gateway"))
-        process.arguments = ["check-config", path]
+        if unprivileged && getuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", ServerProcess.binary("gateway"), "check-config", path]
+        } else {
+            process.executableURL = URL(fileURLWithPath: ServerProcess.binary("gateway"))
+            process.arguments = ["check-config", path]
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
