@@ -96,7 +96,8 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
                Self.reportsUnknownSession(bytes) {
                 rewrite!.upstreamSessionLost()
             }
-            var chunk = bytes
+            // Taking ownership keeps the buffer unique, so the in-place token swap does not copy it.
+            var chunk = consume bytes
             rewrite!.substitution.feed(&chunk)
             responder.sendBody(chunk)
         }
@@ -123,8 +124,10 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
     /// FairCom writes `errorCode` at the end of its envelope (before only `errorMessage`), so only
     /// the last 256 bytes are searched; a hit there is confirmed by reading the envelope.
+    private static let unknownSessionCode = Array("12031".utf8)
+
     static func reportsUnknownSession(_ body: [UInt8]) -> Bool {
-        let code: [UInt8] = Array("12031".utf8)
+        let code = unknownSessionCode
         let tail = max(0, body.count - 256)
         guard body.count <= SessionResponseRewrite.unknownSessionCheckLimit,
               ByteSearch.firstIndex(of: code, in: body, from: tail) != nil,

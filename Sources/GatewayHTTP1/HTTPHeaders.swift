@@ -3,6 +3,11 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public private(set) var fields: [(name: String, value: String)] = []
 
     public init() {}
+
+    /// Room for `capacity` fields up front: a message's fields then cost one allocation, not a few.
+    public init(reservingCapacity capacity: Int) {
+        fields.reserveCapacity(capacity)
+    }
     public init(_ fields: [(String, String)]) {
         self.fields = fields.map { (name: $0.0, value: $0.1) }
     }

@@ -8,7 +8,10 @@ struct HeaderBlock {
 
 /// Values of the headers the parsers act on, so that no later lookup walks the fields again.
 struct FramingFields {
-    var contentLength: [String] = []
+    /// Almost every message has one Content-Length; further ones (to be compared) are rare.
+    var firstContentLength: String?
+    var moreContentLengths: [String] = []
+    var contentLength: [String] { (firstContentLength.map { [$0] } ?? []) + moreContentLengths }
     var transferEncoding: [String] = []
     var connection: [String] = []
     var expect: String?
@@ -19,7 +22,8 @@ struct FramingFields {
         case 4 where matches(name, "host"): hasHost = true
         case 6 where matches(name, "expect"): expect = value
         case 10 where matches(name, "connection"): connection.append(value)
-        case 14 where matches(name, "content-length"): contentLength.append(value)
+        case 14 where matches(name, "content-length"):
+            if firstContentLength == nil { firstContentLength = value } else { moreContentLengths.append(value) }
         case 17 where matches(name, "transfer-encoding"): transferEncoding.append(value)
         default: break
         }
@@ -79,7 +83,7 @@ func parseHeaderBlock(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits) thro
     let contentEnd = bytes.count - 2  // the final CRLF of the blank line
     var lineStart = 0
     var startLine: String?
-    var headers = HTTPHeaders()
+    var headers = HTTPHeaders(reservingCapacity: 16)
     var framingFields = FramingFields()
     while lineStart < contentEnd {
         var lineEnd = lineStart
@@ -140,8 +144,8 @@ public enum BodyFraming: Equatable, Sendable {
 /// chunked, and malformed numbers are errors (the defences against request smuggling).
 func bodyFraming(of fields: FramingFields) throws(HTTP1ParseError) -> BodyFraming? {
     // The common case, one plain Content-Length, without splitting strings.
-    if fields.transferEncoding.isEmpty, fields.contentLength.count == 1 {
-        let utf8 = fields.contentLength[0].utf8
+    if fields.transferEncoding.isEmpty, fields.moreContentLengths.isEmpty, let only = fields.firstContentLength {
+        let utf8 = only.utf8
         if !utf8.isEmpty, utf8.count <= 18, utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
             return .contentLength(utf8.reduce(0) { $0 * 10 + Int($1 - 48) })
         }

@@ -10,7 +10,8 @@ final class Session {
     /// False when the client address is exempt from the per-address limit (not counted).
     let addressCounted: Bool
     let upstream: String
-    let upstreamToken: String
+    /// As bytes: every forwarded request splices and searches for it; a String would be converted each time.
+    let upstreamToken: [UInt8]
     /// Shared with other sessions that have the same settings (most logins of an application do).
     var shared: SharedSettings
     /// Wall-clock seconds since 1970.
@@ -26,7 +27,7 @@ final class Session {
         self.clientAddress = clientAddress
         self.addressCounted = addressCounted
         self.upstream = upstream
-        self.upstreamToken = upstreamToken
+        self.upstreamToken = Array(upstreamToken.utf8)
         self.shared = shared
         self.startedAt = startedAt
         lastAccessedMilliseconds = now
@@ -38,7 +39,7 @@ final class Session {
     /// `wallOffset` turns monotonic milliseconds into wall-clock milliseconds.
     func snapshot(wallOffset: Int64) -> SessionSnapshot {
         SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
-                        upstreamToken: upstreamToken, sharedSettings: shared, startedAt: startedAt,
+                        upstreamToken: String(decoding: upstreamToken, as: UTF8.self), sharedSettings: shared, startedAt: startedAt,
                         lastAccessedAt: Int((lastAccessedMilliseconds + wallOffset) / 1000))
     }
 }

@@ -154,7 +154,7 @@ public final class SessionTable: SessionSource {
             guard let session = s.sessions[digest] else { return nil }
             session.lastAccessedMilliseconds = now
             let settings = session.shared.value
-            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: Array(session.upstreamToken.utf8),
+            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: session.upstreamToken,
                                   defaultApi: settings.defaultApi, defaultDebug: settings.defaultDebug,
                                   defaultDatabaseName: settings.defaultDatabaseName, defaultOwnerName: settings.defaultOwnerName,
                                   defaultResponseOptions: withResponseOptions ? settings.defaultResponseOptions : nil)
