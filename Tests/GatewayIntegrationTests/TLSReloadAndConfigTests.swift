@@ -74,6 +74,15 @@ import Testing
             try loop.run()
             loops.append((loop, output))
         }
+        // A connection made before the reload and used again after it.
+        let kept = Process()
+        kept.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        kept.arguments = ["python3", Command.repository.appendingPathComponent("scripts/e2e/tls_probe.py").path, "keepalive", "127.0.0.1",
+                          String(setup.tlsPort), pki.path("ca.pem"), "1.5"]
+        let keptOutput = Pipe()
+        kept.standardOutput = keptOutput
+        kept.standardError = keptOutput
+        try kept.run()
         Thread.sleep(forTimeInterval: 0.7)
         try install("server2")
         setup.gateway.signal(SIGHUP)
@@ -90,6 +99,9 @@ import Testing
         for report in reports {
             #expect(report.contains("failed 0 "), "\(report)")
         }
+        let keptReport = String(decoding: keptOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        kept.waitUntilExit()
+        #expect(keptReport == "kept \(before)", "the connection made before the reload should go on with the old certificate: \(keptReport)")
         #expect(reports.contains { $0.contains("certificates 2") }, "both certificates should have been served: \(reports)")
         let after = try setup.probe(["serial"]).stdout
         #expect(after != before && !after.isEmpty)

@@ -6,6 +6,8 @@
   tls_probe.py subject HOST PORT CAFILE SNI     prints the served certificate's subject CN for that SNI name
   tls_probe.py serial HOST PORT CAFILE          prints the served certificate's serial number
   tls_probe.py loop HOST PORT CAFILE SECONDS    new connection + GET /health in a loop; prints "ok N failed M"
+  tls_probe.py keepalive HOST PORT CAFILE SECONDS  one connection: a request, a pause, a second request;
+                                                   prints "kept <serial>" when both were answered
 Each request is one HTTP/1.1 GET /health with Connection: close, whose status must be 200.
 """
 import socket
@@ -19,6 +21,20 @@ def context(cafile, protocols=None):
     if protocols is not None:
         ctx.set_alpn_protocols(protocols)
     return ctx
+
+
+def health_kept(conn, host):
+    """One GET /health on a kept-alive connection; the answer is read by its Content-Length."""
+    conn.sendall(b"GET /health HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int([line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")][0])
+    while len(body) < length:
+        body += conn.recv(65536)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError("unexpected answer: %r" % head[:80])
 
 
 def health(conn, host):
@@ -68,6 +84,13 @@ def main():
     elif mode == "serial":
         conn = connect(context(cafile), host, port)
         print(conn.getpeercert()["serialNumber"])
+        conn.close()
+    elif mode == "keepalive":
+        conn = connect(context(cafile, ["http/1.1"]), host, port)
+        health_kept(conn, host)
+        time.sleep(float(sys.argv[5]))
+        health_kept(conn, host)
+        print("kept", conn.getpeercert()["serialNumber"])
         conn.close()
     elif mode == "loop":
         ctx = context(cafile)
