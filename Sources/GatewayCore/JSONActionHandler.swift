@@ -158,7 +158,7 @@ final class JSONActionHandler {
         }
         let log = accessLog
             ? RequestLog(enabled: true, logger: logger, loop: loop, method: http.head.method, path: http.head.path,
-                         client: http.peerHost ?? "-")
+                         client: http.peerHost ?? "-", protocolName: http.protocolName)
             : nil
         log?.upstream = pool.target.name
         let splice = upstreamSplice(request, session: session)

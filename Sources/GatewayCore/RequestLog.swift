@@ -12,11 +12,11 @@ final class RequestLog {
     var status = 0
     var failure: String?
 
-    init(enabled: Bool, logger: Logger, loop: EventLoop, method: String, path: Substring, client: String) {
+    init(enabled: Bool, logger: Logger, loop: EventLoop, method: String, path: Substring, client: String, protocolName: String) {
         self.logger = enabled ? logger : nil
         self.loop = loop
         started = loop.now
-        summary = enabled ? "\(client) \(method) \(path)" : ""
+        summary = enabled ? "\(client) \(method) \(path) \(protocolName)" : ""
     }
 
     func finish() {

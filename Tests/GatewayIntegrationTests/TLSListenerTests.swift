@@ -29,6 +29,7 @@ import Testing
         #expect(result.stdout.components(separatedBy: ":status: 200").count - 1 == 40)
         #expect(result.stdout.components(separatedBy: "\"errorCode\":0").count - 1 == 40)
         #expect(try setup.statistics()["http2Streams"] == 40)
+        #expect(setup.gateway.stderr.components(separatedBy: "POST /api HTTP/2 200 upstream=stub0").count - 1 == 40, "access log")
     }
 
     @Test func alpnFallsBackToHTTP1WhenTheClientDoesNotOfferH2() throws {
