@@ -1,9 +1,11 @@
 import GatewayEventLoop
 import GatewayLogging
 import GatewaySystem
+import GatewayTLS
 
-/// Probes every upstream with a TCP connect at its `healthCheckIntervalSeconds`, so that /ready and
-/// routing learn of an upstream coming back (or going away) even while no request goes to it.
+/// Probes every upstream with a TCP connect (and, for `https://` upstreams, a verified TLS handshake)
+/// at its `healthCheckIntervalSeconds`, so that /ready and routing learn of an upstream coming back
+/// (or going away, or presenting a certificate the gateway refuses) even while no request goes to it.
 public final class HealthChecker: TimerHandler {
     private let loop: EventLoop
     private let targets: [UpstreamTarget]
@@ -27,23 +29,40 @@ public final class HealthChecker: TimerHandler {
     }
 }
 
-/// One connect attempt; healthy when it connects within the connect timeout.
+/// One connect attempt; healthy when it connects (and completes its TLS handshake) within the
+/// connect timeout.
 final class HealthProbe: StreamConnection {
     private let target: UpstreamTarget
     private let logger: Logger
     private var timer = TimerID.none
     private var settled = false
 
-    private init(target: UpstreamTarget, loop: EventLoop, socket: Socket, logger: Logger) {
+    private init(target: UpstreamTarget, loop: EventLoop, socket: Socket, channel: TLSChannel?, logger: Logger) {
         self.target = target
         self.logger = logger
-        super.init(loop: loop, socket: socket)
+        super.init(loop: loop, socket: socket, channel: channel)
     }
 
     static func launch(target: UpstreamTarget, loop: EventLoop, logger: Logger) {
         do {
             let (socket, state) = try Socket.connect(to: target.address)
-            let probe = HealthProbe(target: target, loop: loop, socket: socket, logger: logger)
+            var channel: TLSChannel?
+            if let tls = target.tls {
+                do {
+                    channel = try TLSChannel(client: tls, descriptor: socket.fd)
+                } catch {
+                    socket.close()
+                    settle(target, .unhealthy, "\(error)", logger)
+                    return
+                }
+            }
+            let probe = HealthProbe(target: target, loop: loop, socket: socket, channel: channel, logger: logger)
+            if channel != nil {
+                // The handshake decides: start() sends the first flight once connected.
+                if case .processed = state { try probe.start() } else { try probe.startConnecting() }
+                probe.timer = loop.schedule(after: target.settings.connectTimeoutMilliseconds, handler: probe)
+                return
+            }
             if case .processed = state {
                 probe.settle(.healthy, "connected")
                 socket.close()
@@ -57,12 +76,22 @@ final class HealthProbe: StreamConnection {
     }
 
     override func didConnect() {
+        guard channel == nil else { return }
         settle(.healthy, "connected")
         close()
     }
 
+    override func didEstablishSecurity() {
+        settle(.healthy, "connected, TLS verified")
+        close()
+    }
+
+    override func didFailSecurity(_ reason: String) {
+        settle(.unhealthy, "TLS handshake failed: \(reason)")
+    }
+
     override func timerFired(_ tag: Int) {
-        settle(.unhealthy, "connect timed out")
+        settle(.unhealthy, isHandshaking && !isConnecting ? "TLS handshake timed out" : "connect timed out")
         close()
     }
 

@@ -26,6 +26,8 @@ import Testing
                                                          "privateKeyFilename": pki.path("gateway-client.key")],
                                    healthCheckInterval: 3600)
         let token = try TestClient.login(port: gateway.port)
+        #expect(try TestClient.get(port: gateway.port, "/ready").status == 200)
+        #expect(gateway.stderr.contains("health check connected, TLS verified"), "\(gateway.stderr.suffix(400))")
         let client = try TestClient(port: gateway.port)
         for _ in 0..<20 {
             client.sendPost(#"{"action":"listDatabases","authToken":"\#(token)"}"#)
@@ -34,7 +36,7 @@ import Testing
         }
         let stats = try stubStats(stub, pki)
         #expect(stats["requests"] == .number("21"))
-        // The start-up health probe (a bare connect), one pooled TLS connection for all 21 requests, and this curl.
+        // The start-up health probe (a TLS handshake), one pooled TLS connection for all 21 requests, and this curl.
         #expect(stats["connectionsAccepted"] == .number("3"), "\(stats)")
     }
 
@@ -44,10 +46,18 @@ import Testing
         let gateway = try Self.gateway(stub: stub, tls: ["certificateAuthorityFilename": pki.path("other-ca.pem"),
                                                          "certificateFilename": pki.path("gateway-client.pem"),
                                                          "privateKeyFilename": pki.path("gateway-client.key")])
+        // The health probe's handshake already fails: /ready says so before any request is sent.
+        let deadline = Date().addingTimeInterval(5)
+        var ready = try TestClient.get(port: gateway.port, "/ready")
+        while ready.status != 503 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            ready = try TestClient.get(port: gateway.port, "/ready")
+        }
+        #expect(ready.status == 503)
+        #expect(gateway.stderr.contains("health check TLS handshake failed: server certificate rejected: "), "\(gateway.stderr.suffix(600))")
         let response = try TestClient.post(port: gateway.port, loginBody)
         #expect(response.json?["errorCode"] != .number("0"))
         #expect(response.json?["authToken"] == nil)
-        #expect(gateway.stderr.contains("TLS handshake failed: server certificate rejected: "), "\(gateway.stderr.suffix(600))")
     }
 
     @Test func theUpstreamsNameIsChecked() throws {
