@@ -44,33 +44,20 @@ final class HealthProbe: StreamConnection {
     }
 
     static func launch(target: UpstreamTarget, loop: EventLoop, logger: Logger) {
+        let opened: (socket: Socket, connected: Bool, channel: TLSChannel?)
+        do { opened = try target.openSocket() } catch { settle(target, .unhealthy, error.reason, logger); return }
+        let probe = HealthProbe(target: target, loop: loop, socket: opened.socket, channel: opened.channel, logger: logger)
+        if opened.connected && opened.channel == nil {
+            probe.settle(.healthy, "connected")
+            opened.socket.close()
+            return
+        }
         do {
-            let (socket, state) = try Socket.connect(to: target.address)
-            var channel: TLSChannel?
-            if let tls = target.tls {
-                do {
-                    channel = try TLSChannel(client: tls, descriptor: socket.fd)
-                } catch {
-                    socket.close()
-                    settle(target, .unhealthy, "\(error)", logger)
-                    return
-                }
-            }
-            let probe = HealthProbe(target: target, loop: loop, socket: socket, channel: channel, logger: logger)
-            if channel != nil {
-                // The handshake decides: start() sends the first flight once connected.
-                if case .processed = state { try probe.start() } else { try probe.startConnecting() }
-                probe.timer = loop.schedule(after: target.settings.connectTimeoutMilliseconds, handler: probe)
-                return
-            }
-            if case .processed = state {
-                probe.settle(.healthy, "connected")
-                socket.close()
-                return
-            }
-            try probe.startConnecting()
+            // With TLS the handshake decides; start() sends its first flight on a finished connect.
+            if opened.connected { try probe.start() } else { try probe.startConnecting() }
             probe.timer = loop.schedule(after: target.settings.connectTimeoutMilliseconds, handler: probe)
         } catch {
+            opened.socket.close()
             settle(target, .unhealthy, "\(error)", logger)
         }
     }

@@ -52,29 +52,22 @@ public final class UpstreamPool {
 
     private func connect(for exchange: UpstreamExchange) {
         openCount += 1
+        let opened: (socket: Socket, connected: Bool, channel: TLSChannel?)
+        do { opened = try target.openSocket() } catch { connectFailed(exchange, error.reason); return }
+        let connection = UpstreamConnection(pool: self, loop: loop, socket: opened.socket, channel: opened.channel)
         do {
-            let (socket, state) = try Socket.connect(to: target.address)
-            var channel: TLSChannel?
-            if let tls = target.tls {
-                do {
-                    channel = try TLSChannel(client: tls, descriptor: socket.fd)
-                } catch {
-                    socket.close()
-                    openCount -= 1
-                    exchange.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: target.name, detail: "\(error)"))
-                    return
-                }
-            }
-            let connection = UpstreamConnection(pool: self, loop: loop, socket: socket, channel: channel)
-            let connected: Bool
-            if case .processed = state { connected = true } else { connected = false }
-            try connection.beginConnect(for: exchange, alreadyConnected: connected)
+            try connection.beginConnect(for: exchange, alreadyConnected: opened.connected)
         } catch {
-            openCount -= 1
-            noteHealth(.unhealthy, reason: "\(error)")
-            exchange.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: target.name,
-                                                    detail: "connect to \(target.address) failed: \(error.reason)"))
+            opened.socket.close()
+            connectFailed(exchange, error.reason)
         }
+    }
+
+    private func connectFailed(_ exchange: UpstreamExchange, _ reason: String) {
+        openCount -= 1
+        noteHealth(.unhealthy, reason: "connect failed: \(reason)")
+        exchange.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: target.name,
+                                                detail: "connect to \(target.address) failed: \(reason)"))
     }
 
     func connectionEstablished(_ connection: UpstreamConnection) {

@@ -3,6 +3,11 @@ import GatewaySystem
 import GatewayTLS
 import Synchronization
 
+/// Why a connection to an upstream could not even be started.
+struct UpstreamOpenError: Error {
+    let reason: String
+}
+
 /// One configured backend, shared by every loop: where it is, its pool settings, and its health.
 public final class UpstreamTarget: Sendable {
     public enum Health: Int, Sendable { case unknown = 0, healthy = 1, unhealthy = 2 }
@@ -51,6 +56,22 @@ public final class UpstreamTarget: Sendable {
     }
 
     public var health: Health { Health(rawValue: healthState.load(ordering: .relaxed)) ?? .unknown }
+
+    /// Starts a non-blocking connect and, for an `https://` upstream, puts a TLS channel on the socket
+    /// (its handshake runs once connected). `connected` tells that the connect finished at once.
+    func openSocket() throws(UpstreamOpenError) -> (socket: Socket, connected: Bool, channel: TLSChannel?) {
+        let socket: Socket, state: IOResult<Void>
+        do { (socket, state) = try Socket.connect(to: address) } catch { throw UpstreamOpenError(reason: error.reason) }
+        let connected: Bool
+        if case .processed = state { connected = true } else { connected = false }
+        guard let tls else { return (socket, connected, nil) }
+        do {
+            return (socket, connected, try TLSChannel(client: tls, descriptor: socket.fd))
+        } catch {
+            socket.close()
+            throw UpstreamOpenError(reason: error.message)
+        }
+    }
 
     /// Records the latest evidence; returns the previous state so callers can log transitions.
     @discardableResult

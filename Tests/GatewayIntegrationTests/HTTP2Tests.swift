@@ -61,18 +61,12 @@ import Testing
     @Test func shutdownSendsGoAwayAndFinishesTheStreamUnderWay() throws {
         let stub = try Servers.stub(["--latency-ms", "700"])
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let bodyFile = try Servers.temporaryDirectory() + "/login.json"
         try loginBody.write(toFile: bodyFile, atomically: true, encoding: .utf8)
-        client.arguments = ["nghttp", "-v", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"]
-        let output = Pipe()
-        client.standardOutput = output
-        try client.run()
+        let client = try Command.start("nghttp", ["-v", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
         Thread.sleep(forTimeInterval: 0.25)
         gateway.signal(SIGTERM)
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        client.waitUntilExit()
+        let text = client.finish()
         #expect(text.contains("recv GOAWAY frame"), "\(text.suffix(600))")
         #expect(text.contains(":status: 200"))
         #expect(text.contains("\"authToken\""))

@@ -117,26 +117,16 @@ import Testing
     /// the gateway must answer it even when the handshake completes the moment it accepts.
     @Test func requestsThatArriveWithTheFinishedMessageAreAnswered() throws {
         let setup = try TLSGateway()
-        var runs: [Process] = []
-        var outputs: [Pipe] = []
-        for _ in 0..<3 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["openssl", "s_time", "-connect", "127.0.0.1:\(setup.tlsPort)", "-new", "-time", "1", "-www", "/health"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            runs.append(process)
-            outputs.append(pipe)
+        let runs = try (0..<3).map { _ in
+            try Command.start("openssl", ["s_time", "-connect", "127.0.0.1:\(setup.tlsPort)", "-new", "-time", "1", "-www", "/health"])
         }
         let deadline = Date().addingTimeInterval(15)
-        while runs.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        let hung = runs.filter(\.isRunning)
-        hung.forEach { $0.terminate() }
+        while runs.contains(where: \.process.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let hung = runs.filter(\.process.isRunning)
+        hung.forEach { $0.process.terminate() }
         #expect(hung.isEmpty, "a client waited for an answer that never came")
-        for pipe in outputs {
-            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        for run in runs {
+            let text = run.finish()
             #expect(text.contains("connections in"), "\(text.suffix(200))")
         }
         #expect(try setup.statistics()["openConnections"] == 0)

@@ -61,28 +61,12 @@ import Testing
         let setup = try TLSGateway(tls: ["certificateFilename": certificate, "privateKeyFilename": key])
         let before = try setup.probe(["serial"]).stdout
 
-        // Three client loops of fresh handshakes run in parallel while the files change and SIGHUPs arrive.
-        var loops: [(Process, Pipe)] = []
-        for _ in 0..<3 {
-            let loop = Process()
-            loop.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            loop.arguments = ["python3", Command.repository.appendingPathComponent("scripts/e2e/tls_probe.py").path, "loop", "127.0.0.1",
-                              String(setup.tlsPort), pki.path("ca.pem"), "3"]
-            let output = Pipe()
-            loop.standardOutput = output
-            loop.standardError = output
-            try loop.run()
-            loops.append((loop, output))
-        }
-        // A connection made before the reload and used again after it.
-        let kept = Process()
-        kept.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        kept.arguments = ["python3", Command.repository.appendingPathComponent("scripts/e2e/tls_probe.py").path, "keepalive", "127.0.0.1",
-                          String(setup.tlsPort), pki.path("ca.pem"), "1.5"]
-        let keptOutput = Pipe()
-        kept.standardOutput = keptOutput
-        kept.standardError = keptOutput
-        try kept.run()
+        // Three client loops of fresh handshakes run in parallel while the files change and SIGHUPs
+        // arrive, and a connection made before the reload is used again after it.
+        let script = Command.repository.appendingPathComponent("scripts/e2e/tls_probe.py").path
+        let target = ["127.0.0.1", String(setup.tlsPort), pki.path("ca.pem")]
+        let loops = try (0..<3).map { _ in try Command.start("python3", [script, "loop"] + target + ["3"]) }
+        let kept = try Command.start("python3", [script, "keepalive"] + target + ["1.5"])
         Thread.sleep(forTimeInterval: 0.7)
         try install("server2")
         setup.gateway.signal(SIGHUP)
@@ -91,16 +75,11 @@ import Testing
         setup.gateway.signal(SIGHUP)
         Thread.sleep(forTimeInterval: 0.5)
         setup.gateway.signal(SIGHUP)
-        var reports: [String] = []
-        for (loop, output) in loops {
-            reports.append(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            loop.waitUntilExit()
-        }
+        let reports = loops.map { $0.finish() }
         for report in reports {
             #expect(report.contains("failed 0 "), "\(report)")
         }
-        let keptReport = String(decoding: keptOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        kept.waitUntilExit()
+        let keptReport = kept.finish()
         #expect(keptReport == "kept \(before)", "the connection made before the reload should go on with the old certificate: \(keptReport)")
         #expect(reports.contains { $0.contains("certificates 2") }, "both certificates should have been served: \(reports)")
         let after = try setup.probe(["serial"]).stdout

@@ -85,6 +85,31 @@ public enum Command {
         return Result(status: process.terminationStatus, stdout: out, stderr: err)
     }
 
+    /// A program started in the background; `finish()` waits for it and returns its output
+    /// (stdout and stderr together).
+    public final class Running {
+        public let process = Process()
+        private let output = Pipe()
+
+        init(_ program: String, _ arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [program] + arguments
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+        }
+
+        public func finish() -> String {
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return text
+        }
+    }
+
+    public static func start(_ program: String, _ arguments: [String]) throws -> Running {
+        try Running(program, arguments)
+    }
+
     /// The repository's root (for scripts under scripts/).
     public static var repository: URL {
         var url = URL(fileURLWithPath: #filePath)
