@@ -27,8 +27,8 @@ public final class Gateway {
     /// upstream sessions are closed once the loops run.
     private var sessionsToClose: [SessionSnapshot] = []
     let services: SessionServices
-    /// Each TLS listener's configuration and the holder its connections take contexts from.
-    private var tlsListeners: [(config: ListenerConfiguration, holder: TLSContextHolder)] = []
+    /// Each TLS listener's name, its settings and the holder its connections take contexts from.
+    private var tlsListeners: [(name: String, settings: TLSServerSettings, holder: TLSContextHolder)] = []
     private var ticketRotation: TicketRotation?
     private var counters: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
 
@@ -70,7 +70,6 @@ public final class Gateway {
             throw error
         }
         let settings = Self.serverSettings(configuration.limits)
-        var rings: [TicketKeyRing] = []
         for entry in bound {
             let options = listenerOptions[entry.name] ?? ListenerOptions()
             let counter = ConnectionCounter(limit: entry.config.maxConnections)
@@ -78,14 +77,14 @@ public final class Gateway {
                                                   settings: settings, options: options, handlers: handlers, logger: logger)
             boundListeners.append((entry.name, entry.address))
             counters.append((entry.name, counter, options.statistics))
-            if let holder = options.tls {
-                tlsListeners.append((entry.config, holder))
-                rings.append(holder.tickets)
+            if let holder = options.tls, let tls = entry.config.tls {
+                tlsListeners.append((entry.name, tls.server, holder))
             }
         }
-        let lifetimes = configuration.listeners.compactMap { $0.tls?.server.ticketLifetimeSeconds }
-        ticketRotation = TicketRotation(loop: loops[0], rings: rings,
-                                        intervalMilliseconds: Int64(max(20, (lifetimes.min() ?? 7200) / 3)) * 1000)
+        // One rotation for every TLS listener, at a third of the shortest ticket lifetime among them.
+        let shortestLifetime = tlsListeners.map(\.settings.ticketLifetimeSeconds).min() ?? 7200
+        ticketRotation = TicketRotation(loop: loops[0], rings: tlsListeners.map(\.holder.tickets),
+                                        intervalMilliseconds: Int64(max(20, shortestLifetime / 3)) * 1000)
         let statistics = counters
         for handler in handlers { handler.listenerStatistics = statistics }
         healthChecker = HealthChecker(loop: loops[0], targets: targets, logger: logger)
@@ -134,11 +133,11 @@ public final class Gateway {
     public func reloadCertificates() -> [(ok: Bool, message: String)] {
         tlsListeners.map { listener in
             do {
-                let context = try TLSServerContext(settings: listener.config.tls!.server, tickets: listener.holder.tickets)
+                let context = try TLSServerContext(settings: listener.settings, tickets: listener.holder.tickets)
                 listener.holder.replace(with: context)
-                return (true, "listener \(listener.config.name): certificates reloaded")
+                return (true, "listener \(listener.name): certificates reloaded")
             } catch {
-                return (false, "listener \(listener.config.name): reload failed, keeping the certificates in use: \(error)")
+                return (false, "listener \(listener.name): reload failed, keeping the certificates in use: \(error)")
             }
         }
     }
