@@ -14,7 +14,9 @@ public protocol IOHandler: AnyObject {
 public final class EventLoop: IOHandler, @unchecked Sendable {
     public let index: Int
     public let scratch = ReadScratch()
-    /// Monotonic milliseconds, refreshed once per wake-up; cheap to read on the hot path.
+    /// Monotonic milliseconds, read again as soon as the loop wakes (before any event is handled)
+    /// and whenever a timer is armed; cheap to read on the hot path. A loop that slept for minutes
+    /// must never arm a timer from the time it went to sleep: the timer would be due at once.
     public private(set) var now: Int64
     private let epoll: Epoll
     private let wakeup: EventFD
@@ -83,7 +85,8 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
     // MARK: timers
 
     public func schedule(after milliseconds: Int64, handler: TimerHandler, tag: Int = 0) -> TimerID {
-        timers.schedule(after: milliseconds, now: now, handler: handler, tag: tag)
+        now = MonotonicClock.nowMilliseconds()
+        return timers.schedule(after: milliseconds, now: now, handler: handler, tag: tag)
     }
 
     public func cancel(_ timer: TimerID) {
@@ -126,7 +129,7 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             let timeout = soon.isEmpty ? timers.millisecondsUntilNextTick(now: now).map { Int32(clamping: $0) } ?? -1 : 0
             do {
-                try epoll.wait(timeoutMilliseconds: timeout) { tag, readiness in
+                try epoll.wait(timeoutMilliseconds: timeout, woke: { now = MonotonicClock.nowMilliseconds() }) { tag, readiness in
                     let fd = Int(UInt32(truncatingIfNeeded: tag))
                     guard fd < handlers.count, UInt32(truncatingIfNeeded: tag >> 32) == generations[fd],
                           let handler = handlers[fd] else { return }

@@ -50,10 +50,18 @@ public final class Epoll {
         _ = epoll_ctl(self.fd, EPOLL_CTL_DEL, fd, &event)
     }
 
-    /// Waits up to `timeoutMilliseconds` (-1: forever) and calls `handle(tag, readiness)` for each event.
-    public func wait(timeoutMilliseconds: Int32, _ handle: (UInt64, Readiness) -> Void) throws(SystemError) {
-        let count = try syscall("epoll_wait") { epoll_wait(fd, events, Int32(capacity), timeoutMilliseconds) }
-        for index in 0..<Int(count) {
+    /// Waits up to `timeoutMilliseconds` (-1: forever), calls `woke()` once the wait is over (the
+    /// caller's chance to read the clock before any event is handled), then `handle(tag, readiness)`
+    /// for each event.
+    public func wait(timeoutMilliseconds: Int32, woke: () -> Void, _ handle: (UInt64, Readiness) -> Void) throws(SystemError) {
+        let result = epoll_wait(fd, events, Int32(capacity), timeoutMilliseconds)
+        let waitErrno = errno
+        woke()
+        if result < 0 {
+            if waitErrno == EINTR { return }
+            throw SystemError(call: "epoll_wait", errno: waitErrno)
+        }
+        for index in 0..<Int(result) {
             let event = events[index]
             handle(event.data.u64, Readiness(raw: event.events))
         }

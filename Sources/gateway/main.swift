@@ -66,6 +66,7 @@ gateway.start()
 for (name, address) in gateway.boundListeners {
     ProcessSetup.writeStandardOutput("gateway listening on \(name) \(address)\n")
 }
+ProcessSetup.writeStandardOutput("gateway ready\n")
 logger.info("started \(configuration.effectiveWorkers) event loops; upstreams: \(configuration.upstreams.map { "\($0.name)=\($0.url)" }.joined(separator: ", "))")
 while true {
     let signal = TerminationSignals.wait()

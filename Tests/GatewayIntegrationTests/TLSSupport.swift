@@ -7,8 +7,8 @@ struct TLSGateway {
     let stub: ServerProcess
     let gateway: ServerProcess
     let certificates: TestCertificates
-    var tlsPort: Int { gateway.listenerPort("tls")! }
-    var plainPort: Int { gateway.listenerPort("test")! }
+    let tlsPort: Int
+    let plainPort: Int
 
     /// `tls` is merged into the TLS listener's `tls` object; `listener` into the listener itself.
     init(tls: [String: Any] = [:], listener: [String: Any] = [:], stubArguments: [String] = [],
@@ -24,6 +24,8 @@ struct TLSGateway {
             config["listeners"] = [["name": "test", "address": "127.0.0.1", "port": 0], tlsListener]
             tweak(&config)
         }
+        tlsPort = try gateway.requireListenerPort("tls")
+        plainPort = try gateway.requireListenerPort("test")
     }
 
     /// curl against the TLS listener as https://localhost:PORT, verifying with the test CA.

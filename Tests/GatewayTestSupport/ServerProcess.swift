@@ -15,9 +15,12 @@ public final class ServerProcess: @unchecked Sendable {
         return me.deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    /// Starts `name` and waits until it prints "<readyMarker> ...:PORT".
-    public init(_ name: String, arguments: [String], readyMarker: String, timeout: TimeInterval = 20) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-test-\(UUID().uuidString)")
+    private let directory: URL
+
+    /// Starts `name` and waits until it prints "<readyMarker> ...:PORT" (and `readyLine`, when given,
+    /// which a gateway prints once every listener is printed).
+    public init(_ name: String, arguments: [String], readyMarker: String, readyLine: String? = nil, timeout: TimeInterval = 20) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         stdoutPath = directory.appendingPathComponent("stdout").path
         stderrPath = directory.appendingPathComponent("stderr").path
@@ -33,7 +36,8 @@ public final class ServerProcess: @unchecked Sendable {
         var found: Int?
         while found == nil && Date() < deadline && process.isRunning {
             let text = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.contains(readyMarker) }),
+            if readyLine.map({ text.contains($0) }) ?? true,
+               let line = text.split(separator: "\n").first(where: { $0.contains(readyMarker) }),
                let portText = line.split(separator: ":").last, let p = Int(portText) {
                 found = p
             } else {
@@ -44,6 +48,7 @@ public final class ServerProcess: @unchecked Sendable {
             if process.isRunning { process.terminate() }
             process.waitUntilExit()
             let log = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: directory)
             throw TestSupportError("\(name) did not become ready: \(log)")
         }
         port = found
@@ -56,6 +61,12 @@ public final class ServerProcess: @unchecked Sendable {
     public func listenerPort(_ name: String) -> Int? {
         stdout.split(separator: "\n").first { $0.hasPrefix("gateway listening on \(name) ") }
             .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+    }
+
+    /// The port of listener `name`, or an error naming what the gateway printed.
+    public func requireListenerPort(_ name: String) throws -> Int {
+        guard let port = listenerPort(name) else { throw TestSupportError("no listener '\(name)' in the gateway's output: \(stdout)") }
+        return port
     }
 
     /// Sends `signal` (e.g. SIGHUP) to the process.
@@ -78,7 +89,10 @@ public final class ServerProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
 }
 
 public struct TestSupportError: Error, CustomStringConvertible {
@@ -100,7 +114,7 @@ public enum Servers {
 
     /// Starts a gateway on a configuration file written by `gatewayConfig` (again, to restart one).
     public static func gateway(configPath: String) throws -> ServerProcess {
-        try ServerProcess("gateway", arguments: ["--config", configPath], readyMarker: "gateway listening on")
+        try ServerProcess("gateway", arguments: ["--config", configPath], readyMarker: "gateway listening on", readyLine: "gateway ready\n")
     }
 
     /// A fresh, empty temporary directory.
