@@ -36,6 +36,13 @@ public final class Gateway {
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        // Before anything else: a second gateway on this data folder must not even read the journal.
+        let dataDirectory: DataDirectory
+        do {
+            dataDirectory = try DataDirectory(configuration.sessions.dataDirectory)
+        } catch {
+            throw GatewayStartError(message: error.message)
+        }
         group = try EventLoopGroup(count: configuration.effectiveWorkers)
         let loops = group.loops
 
@@ -49,7 +56,7 @@ public final class Gateway {
             listenerOptions[listener.name] = try TransportSecurity.listenerOptions(listener, limits: configuration.limits)
         }
         var toClose: [SessionSnapshot] = []
-        services = try Self.openSessions(configuration, logger: logger, now: loops[0].now, toClose: &toClose)
+        services = try Self.openSessions(configuration, dataDirectory: dataDirectory, logger: logger, now: loops[0].now, toClose: &toClose)
         sessionsToClose = toClose
         let handlers = loops.map { [services] loop in
             let actions = JSONActionHandler(loop: loop, services: services,
@@ -144,7 +151,7 @@ public final class Gateway {
 
     /// Reads the journal back: permanent sessions always return, ordinary ones when
     /// `sessions.persistSessions` is true; the rest are handed back to be closed upstream.
-    static func openSessions(_ configuration: GatewayConfiguration, logger: Logger, now: Int64,
+    static func openSessions(_ configuration: GatewayConfiguration, dataDirectory: DataDirectory, logger: Logger, now: Int64,
                              toClose: inout [SessionSnapshot]) throws -> SessionServices {
         let defaults = configuration.jsonActionApiDefaults
         let rules = configuration.sessions
@@ -152,12 +159,18 @@ public final class Gateway {
                                                        maxPerAddress: defaults.maxJsonApiSessionsPerIpAddress,
                                                        maxPerUsername: defaults.maxJsonApiSessionsPerUsername,
                                                        exemptAddresses: rules.exemptAddresses), now: now)
-        let found = SessionJournal.read(directory: rules.dataDirectory, defaults: defaults)
+        let found: SessionJournal.Loaded
+        do {
+            found = try SessionJournal.load(directory: dataDirectory.path, defaults: defaults)
+        } catch {
+            throw GatewayStartError(message: error.message)
+        }
         for warning in found.warnings { logger.warning("session journal: \(warning)") }
         let upstreamNames = Set(configuration.upstreams.map(\.name))
-        var restored = 0
+        var restored = 0, dropped = 0
         for session in found.sessions {
             if !upstreamNames.contains(session.upstream) {
+                dropped += 1
                 logger.warning("session \(session.digest.fingerprint) of '\(session.username)' dropped: upstream '\(session.upstream)' is no longer configured")
             } else if session.settings.permanentSession || rules.persistSessions {
                 table.restore(session, now: now)
@@ -168,16 +181,17 @@ public final class Gateway {
         }
         let journal: SessionJournal
         do {
-            journal = try SessionJournal(directory: rules.dataDirectory, recordsInFile: found.records,
+            journal = try SessionJournal(directory: dataDirectory.path, recordsInFile: found.records,
                                          compactAfterRecords: rules.journalCompactionRecords,
                                          source: table)
         } catch {
-            throw GatewayStartError(message: "cannot open the session journal in \"\(rules.dataDirectory)\": \(error)")
+            throw GatewayStartError(message: "cannot open the session journal in \"\(dataDirectory.path)\": \(error)")
         }
-        if restored > 0 || !toClose.isEmpty {
-            logger.info("session journal \(journal.path): \(restored) sessions restored, \(toClose.count) ordinary sessions closed (persistSessions is false)")
-        }
-        return SessionServices(table: table, journal: journal, defaults: defaults, rules: rules, logger: logger)
+        var summary = "session journal \(journal.path): \(found.records) records, \(found.sessions.count) sessions open; \(restored) restored"
+        if !toClose.isEmpty { summary += ", \(toClose.count) ordinary sessions closed (sessions.persistSessions is false)" }
+        if dropped > 0 { summary += ", \(dropped) dropped (upstream no longer configured)" }
+        logger.info(summary)
+        return SessionServices(table: table, journal: journal, dataDirectory: dataDirectory, defaults: defaults, rules: rules, logger: logger)
     }
 
     /// Pool limits are per loop; the configured totals are split evenly (at least one each).

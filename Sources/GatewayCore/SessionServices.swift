@@ -11,6 +11,8 @@ import Synchronization
 final class SessionServices: Sendable {
     let table: SessionTable
     let journal: SessionJournal?
+    /// Held for the gateway's lifetime: its lock keeps other gateways off the folder.
+    let dataDirectory: DataDirectory?
     let defaults: JSONActionAPIDefaults
     let rules: SessionsConfiguration
     let logger: Logger
@@ -23,9 +25,10 @@ final class SessionServices: Sendable {
         "defaultRetentionPolicy", "defaultRetentionUnit", "defaultRetentionPeriod",
     ]
 
-    init(table: SessionTable, journal: SessionJournal?, defaults: JSONActionAPIDefaults, rules: SessionsConfiguration, logger: Logger) {
+    init(table: SessionTable, journal: SessionJournal?, dataDirectory: DataDirectory?, defaults: JSONActionAPIDefaults, rules: SessionsConfiguration, logger: Logger) {
         self.table = table
         self.journal = journal
+        self.dataDirectory = dataDirectory
         self.defaults = defaults
         self.rules = rules
         self.logger = logger

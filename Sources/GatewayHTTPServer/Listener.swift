@@ -128,6 +128,7 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
 /// connections across loops. Port 0 picks a free port once, and every loop binds that one.
 public enum ListenerBinder {
     public static func bind(address: SocketAddress, loopCount: Int) throws(SystemError) -> (sockets: [Socket], bound: SocketAddress) {
+        if address.port != 0 { try Socket.checkAvailable(address) }
         var sockets: [Socket] = []
         do {
             let first = try Socket.listen(on: address, reusePort: true)

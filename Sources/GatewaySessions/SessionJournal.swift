@@ -10,7 +10,13 @@ public enum JournalRecord: Sendable {
     case altered(TokenDigest, SessionSettings)
     case closed(TokenDigest)
 
-    /// One JSON line. Only the token's digest is written, never the token.
+    /// A revocation must be writable on a full disk: it goes into the space the journal reserves.
+    var isRevocation: Bool {
+        if case .closed = self { return true }
+        return false
+    }
+
+    /// One checksummed line (see `JournalFormat`). Only the token's digest is written, never the token.
     var line: [UInt8] {
         let value: JSONValue
         switch self {
@@ -25,9 +31,7 @@ public enum JournalRecord: Sendable {
         case .closed(let digest):
             value = .object([("op", .string("close")), ("digest", .string(digest.hex))])
         }
-        var bytes = JSONWriter.bytes(value)
-        bytes.append(10)
-        return bytes
+        return JournalFormat.line(JSONWriter.bytes(value))
     }
 }
 
@@ -39,13 +43,22 @@ public protocol SessionSource: Sendable {
     func sessions(_ digests: ArraySlice<TokenDigest>) -> [SessionSnapshot]
 }
 
-/// The session table on disk: an append-only file of JSON lines (`sessions.journal` in the data
-/// directory, mode 0600). Appends are group-committed on one background queue: every record
-/// waiting when a write starts goes out in one write and one fdatasync, and each caller's
-/// completion runs after its record is durable. When enough records have accumulated the file is
-/// rewritten from the live sessions, so it stays proportional to the table. The rewrite runs on a
-/// second queue while appends go on: the records appended meanwhile are added to the new file
-/// before it is renamed over the old one, so a login never waits for a compaction.
+/// The session table on disk: an append-only file of checksummed JSON lines (`sessions.journal`
+/// in the data directory, mode 0600; see `JournalFormat`). Appends are group-committed on one
+/// background queue: every record waiting when a write starts goes out in one write and one
+/// fdatasync, and each caller's completion runs after its record is durable, or with the error
+/// once the partial write has been cut off again (the file never keeps half a record).
+///
+/// A full disk must not stop revocations: the journal keeps `reserveBytes` preallocated past its
+/// end. A batch that cannot get its space plus the reserve writes only its revocations (into the
+/// reserve) and fails the rest with ENOSPC, so a login on a full disk is refused and changes
+/// nothing while a deleteSession or an expiry still reaches the disk. A revocation that fails
+/// anyway (EIO) is retried every second until it is written.
+///
+/// When enough records have accumulated the file is rewritten from the live sessions, so it
+/// stays proportional to the table. The rewrite runs on a second queue while appends go on: the
+/// records appended meanwhile are added to the new file before it is renamed over the old one,
+/// so a login never waits for a compaction.
 public final class SessionJournal: Sendable {
     public let path: String
     private let queue = DispatchQueue(label: "gateway.session-journal")
@@ -54,10 +67,21 @@ public final class SessionJournal: Sendable {
     private let compactAfterRecords: Int
     private let source: SessionSource
     static let compactionBatch = 1024
+    /// Room kept for revocations on a full disk: about 600 close records.
+    public static let reserveBytes = 64 * 1024
+    /// Space is preallocated in steps this large, so most batches need no fallocate call.
+    static let preallocationStep = 256 * 1024
     private let pending = Mutex<PendingWrites>(PendingWrites())
 
+    typealias Completion = @Sendable (SystemError?) -> Void
+    struct PendingRecord {
+        let bytes: [UInt8]
+        let isRevocation: Bool
+        let completion: Completion?
+    }
+
     private struct PendingWrites {
-        var records: [(bytes: [UInt8], completion: (@Sendable (SystemError?) -> Void)?)] = []
+        var records: [PendingRecord] = []
         var draining = false
         var recordsInFile = 0
         /// Live sessions written by the last compaction: the file is rewritten only once it has
@@ -72,25 +96,37 @@ public final class SessionJournal: Sendable {
         /// Records appended since the compaction's snapshot, for the new file.
         var sinceSnapshot: [UInt8] = []
         var sinceSnapshotCount = 0
+        /// Revocations whose write failed, waiting for the next retry.
+        var failedRevocations: [PendingRecord] = []
+        var preallocationUnsupported = false
         init(_ file: AppendOnlyFile) { self.file = file }
     }
 
     public static func path(inDirectory directory: String) -> String { directory + "/sessions.journal" }
 
-    /// Opens (creating where missing) the journal in `directory`; `recordsInFile` is what `read` found.
+    /// Opens (creating where missing) the journal in `directory`; `recordsInFile` is what `load` found.
     public init(directory: String, recordsInFile: Int, compactAfterRecords: Int, source: SessionSource) throws(SystemError) {
         try FileSystem.makeDirectories(directory)
         path = Self.path(inDirectory: directory)
-        file = FileBox(try AppendOnlyFile(path: path))
+        let opened = try AppendOnlyFile(path: path)
+        file = FileBox(opened)
         self.compactAfterRecords = compactAfterRecords
         self.source = source
         pending.withLock { $0.recordsInFile = recordsInFile }
+        // Claim the reserve now, while there may still be room; failing here is not fatal.
+        queue.async { [file] in
+            try? file.file.reserve(upTo: file.file.durableSize + Self.reserveBytes)
+        }
     }
 
     /// Queues `record`; `completion` (on the journal's queue) runs once it is on disk, or with the error.
     public func append(_ record: JournalRecord, completion: (@Sendable (SystemError?) -> Void)? = nil) {
+        enqueue([PendingRecord(bytes: record.line, isRevocation: record.isRevocation, completion: completion)])
+    }
+
+    private func enqueue(_ records: [PendingRecord]) {
         let startDrain = pending.withLock { p in
-            p.records.append((record.line, completion))
+            p.records += records
             defer { p.draining = true }
             return !p.draining
         }
@@ -108,30 +144,89 @@ public final class SessionJournal: Sendable {
 
     private func drain() {
         while true {
-            let batch = pending.withLock { p -> [(bytes: [UInt8], completion: (@Sendable (SystemError?) -> Void)?)] in
+            let batch = pending.withLock { p -> [PendingRecord] in
                 let taken = p.records
                 p.records.removeAll()
                 if taken.isEmpty { p.draining = false }
-                p.recordsInFile += taken.count
                 return taken
             }
             if batch.isEmpty { return }
-            var bytes: [UInt8] = []
-            for record in batch { bytes += record.bytes }
-            var failure: SystemError?
-            do {
-                try file.file.append(bytes)
-                try file.file.sync()
-            } catch {
-                failure = error
-            }
-            for record in batch { record.completion?(failure) }
+            let written = write(batch)
+            pending.withLock { $0.recordsInFile += written.count }
+            if written.bytes.isEmpty { continue }
             if file.compacting {
-                file.sinceSnapshot += bytes
-                file.sinceSnapshotCount += batch.count
+                file.sinceSnapshot += written.bytes
+                file.sinceSnapshotCount += written.count
             } else if pending.withLock({ $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) }) {
                 startCompaction()
             }
+        }
+    }
+
+    /// Writes what of `batch` the disk can take, completes every record, and returns what was written.
+    private func write(_ batch: [PendingRecord]) -> (bytes: [UInt8], count: Int) {
+        var accepted = batch
+        var refusal: SystemError?
+        let total = batch.reduce(0) { $0 + $1.bytes.count }
+        if let error = claimSpace(for: total) {
+            // The reserve is for revocations only: everything else is refused, unwritten.
+            accepted = batch.filter(\.isRevocation)
+            refusal = error
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(total)
+        for record in accepted { bytes += record.bytes }
+        var failure: SystemError?
+        if !bytes.isEmpty {
+            do { try file.file.appendDurably(bytes) } catch { failure = error }
+        }
+        for record in batch {
+            if !record.isRevocation && refusal != nil {
+                record.completion?(refusal)
+            } else {
+                record.completion?(failure)
+            }
+        }
+        if failure != nil {
+            let revocations = accepted.filter(\.isRevocation)
+            if !revocations.isEmpty { retryLater(revocations) }
+            return ([], 0)
+        }
+        return (bytes, accepted.count)
+    }
+
+    /// Makes sure `count` more bytes and the revocation reserve have blocks; the error (ENOSPC)
+    /// when they cannot be had. A file system that cannot preallocate runs without a reserve.
+    private func claimSpace(for count: Int) -> SystemError? {
+        guard !file.preallocationUnsupported else { return nil }
+        let needed = file.file.durableSize + count + Self.reserveBytes
+        guard needed > file.file.allocatedSize else { return nil }
+        do {
+            try file.file.reserve(upTo: needed + Self.preallocationStep)
+            return nil
+        } catch {
+            if error.isUnsupported {
+                file.preallocationUnsupported = true
+                return nil
+            }
+        }
+        do {
+            try file.file.reserve(upTo: needed)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// A revocation must reach the disk eventually: its record goes out again in a second.
+    private func retryLater(_ revocations: [PendingRecord]) {
+        file.failedRevocations += revocations.map { PendingRecord(bytes: $0.bytes, isRevocation: true, completion: nil) }
+        guard file.failedRevocations.count == revocations.count else { return }
+        queue.asyncAfter(deadline: .now() + 1) { [self] in
+            let retry = file.failedRevocations
+            file.failedRevocations = []
+            ProcessSetup.writeStandardError("session journal: writing \(retry.count) revocation(s) again\n")
+            enqueue(retry)
         }
     }
 
@@ -183,63 +278,17 @@ public final class SessionJournal: Sendable {
             try replacement.sync()
             replacement.close()
             try FileSystem.renameDurably(temporary, to: path)
+            let reopened = try AppendOnlyFile(path: path)
             file.file.close()
-            file.file = try AppendOnlyFile(path: path)
+            file.file = reopened
+            try? reopened.reserve(upTo: reopened.durableSize + Self.reserveBytes)
             let total = live + file.sinceSnapshotCount
             pending.withLock { $0.recordsInFile = total; $0.liveAtCompaction = live }
         } catch {
+            // The old file is whole and still in use; the copy only costs space.
+            FileSystem.remove(temporary)
             ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
             pending.withLock { $0.liveAtCompaction = $0.recordsInFile }
         }
-    }
-
-    /// What a journal file holds: the sessions open at its end, how many records it had, and a
-    /// warning for each record that could not be read (a torn last record after a crash is skipped).
-    public static func read(directory: String, defaults: JSONActionAPIDefaults) -> (sessions: [SessionSnapshot], records: Int, warnings: [String]) {
-        let path = path(inDirectory: directory)
-        guard FileSystem.exists(path) else { return ([], 0, []) }
-        let bytes: [UInt8]
-        do {
-            bytes = try FileSystem.readBytes(path)
-        } catch {
-            return ([], 0, ["cannot read \(path): \(error.reason); starting with no sessions"])
-        }
-        var open: [TokenDigest: SessionSnapshot] = [:]
-        var order: [TokenDigest] = []
-        var warnings: [String] = []
-        var records = 0
-        let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
-        for (index, line) in lines.enumerated() where !line.isEmpty {
-            records += 1
-            let isLast = index == lines.count - 1
-            guard let value = try? JSONParser.parse(Array(line)), let digest = value["digest"]?.stringValue.flatMap(TokenDigest.init(hex:)) else {
-                warnings.append(isLast
-                    ? "\(path): the last record is torn (\(line.count) bytes, probably cut off by a crash); skipped"
-                    : "\(path): record \(index + 1) is unreadable; skipped")
-                continue
-            }
-            switch value["op"]?.stringValue {
-            case "open":
-                guard let username = value["username"]?.stringValue, let client = value["client"]?.stringValue,
-                      let upstream = value["upstream"]?.stringValue, let upstreamToken = value["upstreamToken"]?.stringValue,
-                      let started = value["started"]?.intValue,
-                      let settings = value["settings"].flatMap({ SessionSettings(journalValue: $0, defaults: defaults) }) else {
-                    warnings.append("\(path): record \(index + 1) is an incomplete session; skipped")
-                    continue
-                }
-                if open[digest] == nil { order.append(digest) }
-                open[digest] = SessionSnapshot(digest: digest, username: username, clientAddress: client, upstream: upstream,
-                                               upstreamToken: upstreamToken, settings: settings, startedAt: started)
-            case "alter":
-                guard let existing = open[digest],
-                      let settings = value["settings"].flatMap({ SessionSettings(journalValue: $0, defaults: defaults) }) else { continue }
-                open[digest] = existing.with(settings: settings)
-            case "close":
-                open.removeValue(forKey: digest)
-            default:
-                warnings.append("\(path): record \(index + 1) has an unknown op; skipped")
-            }
-        }
-        return (order.compactMap { open[$0] }, records, warnings)
     }
 }

@@ -1,20 +1,33 @@
+import CGatewayShims
 import Glibc
 
 /// A file opened for appending records that must reach the disk (the session journal).
 /// Created with mode 0600: it describes live sessions and nobody else should read it.
+///
+/// `appendDurably` is all or nothing: a write or sync that fails (ENOSPC, EIO, a short write) is
+/// cut back to the last durable size before the error is thrown, so the file never keeps half a
+/// record. `reserve` preallocates space past the end (without growing the file) that later
+/// appends write into without needing new blocks: what a full disk cannot take away.
 public final class AppendOnlyFile {
     public let path: String
     private var fd: Int32
+    /// The size after the last append that reached the disk.
+    public private(set) var durableSize: Int
+    /// Bytes allocated from the start of the file (at least `durableSize`).
+    public private(set) var allocatedSize: Int
 
     public init(path: String) throws(SystemError) {
         self.path = path
-        fd = try syscall("open \(path)") { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
+        fd = try syscall("open \(path)") { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
         _ = fchmod(fd, 0o600)
+        var info = stat()
+        durableSize = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        allocatedSize = durableSize
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
-    /// Writes every byte (retrying short writes).
+    /// Writes every byte (retrying short writes), without syncing and without rolling back.
     public func append(_ bytes: [UInt8]) throws(SystemError) {
         var offset = 0
         while offset < bytes.count {
@@ -25,9 +38,39 @@ public final class AppendOnlyFile {
         }
     }
 
+    /// Writes `bytes` and syncs them; on any failure the file is cut back to its last durable
+    /// size before the error is thrown.
+    public func appendDurably(_ bytes: [UInt8]) throws(SystemError) {
+        do {
+            try append(bytes)
+            try sync()
+        } catch {
+            rollBack()
+            throw error
+        }
+        durableSize += bytes.count
+        allocatedSize = max(allocatedSize, durableSize)
+    }
+
+    /// Cuts anything past the last durable size (a failed append's partial bytes).
+    private func rollBack() {
+        if ftruncate(fd, off_t(durableSize)) == 0 { _ = fdatasync(fd) }
+        // Truncation also frees the blocks preallocated past the end.
+        allocatedSize = durableSize
+    }
+
     /// Makes what was appended durable.
     public func sync() throws(SystemError) {
         _ = try syscall("fdatasync \(path)") { fdatasync(fd) }
+    }
+
+    /// Makes sure the first `size` bytes of the file have blocks, without changing its size.
+    /// Throws ENOSPC when the disk cannot give them; EOPNOTSUPP where the file system cannot
+    /// preallocate (the caller then goes on without a reserve).
+    public func reserve(upTo size: Int) throws(SystemError) {
+        guard size > allocatedSize else { return }
+        _ = try syscall("fallocate \(path)") { cgw_preallocate_keep_size(fd, Int64(allocatedSize), Int64(size - allocatedSize)) }
+        allocatedSize = size
     }
 
     public var size: Int {
@@ -55,6 +98,16 @@ extension FileSystem {
     }
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Cuts `path` to `size` bytes and syncs it (a torn journal tail).
+    public static func truncateDurably(_ path: String, to size: Int) throws(SystemError) {
+        let fd = try syscall("open \(path)") { open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW) }
+        defer { Glibc.close(fd) }
+        _ = try syscall("ftruncate \(path)") { ftruncate(fd, off_t(size)) }
+        _ = try syscall("fsync \(path)") { fsync(fd) }
+    }
+
+    public static func remove(_ path: String) { unlink(path) }
 
     /// Replaces `path` with `bytes` so that a crash leaves either the old or the new file:
     /// write a temporary file, sync it, rename it over, sync the directory.

@@ -24,6 +24,18 @@ public struct Socket: Sendable, Hashable {
         return socket
     }
 
+    /// Throws EADDRINUSE when another socket (of any process) listens on `address`. Listeners bind
+    /// with SO_REUSEPORT, which would otherwise let a second gateway of the same user join the
+    /// port and take half its connections; a probe bound without it fails instead, as nginx does.
+    public static func checkAvailable(_ address: SocketAddress) throws(SystemError) {
+        let fd = try syscall("socket") { Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        defer { Glibc.close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if address.family == AF_INET6 { _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        _ = try syscall("bind \(address)") { address.withSockaddr { Glibc.bind(fd, $0, $1) } }
+    }
+
     /// Starts a non-blocking connect; `.wouldBlock` means the result arrives as writability (then read `pendingError`).
     public static func connect(to address: SocketAddress) throws(SystemError) -> (Socket, IOResult<Void>) {
         let fd = try syscall("socket") { Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }

@@ -14,6 +14,11 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
         "\(call): \(String(cString: strerror(errno)))"
     }
 
+    /// The disk (or the user's quota) is full.
+    public var isOutOfSpace: Bool { errno == ENOSPC || errno == EDQUOT }
+    /// The file system or kernel does not offer the call (fallocate on some file systems).
+    public var isUnsupported: Bool { errno == EOPNOTSUPP || errno == ENOSYS }
+
     /// The message without the call name, e.g. "Connection refused".
     public var reason: String { String(cString: strerror(errno)) }
 }

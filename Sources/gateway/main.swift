@@ -5,8 +5,10 @@ import GatewaySystem
 import Glibc
 
 let usage = """
-usage: gateway [--config FILE]        run the gateway (default FILE: gateway.json)
-       gateway check-config FILE      validate FILE, print every problem, exit 1 if any
+usage: gateway [--config FILE]                 run the gateway (default FILE: gateway.json)
+       gateway check-config FILE               validate FILE, print every problem, exit 1 if any
+       gateway repair-journal [--config FILE]  keep every whole record of the session journal, drop the damaged ones
+       gateway --version
 
 """
 
@@ -37,6 +39,16 @@ if arguments.first == "check-config" {
     exit(0)
 }
 
+if arguments.first == "--version" || arguments.first == "version" {
+    ProcessSetup.writeStandardOutput("gateway \(GatewayVersion.current)\n")
+    exit(0)
+}
+
+var command = "run"
+if arguments.first == "repair-journal" {
+    command = "repair-journal"
+    arguments.removeFirst()
+}
 var configPath = "gateway.json"
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
@@ -53,6 +65,15 @@ while !arguments.isEmpty {
 }
 
 let configuration = loadOrExit(configPath)
+if command == "repair-journal" {
+    do {
+        let report = try JournalRepair.run(configuration)
+        ProcessSetup.writeStandardOutput(report + "\n")
+        exit(0)
+    } catch {
+        fail("repair-journal: \(error)", code: 1)
+    }
+}
 let logger = Logger(label: "gateway", level: Logger.Level(name: configuration.logging.level) ?? .info)
 ProcessSetup.ignoreSIGPIPE()
 TerminationSignals.block()

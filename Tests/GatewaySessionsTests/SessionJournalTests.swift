@@ -43,7 +43,7 @@ struct ListedSessions: SessionSource {
         journal.append(.closed(c.session.digest))
         journal.flush()
 
-        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
         #expect(found.warnings.isEmpty)
         #expect(found.records == 5)
         #expect(found.sessions.map(\.username) == ["alice", "bob"])
@@ -57,22 +57,95 @@ struct ListedSessions: SessionSource {
         #expect(mode == 0o600)
     }
 
-    @Test func aTornLastRecordIsSkippedWithAWarning() throws {
+    /// Writes sessions for `names` and returns the journal's path and the sessions.
+    static func written(_ names: [String]) throws -> (dir: String, path: String, sessions: [SessionSnapshot]) {
         let dir = try Self.directory()
         let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1000, source: ListedSessions { [] })
-        let a = Self.session("alice"), b = Self.session("bob")
-        journal.append(.opened(a.session))
-        journal.append(.opened(b.session))
+        let sessions = names.map { Self.session($0).session }
+        for session in sessions { journal.append(.opened(session)) }
         journal.flush()
-        // Cut the last record in half, as a crash in the middle of a write would.
-        let path = SessionJournal.path(inDirectory: dir)
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        bytes = bytes.prefix(bytes.count - 40)
-        try bytes.write(to: URL(fileURLWithPath: path))
+        return (dir, SessionJournal.path(inDirectory: dir), sessions)
+    }
 
-        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+    static func bytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+    static func write(_ bytes: [UInt8], to path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+
+    @Test func aTornTailIsCutOffSoTheNextRecordIsNotGluedToIt() throws {
+        let (dir, path, _) = try Self.written(["alice", "bob"])
+        // Cut the last record in half, as a crash in the middle of a write would.
+        let whole = try Self.bytes(path)
+        try Self.write(Array(whole.dropLast(40)), to: path)
+
+        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
         #expect(found.sessions.map(\.username) == ["alice"])
-        #expect(found.warnings.count == 1 && found.warnings[0].contains("torn"))
+        #expect(found.warnings.count == 1 && found.warnings[0].contains("torn tail"), "\(found.warnings)")
+        let firstLength = whole.firstIndex(of: 10)! + 1
+        #expect(try Self.bytes(path).count == firstLength, "the fragment is cut off on disk")
+
+        // A record appended after the cut starts on a line of its own and is read back.
+        let journal = try SessionJournal(directory: dir, recordsInFile: found.records, compactAfterRecords: 1000, source: ListedSessions { [] })
+        let carol = Self.session("carol").session
+        journal.append(.opened(carol))
+        journal.flush()
+        let again = try SessionJournal.load(directory: dir, defaults: Self.defaults)
+        #expect(again.sessions.map(\.username) == ["alice", "carol"])
+        #expect(again.warnings.isEmpty)
+    }
+
+    @Test func damageBeforeTheTailRefusesTheStartNamingRecordAndOffset() throws {
+        let (dir, path, _) = try Self.written(["alice", "bob", "carol"])
+        var bytes = try Self.bytes(path)
+        let secondStart = bytes.firstIndex(of: 10)! + 1
+        bytes[secondStart + 20] ^= 0x01 // one flipped bit inside record 2
+        try Self.write(bytes, to: path)
+        do {
+            _ = try SessionJournal.load(directory: dir, defaults: Self.defaults)
+            Issue.record("a journal damaged in the middle was loaded")
+        } catch {
+            #expect(error.message.contains("record 2 at byte \(secondStart)"), "\(error.message)")
+            #expect(error.message.contains("checksum mismatch") && error.message.contains("gateway repair-journal"))
+        }
+        // The repair keeps records 1 and 3, reports record 2, and keeps the damaged file.
+        let report = try SessionJournal.repair(directory: dir)
+        #expect(report.keptRecords == 2)
+        #expect(report.dropped.count == 1 && report.dropped[0].contains("record 2 at byte \(secondStart)"))
+        let backup = try #require(report.backupPath)
+        #expect(try Self.bytes(backup) == bytes)
+        let repaired = try SessionJournal.load(directory: dir, defaults: Self.defaults)
+        #expect(repaired.sessions.map(\.username) == ["alice", "carol"] && repaired.warnings.isEmpty)
+    }
+
+    @Test func everyKindOfDamageIsDetected() throws {
+        let (_, path, _) = try Self.written(["alice", "bob", "carol"])
+        let good = try Self.bytes(path)
+        let firstEnd = good.firstIndex(of: 10)! + 1
+        let head = Array(good[..<firstEnd]), rest = Array(good[firstEnd...])
+        // Each case damages what follows record 1 and leaves whole records after it.
+        let cases: [(String, [UInt8], whole: Int)] = [
+            ("a fragment glued to the next record", head + Array(head.prefix(50)) + rest, 2),
+            ("zeros in the middle", head + [UInt8](repeating: 0, count: 64) + [10] + rest, 3),
+            ("a checksum digit changed", Array(head.dropLast(2)) + [head[head.count - 2] == 48 ? 49 : 48, 10] + rest, 2),
+            ("an empty line", head + [10] + rest, 3),
+        ]
+        for (name, bytes, whole) in cases {
+            let scan = JournalFormat.scan(bytes)
+            #expect(scan.damagedBeforeTail.count == 1, "\(name): \(scan.records.map { $0.problem ?? "ok" })")
+            #expect(scan.wholeRecords.count == whole, "\(name)")
+        }
+        // Garbage after the last whole record is a tail, not damage before it.
+        let tail = JournalFormat.scan(good + [UInt8](repeating: 0, count: 100))
+        #expect(tail.wholeRecords.count == 3)
+        #expect(tail.damagedBeforeTail.isEmpty && tail.tail?.offset == good.count && tail.tail?.length == 100)
+    }
+
+    @Test func aJournalWithoutChecksumsFromAnOlderGatewayIsStillRead() throws {
+        let (dir, path, _) = try Self.written(["alice", "bob"])
+        // Strip the checksums: the lines an older gateway wrote.
+        let legacy = try Self.bytes(path).split(separator: 10).flatMap { line in Array(line[..<line.lastIndex(of: 9)!]) + [10] }
+        try Self.write(legacy, to: path)
+        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
+        #expect(found.sessions.map(\.username) == ["alice", "bob"])
+        #expect(found.warnings.contains { $0.contains("without checksums") })
     }
 
     @Test func compactionKeepsOnlyLiveSessions() throws {
@@ -90,7 +163,7 @@ struct ListedSessions: SessionSource {
         // Records that arrived during a compaction count towards the next one, which the next append starts.
         journal.append(.closed(Self.session("gone").session.digest))
         journal.flush()
-        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
         #expect(found.sessions.map(\.username) == ["keeper"])
         #expect(found.records < 100, "the journal holds \(found.records) records for one live session")
     }
@@ -115,13 +188,13 @@ struct ListedSessions: SessionSource {
         }
         journal.flush()
         box.journal = nil
-        let found = SessionJournal.read(directory: dir, defaults: Self.defaults)
+        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
         #expect(Set(found.sessions.map(\.username)) == ["keeper", "late"])
         #expect(found.records < 150)
     }
 
     @Test func aMissingJournalIsAnEmptyStart() throws {
-        let found = SessionJournal.read(directory: try Self.directory(), defaults: Self.defaults)
+        let found = try SessionJournal.load(directory: try Self.directory(), defaults: Self.defaults)
         #expect(found.sessions.isEmpty && found.records == 0 && found.warnings.isEmpty)
     }
 

@@ -11,6 +11,8 @@
 
 /* accept4 needs _GNU_SOURCE, which must not leak into the module header (see shims.c). */
 int cgw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+/* fallocate(FALLOC_FL_KEEP_SIZE): blocks past the end of a file without growing it. _GNU_SOURCE too. */
+int cgw_preallocate_keep_size(int fd, int64_t offset, int64_t length);
 
 /* SHA-256 of data into out (32 bytes), without EVP's per-call fetch. */
 void cgw_sha256(const void *data, size_t length, unsigned char *out);

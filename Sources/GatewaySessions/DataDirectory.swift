@@ -1,0 +1,98 @@
+import GatewaySystem
+
+/// The data folder (`sessions.dataDirectory`), opened for one gateway: checked as ssh checks a
+/// key file (a real directory of this user, open to nobody else), created 0700 where missing,
+/// and locked exclusively for as long as the gateway runs, so two gateways never write one
+/// journal (a token deleted on one would live on in the other, and a compaction by one would
+/// drop the other's sessions).
+public final class DataDirectory: Sendable {
+    public let path: String
+    private let lock: DirectoryLock
+
+    public struct Problem: Error, CustomStringConvertible, Sendable {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Checks, creates where missing, and locks `path`.
+    public init(_ path: String) throws(Problem) {
+        self.path = path
+        try Self.check(path, creating: true)
+        do {
+            lock = try DirectoryLock(path)
+        } catch {
+            switch error {
+            case .held(let pid, let command):
+                let holder = pid.map { "process \($0)\(command.map { " (\($0))" } ?? "")" } ?? "another process"
+                throw Problem(message: "the data folder \(path) is in use by \(holder): only one gateway may use a data folder (sessions.dataDirectory); stop it, or give this gateway a folder of its own")
+            case .system(let failure):
+                throw Problem(message: "cannot lock the data folder \(path): \(failure)")
+            }
+        }
+        try Self.checkJournal(path)
+    }
+
+    /// What starting on `path` would refuse, without creating or locking anything (check-config).
+    public static func problems(_ path: String) -> [String] {
+        do {
+            try check(path, creating: false)
+            try checkJournal(path)
+            return []
+        } catch {
+            return [error.message]
+        }
+    }
+
+    private static func check(_ path: String, creating: Bool) throws(Problem) {
+        let status: FileStatus?
+        do { status = try FileSystem.status(path) } catch { throw Problem(message: "cannot use the data folder \(path): \(error)") }
+        guard let status else {
+            if creating {
+                do { try FileSystem.makeDirectories(path) } catch {
+                    throw Problem(message: "cannot create the data folder \(path): \(error)")
+                }
+                return
+            }
+            // check-config: the nearest existing parent must let this user create it.
+            var parent = path
+            repeat {
+                parent = parent.contains("/") ? String(parent[..<parent.lastIndex(of: "/")!]) : "."
+                if parent.isEmpty { parent = "/" }
+            } while !FileSystem.exists(parent) && parent != "/" && parent != "."
+            if !FileSystem.isWritableDirectory(parent) {
+                throw Problem(message: "the data folder \(path) does not exist and cannot be created: \(parent) is not writable by this user")
+            }
+            return
+        }
+        try checkPrivate(path, status, what: "data folder", kind: .directory, fix: "chmod 700")
+        if !FileSystem.isWritableDirectory(path) {
+            throw Problem(message: "the data folder \(path) is not writable by this user")
+        }
+    }
+
+    private static func checkJournal(_ directory: String) throws(Problem) {
+        let journal = SessionJournal.path(inDirectory: directory)
+        let status: FileStatus?
+        do { status = try FileSystem.status(journal) } catch { throw Problem(message: "cannot use the session journal \(journal): \(error)") }
+        if let status { try checkPrivate(journal, status, what: "session journal", kind: .regular, fix: "chmod 600") }
+    }
+
+    /// A symbolic link, a foreign owner or group/other permissions are refused, with the fix named.
+    private static func checkPrivate(_ path: String, _ status: FileStatus, what: String, kind: FileStatus.Kind, fix: String) throws(Problem) {
+        switch status.kind {
+        case .symbolicLink:
+            throw Problem(message: "the \(what) \(path) is a symbolic link; the gateway refuses it (a link can point its sessions anywhere): use the real path")
+        case kind: break
+        default:
+            throw Problem(message: "the \(what) \(path) is not a \(kind == .directory ? "directory" : "regular file")")
+        }
+        let user = FileSystem.effectiveUser
+        if status.owner != user {
+            throw Problem(message: "the \(what) \(path) is owned by uid \(status.owner), not by the gateway's user (uid \(user)); it holds upstream session tokens: chown \(user) \(path)")
+        }
+        if status.permissions & 0o077 != 0 {
+            let mode = String(status.permissions, radix: 8)
+            throw Problem(message: "the \(what) \(path) is open to group or others (mode \(mode)); it holds upstream session tokens: \(fix) \(path)")
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import GatewayJSON
+
+/// The journal's bytes: one record per line, `JSON TAB checksum LF`, the checksum being the
+/// CRC-32C of the JSON as eight lowercase hex digits. A record is whole only when its line ends
+/// and its checksum matches, so a torn write, a flipped bit or two records glued together are
+/// all detected, and each is named by its record number and byte offset.
+public enum JournalFormat {
+    /// One line for `json` (which must not contain a raw tab or newline; JSONWriter never writes one).
+    static func line(_ json: [UInt8]) -> [UInt8] {
+        var bytes = json
+        bytes.reserveCapacity(json.count + 10)
+        bytes.append(9)
+        bytes += CRC32C.hex(CRC32C.checksum(json))
+        bytes.append(10)
+        return bytes
+    }
+
+    /// One record as found in a file: its 1-based number, where its line starts, how long it is
+    /// (its newline included, when it has one), and its JSON when it is whole.
+    public struct Record: Sendable {
+        public let number: Int
+        public let offset: Int
+        public let length: Int
+        /// Nil when damaged; then `problem` says how.
+        public let value: JSONValue?
+        public let problem: String?
+    }
+
+    /// What a scan of a journal file found.
+    public struct Scan: Sendable {
+        public var records: [Record] = []
+        /// Byte offset just past the last whole record: where a torn tail is cut.
+        public var intactEnd = 0
+        /// Whole records written before checksums existed (a journal from an older gateway).
+        public var uncheckedRecords = 0
+        public let size: Int
+
+        /// Damaged records followed by a whole one: not a crash mid-write, but damage.
+        public var damagedBeforeTail: [Record] {
+            records.filter { $0.value == nil && $0.offset < intactEnd }
+        }
+        /// Damaged bytes after the last whole record: what a crash mid-write leaves.
+        public var tail: (offset: Int, length: Int, records: Int)? {
+            size > intactEnd ? (intactEnd, size - intactEnd, records.filter { $0.offset >= intactEnd }.count) : nil
+        }
+        public var wholeRecords: [Record] { records.filter { $0.value != nil } }
+    }
+
+    public static func scan(_ bytes: [UInt8]) -> Scan {
+        var scan = Scan(size: bytes.count)
+        var start = 0
+        var number = 0
+        while start < bytes.count {
+            number += 1
+            let newline = bytes[start...].firstIndex(of: 10)
+            let end = newline.map { $0 + 1 } ?? bytes.count
+            let (value, problem, unchecked) = decode(bytes[start..<(newline ?? bytes.count)], terminated: newline != nil)
+            scan.records.append(Record(number: number, offset: start, length: end - start, value: value, problem: problem))
+            if value != nil {
+                scan.intactEnd = end
+                if unchecked { scan.uncheckedRecords += 1 }
+            }
+            start = end
+        }
+        return scan
+    }
+
+    private static func decode(_ line: ArraySlice<UInt8>, terminated: Bool) -> (JSONValue?, String?, Bool) {
+        guard terminated else { return (nil, "no end of line (cut off by a crash or a truncation)", false) }
+        guard !line.isEmpty else { return (nil, "an empty line", false) }
+        guard let tab = line.lastIndex(of: 9) else {
+            // Before checksums, records were bare JSON lines: accepted when they parse whole.
+            guard let value = try? JSONParser.parse(Array(line)), value["digest"] != nil else {
+                return (nil, "not a journal record (no checksum, not JSON)", false)
+            }
+            return (value, nil, true)
+        }
+        let json = line[line.startIndex..<tab]
+        let stored = line[(tab + 1)...]
+        guard stored.count == 8, CRC32C.hex(CRC32C.checksum(json))[...] == stored else {
+            return (nil, "checksum mismatch", false)
+        }
+        guard let value = try? JSONParser.parse(Array(json)), value["digest"] != nil else {
+            return (nil, "checksum matches but the record is not a session record", false)
+        }
+        return (value, nil, false)
+    }
+
+    /// A damaged record, for messages: "record 7 at byte 1234 (210 bytes): checksum mismatch".
+    public static func describe(_ record: Record) -> String {
+        "record \(record.number) at byte \(record.offset) (\(record.length) bytes): \(record.problem ?? "damaged")"
+    }
+}
+
+/// CRC-32C (Castagnoli), the checksum of iSCSI, ext4 metadata and many logs.
+enum CRC32C {
+    private static let table: [UInt32] = (0..<256).map { index in
+        var value = UInt32(index)
+        for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0x82F6_3B78 : value >> 1 }
+        return value
+    }
+
+    static func checksum<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
+        return crc ^ 0xFFFF_FFFF
+    }
+
+    static func hex(_ value: UInt32) -> [UInt8] {
+        let digits = Array("0123456789abcdef".utf8)
+        return (0..<8).map { digits[Int(value >> (28 - 4 * UInt32($0)) & 0xF)] }
+    }
+}
