@@ -23,11 +23,24 @@ public struct GatewayConfiguration: Sendable {
     public static func load(path: String) throws(ConfigError) -> GatewayConfiguration {
         let bytes: [UInt8]
         do {
-            bytes = try FileSystem.readBytes(path)
+            bytes = try FileSystem.readRegularFile(path, maxBytes: maxFileBytes)
         } catch {
-            throw ConfigError(source: path, problems: [ConfigProblem(path: "", message: "cannot read: \(error.reason)")])
+            throw ConfigError(source: path, problems: [ConfigProblem(path: "", message: "cannot read: \(error.message)")])
         }
-        return try parse(bytes, source: path)
+        var configuration = try parse(bytes, source: path)
+        configuration.resolvePaths(relativeTo: path)
+        return configuration
+    }
+
+    /// A configuration file larger than this is refused rather than read (`check-config /dev/zero`).
+    public static let maxFileBytes = 4 << 20
+
+    /// A relative `sessions.dataDirectory` names a folder beside the configuration file, whatever
+    /// the current directory of whoever starts the gateway (systemd, a shell, a test).
+    mutating func resolvePaths(relativeTo configurationPath: String) {
+        guard !sessions.dataDirectory.hasPrefix("/") else { return }
+        let folder = configurationPath.contains("/") ? String(configurationPath[..<configurationPath.lastIndex(of: "/")!]) : "."
+        sessions.dataDirectory = (folder.isEmpty ? "/" : folder + "/") + sessions.dataDirectory
     }
 
     public static func parse(_ bytes: [UInt8], source: String = "gateway.json") throws(ConfigError) -> GatewayConfiguration {

@@ -79,8 +79,14 @@ extension JSONActionHandler {
         let answer = envelope(for: request, session: session)
         // A revoked API key must stay revoked after a crash: answer once the close is on disk.
         let send = loop.callback { [self] (error: SystemError?) in
-            if let error { logger.error("session \(session.digest.fingerprint): the close could not be journaled (\(error)); it may return after a restart") }
-            reply(responder, answer)
+            guard let error else {
+                reply(responder, answer)
+                return
+            }
+            // The session is ended here and now; only its record is late, and the journal writes it again.
+            logger.error("session \(session.digest.fingerprint): the close could not be journaled (\(error)); retrying, it could return after a restart until written")
+            reply(responder, failure(request, .sessionStoreFailed,
+                "The session is ended, but the gateway could not yet record that durably (\(error.reason)); it keeps trying. Until it succeeds, a restart of the gateway could bring the session back."))
         }
         services.record(.closed(session.digest)) { send($0) }
     }
@@ -102,8 +108,14 @@ extension JSONActionHandler {
         }
         let answer = envelope(for: request, session: altered, result: sessionResult(altered, token: request.authToken))
         let send = loop.callback { [self] (error: SystemError?) in
-            if let error { logger.error("session \(altered.digest.fingerprint): the change could not be journaled (\(error))") }
-            reply(responder, answer)
+            guard let error else {
+                reply(responder, answer)
+                return
+            }
+            // Not durable, so not done: the session goes back to the settings it had.
+            _ = services.table.alter(caller.digest, settings: caller.settings, now: loop.now)
+            logger.error("session \(altered.digest.fingerprint): the change could not be journaled (\(error)); undone")
+            reply(responder, failure(request, .sessionStoreFailed, "The gateway could not record the change durably (\(error.reason)); the session keeps its settings. Try again later."))
         }
         services.record(.altered(altered.digest, settings)) { send($0) }
     }

@@ -69,8 +69,6 @@ public final class SessionJournal: Sendable {
     static let compactionBatch = 1024
     /// Room kept for revocations on a full disk: about 600 close records.
     public static let reserveBytes = 64 * 1024
-    /// Space is preallocated in steps this large, so most batches need no fallocate call.
-    static let preallocationStep = 256 * 1024
     private let pending = Mutex<PendingWrites>(PendingWrites())
 
     typealias Completion = @Sendable (SystemError?) -> Void
@@ -196,24 +194,20 @@ public final class SessionJournal: Sendable {
     }
 
     /// Makes sure `count` more bytes and the revocation reserve have blocks; the error (ENOSPC)
-    /// when they cannot be had. A file system that cannot preallocate runs without a reserve.
+    /// when they cannot be had, or when the disk has no free block left at all (the reserve may
+    /// not be eaten into by logins just because a block of it was half used). A file system that
+    /// cannot preallocate runs without a reserve.
     private func claimSpace(for count: Int) -> SystemError? {
+        if let free = file.file.freeBytesOnDisk, free == 0 { return .outOfSpace("write \(path)") }
         guard !file.preallocationUnsupported else { return nil }
-        let needed = file.file.durableSize + count + Self.reserveBytes
-        guard needed > file.file.allocatedSize else { return nil }
         do {
-            try file.file.reserve(upTo: needed + Self.preallocationStep)
+            try file.file.reserve(upTo: file.file.durableSize + count + Self.reserveBytes)
             return nil
         } catch {
             if error.isUnsupported {
                 file.preallocationUnsupported = true
                 return nil
             }
-        }
-        do {
-            try file.file.reserve(upTo: needed)
-            return nil
-        } catch {
             return error
         }
     }

@@ -73,6 +73,13 @@ public final class AppendOnlyFile {
         allocatedSize = size
     }
 
+    /// Bytes an unprivileged writer could still take on the file's file system (nil if unknown).
+    public var freeBytesOnDisk: Int? {
+        var info = statvfs()
+        guard fstatvfs(fd, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
+    }
+
     public var size: Int {
         var info = stat()
         return fstat(fd, &info) == 0 ? Int(info.st_size) : 0

@@ -18,3 +18,51 @@ public enum FileSystem {
         String(decoding: try readBytes(path), as: UTF8.self)
     }
 }
+
+/// Why a file that should hold configuration (gateway.json, a certificate, a key) was not read.
+public struct FileReadError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}
+
+extension FileSystem {
+    /// Reads `path` only when it is a regular file (links followed) of at most `maxBytes`: a device
+    /// (`/dev/zero`) would be read until memory runs out, and a FIFO would block forever.
+    public static func readRegularFile(_ path: String, maxBytes: Int) throws(FileReadError) -> [UInt8] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw FileReadError(message: String(cString: strerror(errno))) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw FileReadError(message: "not a regular file (\(kindName(info.st_mode)))")
+        }
+        guard Int(info.st_size) <= maxBytes else {
+            throw FileReadError(message: "\(info.st_size) bytes, more than the \(maxBytes) bytes such a file may have")
+        }
+        // O_NONBLOCK: should the path become a FIFO between the check and the open, the open does not hang.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw FileReadError(message: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while out.count <= maxBytes {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileReadError(message: String(cString: strerror(errno)))
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        throw FileReadError(message: "more than the \(maxBytes) bytes such a file may have")
+    }
+
+    static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        default: return "not a regular file"
+        }
+    }
+}

@@ -14,6 +14,9 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
         "\(call): \(String(cString: strerror(errno)))"
     }
 
+    /// ENOSPC for `call`, for a write refused before it was tried.
+    public static func outOfSpace(_ call: String) -> SystemError { SystemError(call: call, errno: ENOSPC) }
+
     /// The disk (or the user's quota) is full.
     public var isOutOfSpace: Bool { errno == ENOSPC || errno == EDQUOT }
     /// The file system or kernel does not offer the call (fallocate on some file systems).

@@ -117,10 +117,10 @@ public enum Servers {
         try ServerProcess("gateway", arguments: ["--config", configPath], readyMarker: "gateway listening on", readyLine: "gateway ready\n")
     }
 
-    /// A fresh, empty temporary directory.
+    /// A fresh, empty temporary directory, private to this user (a gateway refuses a data folder open to others).
     public static func temporaryDirectory() throws -> String {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("gw-data-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return url.path
     }
 
