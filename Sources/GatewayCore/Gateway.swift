@@ -26,6 +26,10 @@ public final class Gateway {
     /// Journaled ordinary sessions not kept across this restart (persistSessions false): their
     /// upstream sessions are closed once the loops run.
     private var sessionsToClose: [SessionSnapshot] = []
+    /// Sessions restored from the journal, to be confirmed with their upstreams once the loops run.
+    private var restoredSessions: [SessionSnapshot] = []
+    private var reconciliation: SessionReconciliation?
+    private var targets: [UpstreamTarget] = []
     let services: SessionServices
     /// Each TLS listener's name, its settings and the holder its connections take contexts from.
     private var tlsListeners: [(name: String, settings: TLSServerSettings, holder: TLSContextHolder)] = []
@@ -55,9 +59,12 @@ public final class Gateway {
         for listener in configuration.listeners where listener.enabled {
             listenerOptions[listener.name] = try TransportSecurity.listenerOptions(listener, limits: configuration.limits)
         }
-        var toClose: [SessionSnapshot] = []
-        services = try Self.openSessions(configuration, dataDirectory: dataDirectory, logger: logger, now: loops[0].now, toClose: &toClose)
+        self.targets = targets
+        var toClose: [SessionSnapshot] = [], restored: [SessionSnapshot] = []
+        services = try Self.openSessions(configuration, dataDirectory: dataDirectory, logger: logger, now: loops[0].now,
+                                         toClose: &toClose, restored: &restored)
         sessionsToClose = toClose
+        restoredSessions = restored
         let handlers = loops.map { [services] loop in
             let actions = JSONActionHandler(loop: loop, services: services,
                                             pools: targets.map { UpstreamPool(target: $0, loop: loop, logger: logger) },
@@ -112,6 +119,10 @@ public final class Gateway {
             services.record(.closed(session.digest))
         }
         sessionsToClose = []
+        let reconciliation = SessionReconciliation(handler: first, targets: targets, restored: restoredSessions)
+        restoredSessions = []
+        self.reconciliation = reconciliation
+        reconciliation.start()
         group.start()
     }
 
@@ -152,7 +163,7 @@ public final class Gateway {
     /// Reads the journal back: permanent sessions always return, ordinary ones when
     /// `sessions.persistSessions` is true; the rest are handed back to be closed upstream.
     static func openSessions(_ configuration: GatewayConfiguration, dataDirectory: DataDirectory, logger: Logger, now: Int64,
-                             toClose: inout [SessionSnapshot]) throws -> SessionServices {
+                             toClose: inout [SessionSnapshot], restored restoredSessions: inout [SessionSnapshot]) throws -> SessionServices {
         let defaults = configuration.jsonActionApiDefaults
         let rules = configuration.sessions
         let table = SessionTable(limits: SessionLimits(maxSessions: defaults.maxJsonApiSessions,
@@ -174,6 +185,7 @@ public final class Gateway {
                 logger.warning("session \(session.digest.fingerprint) of '\(session.username)' dropped: upstream '\(session.upstream)' is no longer configured")
             } else if session.settings.permanentSession || rules.persistSessions {
                 table.restore(session, now: now)
+                restoredSessions.append(session)
                 restored += 1
             } else {
                 toClose.append(session)
