@@ -57,20 +57,31 @@ struct StubActions {
         case "listdatabases":
             return FairComEnvelope(result: StubData.databases, authToken: token)
         case "getrecordsusingsql":
-            let format = request["responseOptions"]?["dataFormat"]?.stringValue ?? params["dataFormat"]?.stringValue ?? "objects"
+            // As FairCom does: the request's responseOptions, else the session's defaultResponseOptions.
+            let format = request["responseOptions"]?["dataFormat"]?.stringValue
+                ?? state.session(for: token)?.setting("defaultResponseOptions")?["dataFormat"]?.stringValue
+                ?? params["dataFormat"]?.stringValue ?? "objects"
             return FairComEnvelope(result: StubData.athletes(dataFormat: format), authToken: token)
         case "runsqlstatements":
             let statements = params["sqlStatements"]?.arrayValue ?? []
             return FairComEnvelope(result: StubData.statementResults(statements), authToken: token)
         case "altersession":
-            if let cursor = params["idleCursorTimeoutSeconds"]?.intValue { state.alter(token, idleCursorTimeoutSeconds: cursor) }
-            return FairComEnvelope(authToken: token)
+            let settings = (params.objectValue ?? []).filter { Self.settingKeys.contains($0.0) && $0.1 != .null }
+            _ = state.alter(token, settings: settings)
+            return FairComEnvelope(result: describe(token: token), authToken: token)
         case "echo":
             return FairComEnvelope(result: params, authToken: token)
         default:
             return FairComEnvelope(errorCode: 12010, errorMessage: "The action '\(action)' is not implemented by the stub.", authToken: token)
         }
     }
+
+    /// The settings a session keeps from createSession or alterSession params.
+    static let settingKeys: Set<String> = [
+        "description", "defaultApi", "defaultDebug", "defaultDatabaseName", "defaultOwnerName", "defaultBinaryFormat",
+        "defaultVariantFormat", "defaultResponseOptions", "idleCursorTimeoutSeconds",
+        "defaultRetentionPolicy", "defaultRetentionUnit", "defaultRetentionPeriod",
+    ]
 
     private func createSession(_ params: JSONValue) -> FairComEnvelope {
         let username = params["username"]?.stringValue ?? ""
@@ -81,32 +92,48 @@ struct StubActions {
         }
         let idle = params["idleConnectionTimeoutSeconds"]?.intValue ?? 3600
         let cursor = params["idleCursorTimeoutSeconds"]?.intValue ?? 600
+        let settings = (params.objectValue ?? []).filter { Self.settingKeys.contains($0.0) && $0.1 != .null }
         guard let token = state.login(username: username, password: password, idleConnectionTimeoutSeconds: idle,
-                                      idleCursorTimeoutSeconds: cursor, permanent: permanent) else {
+                                      idleCursorTimeoutSeconds: cursor, permanent: permanent, settings: settings) else {
             return FairComEnvelope(errorCode: 1215, errorMessage: "Connection pool creation failed - User [\(username)] authentication failed to server [FAIRCOMS]. Please check user, password, and security privileges.")
         }
+        return FairComEnvelope(result: describe(token: token), authToken: token)
+    }
+
+    /// A session as FairCom's current servers describe it (the createSession seed's shape); what
+    /// the session was not given takes FairCom's defaults, the owner being the account itself.
+    private func describe(token: String) -> JSONValue {
+        guard let session = state.session(for: token) else { return .object([]) }
         let now = WallClock.faircomTimestamp()
-        let result: JSONValue = .object([
+        func value(_ key: String, _ fallback: JSONValue) -> JSONValue { session.setting(key) ?? fallback }
+        return .object([
             ("authToken", .string(token)),
-            ("username", .string(username)),
-            ("description", params["description"] ?? .string("")),
-            ("defaultDatabaseName", params["defaultDatabaseName"] ?? .string("faircom")),
-            ("defaultOwnerName", params["defaultOwnerName"] ?? .string(username)),
-            ("defaultBinaryFormat", params["defaultBinaryFormat"] ?? .string("hex")),
-            ("defaultResponseOptions", params["defaultResponseOptions"] ?? .object([
+            ("username", .string(session.username)),
+            ("description", value("description", .string(""))),
+            ("defaultDatabaseName", value("defaultDatabaseName", .string("faircom"))),
+            ("defaultOwnerName", value("defaultOwnerName", .string(session.username))),
+            ("defaultBinaryFormat", value("defaultBinaryFormat", .string("hex"))),
+            ("defaultVariantFormat", value("defaultVariantFormat", .string("json"))),
+            ("defaultStringFormat", .string("json")),
+            ("defaultFixedLengthCharFormat", .string("sql")),
+            ("defaultResponseOptions", value("defaultResponseOptions", .object([
                 ("binaryFormat", .string("hex")), ("dataFormat", .string("objects")), ("numberFormat", .string("number")),
-            ])),
-            ("idleConnectionTimeoutSeconds", params["idleConnectionTimeoutSeconds"] ?? .int(3600)),
-            ("idleCursorTimeoutSeconds", params["idleCursorTimeoutSeconds"] ?? .int(600)),
-            ("defaultApi", params["defaultApi"] ?? .string("db")),
-            ("defaultDebug", params["defaultDebug"] ?? .string("max")),
-            ("permanentSession", params["permanentSession"] ?? .bool(false)),
+            ]))),
+            ("idleConnectionTimeoutSeconds", .int(session.permanentSession ? -1 : session.idleConnectionTimeoutSeconds)),
+            ("idleCursorTimeoutSeconds", .int(session.idleCursorTimeoutSeconds)),
+            ("defaultApi", value("defaultApi", .string("db"))),
+            ("defaultDebug", value("defaultDebug", .string("max"))),
+            ("transformBufferInitialBytes", .int(0)),
+            ("permanentSession", .bool(session.permanentSession)),
             ("sessionStartTimestamp", .string(now)),
             ("sessionLastAccessedTimestamp", .string(now)),
+            ("defaultRetentionPolicy", value("defaultRetentionPolicy", .string("autoPurge"))),
+            ("defaultRetentionUnit", value("defaultRetentionUnit", .string("week"))),
+            ("defaultRetentionPeriod", value("defaultRetentionPeriod", .int(4))),
             ("serverVersion", .string(Self.serverVersion)),
             ("hostname", .string("faircom-stub")),
+            ("hostUuid", .string(state.hostUuid)),
         ])
-        return FairComEnvelope(result: result, authToken: token)
     }
 
     /// The request as echoed in debugInfo, with every password replaced.

@@ -38,8 +38,11 @@ final class StubHandler: HTTPRequestHandler {
                 .object([("username", .string(session.username)),
                          ("idleConnectionTimeoutSeconds", .int(session.idleConnectionTimeoutSeconds)),
                          ("permanentSession", .bool(session.permanentSession)),
-                         ("idleCursorTimeoutSeconds", .int(session.idleCursorTimeoutSeconds))])
+                         ("idleCursorTimeoutSeconds", .int(session.idleCursorTimeoutSeconds)),
+                         ("settings", .object(session.settings))])
             }))]))
+        case ("GET", "/stub/requests"):
+            return json(responder, 200, .object([("requests", .array(state.recentRequests.map { .string(String(decoding: $0, as: UTF8.self)) }))]))
         case ("POST", "/stub/faults"):
             guard let body = try? JSONParser.parse(request.body),
                   let mode = StubFaults.Mode(rawValue: body["mode"]?.stringValue ?? "none") else {
@@ -58,7 +61,7 @@ final class StubHandler: HTTPRequestHandler {
     }
 
     private func answerAction(_ request: HTTPRequest, _ responder: HTTPResponder) -> HTTPExchange? {
-        state.countRequest()
+        state.countRequest(request.body)
         let faults = state.faults
         switch faults.mode {
         case .hang:

@@ -1,3 +1,4 @@
+import GatewayJSON
 import GatewaySystem
 import Synchronization
 
@@ -29,6 +30,10 @@ public struct StubSession: Sendable {
     public let idleConnectionTimeoutSeconds: Int
     public let permanentSession: Bool
     public var idleCursorTimeoutSeconds: Int
+    /// The default* settings the session was given (createSession, then alterSession), as params.
+    public var settings: [(String, JSONValue)] = []
+
+    func setting(_ key: String) -> JSONValue? { settings.last { $0.0 == key }?.1 }
 }
 
 /// State shared by the stub's loops: accounts, live sessions, faults and counters.
@@ -39,9 +44,14 @@ public final class StubState: Sendable {
     public let allowsPermanentSessions: Bool
     /// Random bytes in each token: 48 gives FairCom's 64 characters; tests vary it.
     public let tokenBytes: Int
+    /// Like a FairCom server's hostUuid: the same for every session of this process.
+    public let hostUuid = SecureRandom.urlSafeToken(byteCount: 12)
     private let sessions = Mutex<[String: StubSession]>([:])
     private let faultSetting: Mutex<StubFaults>
     private let requestCount = Atomic<Int>(0)
+    /// The last bodies received on /api, oldest first, exactly as they arrived (tests compare them).
+    private let recent = Mutex<[[UInt8]]>([])
+    static let recentLimit = 32
 
     public init(accounts: [String: String], faults: StubFaults = StubFaults(), allowsPermanentSessions: Bool = true, tokenBytes: Int = 48) {
         self.accounts = accounts
@@ -56,23 +66,43 @@ public final class StubState: Sendable {
     }
 
     public var requests: Int { requestCount.load(ordering: .relaxed) }
-    func countRequest() { requestCount.wrappingAdd(1, ordering: .relaxed) }
+    func countRequest(_ body: [UInt8]) {
+        requestCount.wrappingAdd(1, ordering: .relaxed)
+        recent.withLock { list in
+            list.append(body)
+            if list.count > Self.recentLimit { list.removeFirst(list.count - Self.recentLimit) }
+        }
+    }
+
+    public var recentRequests: [[UInt8]] { recent.withLock { $0 } }
 
     /// Checks the credentials and opens a session; nil when they are wrong.
     func login(username: String, password: String, idleConnectionTimeoutSeconds: Int, idleCursorTimeoutSeconds: Int,
-               permanent: Bool) -> String? {
+               permanent: Bool, settings: [(String, JSONValue)]) -> String? {
         guard let expected = accounts[username], expected == password else { return nil }
         let token = SecureRandom.urlSafeToken(byteCount: tokenBytes)
         let session = StubSession(username: username, idleConnectionTimeoutSeconds: idleConnectionTimeoutSeconds,
-                                  permanentSession: permanent, idleCursorTimeoutSeconds: idleCursorTimeoutSeconds)
+                                  permanentSession: permanent, idleCursorTimeoutSeconds: idleCursorTimeoutSeconds, settings: settings)
         sessions.withLock { $0[token] = session }
         return token
     }
 
     func username(for token: String) -> String? { sessions.withLock { $0[token]?.username } }
 
-    func alter(_ token: String, idleCursorTimeoutSeconds: Int) {
-        sessions.withLock { $0[token]?.idleCursorTimeoutSeconds = idleCursorTimeoutSeconds }
+    func session(for token: String) -> StubSession? { sessions.withLock { $0[token] } }
+
+    /// alterSession: later settings replace earlier ones of the same name.
+    func alter(_ token: String, settings: [(String, JSONValue)]) -> StubSession? {
+        sessions.withLock { all in
+            guard var session = all[token] else { return nil }
+            for (key, value) in settings {
+                session.settings.removeAll { $0.0 == key }
+                session.settings.append((key, value))
+                if key == "idleCursorTimeoutSeconds", let cursor = value.intValue { session.idleCursorTimeoutSeconds = cursor }
+            }
+            all[token] = session
+            return session
+        }
     }
 
     /// Every live session, for tests.

@@ -20,13 +20,34 @@ public struct JSONActionAPIDefaults: Sendable, Equatable {
     /// The gateway answers without debugInfo unless asked (FairCom's per-request default).
     public var defaultDebug = "none"
     public var defaultDatabaseName = "faircom"
-    public var defaultOwnerName = "admin"
+    /// Nil: each session's own account name, as FairCom reports today.
+    public var defaultOwnerName: String?
     public var defaultBinaryFormat = "hex"
     public var defaultVariantFormat = "json"
     public var defaultResponseOptions: JSONValue = .object([
         ("binaryFormat", .string("hex")), ("dataFormat", .string("objects")),
         ("numberFormat", .string("number")), ("variantFormat", .string("json")),
     ])
+
+    /// The session defaults gateway.json sets explicitly, as FairCom names them: given to the
+    /// upstream at each createSession that leaves them out, so the upstream session applies them.
+    /// What gateway.json leaves out is left to the upstream's own defaults.
+    public var configuredSessionDefaults: [(String, JSONValue)] = []
+    static let sessionDefaultKeys = [
+        "defaultApi", "defaultDebug", "defaultDatabaseName", "defaultOwnerName", "defaultBinaryFormat", "defaultVariantFormat",
+        "defaultResponseOptions", "idleCursorTimeoutSeconds", "defaultRetentionPolicy", "defaultRetentionUnit", "defaultRetentionPeriod",
+    ]
+
+    public static func == (l: JSONActionAPIDefaults, r: JSONActionAPIDefaults) -> Bool {
+        JSONValue.object(l.configuredSessionDefaults) == .object(r.configuredSessionDefaults)
+            && l.maxJsonApiSessions == r.maxJsonApiSessions && l.maxJsonApiSessionsPerIpAddress == r.maxJsonApiSessionsPerIpAddress
+            && l.maxJsonApiSessionsPerUsername == r.maxJsonApiSessionsPerUsername
+            && l.idleConnectionTimeoutSeconds == r.idleConnectionTimeoutSeconds && l.idleCursorTimeoutSeconds == r.idleCursorTimeoutSeconds
+            && l.enablePermanentJsonApiSessions == r.enablePermanentJsonApiSessions && l.defaultApi == r.defaultApi
+            && l.defaultDebug == r.defaultDebug && l.defaultDatabaseName == r.defaultDatabaseName && l.defaultOwnerName == r.defaultOwnerName
+            && l.defaultBinaryFormat == r.defaultBinaryFormat && l.defaultVariantFormat == r.defaultVariantFormat
+            && l.defaultResponseOptions == r.defaultResponseOptions
+    }
 
     public init() {}
 
@@ -43,7 +64,7 @@ public struct JSONActionAPIDefaults: Sendable, Equatable {
         d.defaultApi = reader.string("defaultApi", default: d.defaultApi, allowed: apis)
         d.defaultDebug = reader.string("defaultDebug", default: d.defaultDebug, allowed: debugLevels)
         d.defaultDatabaseName = reader.string("defaultDatabaseName", default: d.defaultDatabaseName)
-        d.defaultOwnerName = reader.string("defaultOwnerName", default: d.defaultOwnerName)
+        if reader.value("defaultOwnerName") != nil { d.defaultOwnerName = reader.string("defaultOwnerName", default: "") }
         d.defaultBinaryFormat = reader.string("defaultBinaryFormat", default: d.defaultBinaryFormat, allowed: binaryFormats)
         d.defaultVariantFormat = reader.string("defaultVariantFormat", default: d.defaultVariantFormat, allowed: variantFormats)
         if var options = reader.object("defaultResponseOptions") {
@@ -63,6 +84,7 @@ public struct JSONActionAPIDefaults: Sendable, Equatable {
         if let period = reader.value("defaultRetentionPeriod"), period.intValue == nil, Int(period.stringValue ?? "") == nil {
             reader.report("defaultRetentionPeriod", "\(ObjectReader.show(period)) is not an integer")
         }
+        d.configuredSessionDefaults = sessionDefaultKeys.compactMap { key in reader.value(key).map { (key, $0) } }
         reader.finish()
         return d
     }

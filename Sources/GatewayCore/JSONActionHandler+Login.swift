@@ -54,8 +54,9 @@ extension JSONActionHandler {
         }
     }
 
-    /// The createSession result: the gateway's token, the session's settings in FairCom's order,
-    /// its timestamps, and what the upstream says about itself.
+    /// The createSession (and describeSessions, alterSession) result: the gateway's token, the
+    /// session's settings in FairCom's order (as the upstream reported them), its timestamps, and
+    /// everything else the upstream reported of this session (serverVersion, hostname, ...).
     func sessionResult(_ session: SessionSnapshot, token: String?) -> JSONValue {
         var members: [(String, JSONValue)] = []
         if let token { members.append(("authToken", .string(token))) }
@@ -63,7 +64,7 @@ extension JSONActionHandler {
         members += session.settings.reportedMembers
         members.append(("sessionStartTimestamp", .string(WallClock.faircomTimestamp(session.startedAt))))
         members.append(("sessionLastAccessedTimestamp", .string(WallClock.faircomTimestamp(session.lastAccessedAt))))
-        members += services.details(of: session.upstream)
+        members += session.settings.upstreamReport
         return .object(members)
     }
 }
@@ -97,11 +98,17 @@ final class LoginAttempt: HTTPExchange {
         call = UpstreamCall.post(loginBody(), to: pool) { [self] result in self.upstreamAnswered(result) }
     }
 
-    /// The client's params, except that the upstream session never idles out (the gateway ends
-    /// it) and is permanent only when the gateway session is.
+    /// The client's params, with the session defaults gateway.json sets where the client leaves
+    /// them out, except that the upstream session never idles out (the gateway ends it) and is
+    /// permanent only when the gateway session is.
     private func loginBody() -> [UInt8] {
         var members = request.params?.objectValue ?? []
         members.removeAll { $0.0 == "idleConnectionTimeoutSeconds" || $0.0 == "permanentSession" }
+        for (key, value) in handler.services.defaults.configuredSessionDefaults
+        where !members.contains(where: { $0.0 == key && $0.1 != .null }) {
+            members.removeAll { $0.0 == key }
+            members.append((key, value))
+        }
         members.append(("idleConnectionTimeoutSeconds", .int(0)))
         if askedForPermanent { members.append(("permanentSession", .bool(true))) }
         return JSONWriter.bytes(.object([("api", .string("admin")), ("action", .string("createSession")), ("params", .object(members))]))
@@ -135,21 +142,19 @@ final class LoginAttempt: HTTPExchange {
                 refuse(httpStatus: 502, .upstreamUnavailable, "upstream '\(upstream)': createSession succeeded without an authToken")
                 return
             }
-            let details = (answer["result"]?.objectValue ?? []).filter {
-                SessionServices.upstreamDetailKeys.contains($0.0) && $0.1.stringValue != upstreamToken
-            }
-            handler.services.remember(upstream: upstream, details: details)
-            issue(upstreamToken: upstreamToken)
+            var settings = parameters.settings
+            settings.adopt(upstreamResult: (answer["result"]?.objectValue ?? []).filter { $0.1.stringValue != upstreamToken })
+            issue(upstreamToken: upstreamToken, settings: settings)
         }
     }
 
-    private func issue(upstreamToken: String) {
+    private func issue(upstreamToken: String, settings: SessionSettings) {
         let services = handler.services
         let token = SessionToken.generate()
         let digest = TokenDigest(token: token)
         let session = services.table.commit(reservation, digest: digest, username: parameters.username, clientAddress: client,
                                             upstream: pool.target.name, upstreamToken: upstreamToken,
-                                            settings: parameters.settings, startedAt: WallClock.nowSeconds(), now: handler.loop.now)
+                                            settings: settings, startedAt: WallClock.nowSeconds(), now: handler.loop.now)
         let answer = handler.loop.callback { [self] (error: SystemError?) in self.recorded(session, token: token, error: error) }
         services.record(.opened(session)) { answer($0) }
     }

@@ -91,20 +91,54 @@ extension JSONActionHandler {
         services.record(.closed(session.digest)) { send($0) }
     }
 
+    /// Validated here, then given to the upstream session (which applies the defaults to every
+    /// request), and recorded only once the upstream has accepted it: the answer reports the
+    /// session as the upstream then describes it.
     func alterSession(_ request: ActionRequest, caller: SessionSnapshot, responder: HTTPResponder) {
-        let settings: SessionSettings
+        var settings: SessionSettings
         do {
             settings = try SessionParameters.applyAlter(request.params, to: caller.settings)
         } catch {
             reply(responder, failure(request, .invalidProperty, error.message))
             return
         }
-        guard let altered = services.table.alter(caller.digest, settings: settings, now: loop.now) else {
+        guard let pool = pool(named: caller.upstream) else {
             reply(responder, unknownSession(request))
             return
         }
-        if altered.settings.idleCursorTimeoutSeconds != caller.settings.idleCursorTimeoutSeconds {
-            tellUpstream(altered, idleCursorTimeoutSeconds: altered.settings.idleCursorTimeoutSeconds)
+        // The upstream session never idles out by itself: the gateway keeps that timeout.
+        let params = (request.params?.objectValue ?? []).filter { $0.0 != "idleConnectionTimeoutSeconds" }
+        var body = JSONWriter.bytes(.object([("api", .string("admin")), ("action", .string("alterSession")), ("params", .object(params))]))
+        body.removeLast()
+        body += Array(#","authToken":"#.utf8)
+        JSONWriter.writeString(caller.upstreamToken, into: &body)
+        body.append(UInt8(ascii: "}"))
+        UpstreamCall.post(body, to: pool) { [self] result in
+            switch result {
+            case .failure(let problem):
+                let code: GatewayErrorCode = problem.kind == .connectTimeout || problem.kind == .responseTimeout ? .upstreamTimeout : .upstreamUnavailable
+                reply(responder, failure(request, code, "\(problem.description); the session keeps its settings"))
+            case .success((let status, let answerBody)):
+                guard status == 200, let answer = try? JSONParser.parse(answerBody), let code = answer["errorCode"]?.intValue else {
+                    reply(responder, failure(request, .upstreamUnavailable, "upstream '\(pool.target.name)': alterSession was answered with HTTP \(status) and no FairCom envelope; the session keeps its settings"))
+                    return
+                }
+                guard code == 0 else {
+                    if code == GatewayErrorCode.unknownSession.rawValue { upstreamLost(caller.digest) }
+                    reply(responder, failure(request, GatewayErrorCode(rawValue: code), answer["errorMessage"]?.stringValue ?? "alterSession refused by upstream '\(pool.target.name)'"))
+                    return
+                }
+                settings.adopt(upstreamResult: (answer["result"]?.objectValue ?? []).filter { $0.1.stringValue != caller.upstreamToken })
+                if settings.upstreamReport.isEmpty { settings.upstreamReport = caller.settings.upstreamReport }
+                record(alteration: settings, of: caller, request: request, responder: responder)
+            }
+        }
+    }
+
+    private func record(alteration settings: SessionSettings, of caller: SessionSnapshot, request: ActionRequest, responder: HTTPResponder) {
+        guard let altered = services.table.alter(caller.digest, settings: settings, now: loop.now) else {
+            reply(responder, unknownSession(request))
+            return
         }
         let answer = envelope(for: request, session: altered, result: sessionResult(altered, token: request.authToken))
         let send = loop.callback { [self] (error: SystemError?) in
@@ -118,25 +152,6 @@ extension JSONActionHandler {
             reply(responder, failure(request, .sessionStoreFailed, "The gateway could not record the change durably (\(error.reason)); the session keeps its settings. Try again later."))
         }
         services.record(.altered(altered.digest, settings)) { send($0) }
-    }
-
-    // MARK: helpers
-
-    /// Cursors live upstream, so a changed cursor timeout is passed on (the other settings are
-    /// applied by the gateway to each request it forwards).
-    private func tellUpstream(_ session: SessionSnapshot, idleCursorTimeoutSeconds: Int) {
-        guard let pool = pool(named: session.upstream) else { return }
-        var body: [UInt8] = Array(#"{"api":"admin","action":"alterSession","params":{"idleCursorTimeoutSeconds":"#.utf8)
-        body += Array(String(idleCursorTimeoutSeconds).utf8)
-        body += Array(#"},"authToken":"#.utf8)
-        JSONWriter.writeString(session.upstreamToken, into: &body)
-        body.append(UInt8(ascii: "}"))
-        let logger = self.logger, name = session.digest.fingerprint
-        UpstreamCall.post(body, to: pool) { result in
-            if case .failure(let failure) = result {
-                logger.warning("session \(name): could not pass the cursor timeout to the upstream: \(failure)")
-            }
-        }
     }
 
     /// Administrators see every session; other accounts see their own.

@@ -42,11 +42,8 @@ final class JSONActionHandler {
         case .describeSessions: withSession(request, responder) { describeSessions(request, caller: $0, responder: responder) }
         case .deleteSession: deleteSession(request, responder: responder)
         case .alterSession: withSession(request, responder) { alterSession(request, caller: $0, responder: responder) }
-        case .database, .other:
-            guard let digest = digest(of: request),
-                  let session = services.table.touchForForwarding(digest, now: loop.now,
-                                                                  withResponseOptions: !Self.isPresent(request.envelope.responseOptions, in: request.body))
-            else {
+        case .other:
+            guard let digest = digest(of: request), let session = services.table.touchForForwarding(digest, now: loop.now) else {
                 reply(responder, unknownSession(request))
                 return nil
             }
@@ -177,49 +174,14 @@ final class JSONActionHandler {
         return responder.isActive ? exchange : nil
     }
 
-    /// The edits that turn the client's request into the upstream's: its token in place of the
-    /// gateway's, and the session's defaults where the request leaves `api`, `debug`,
-    /// `responseOptions`, `databaseName` or `ownerName` out.
+    /// The one edit that turns the client's request into the upstream's: the upstream's token in
+    /// place of the gateway's. Nothing else is added or changed: the upstream session has the
+    /// session's settings (given at createSession and alterSession) and applies them itself.
     func upstreamSplice(_ request: ActionRequest, session: ForwardingView) -> JSONSplice {
-        let body = request.body
-        let members = request.envelope
         var splice = JSONSplice()
-        if let token = members.authToken {
+        if let token = request.envelope.authToken {
             splice.replace(token.value, withStringOf: session.upstreamToken)
         }
-        var added: [(String, JSONValue)] = []
-        Self.fill(members.api, "api", .string(session.defaultApi), body, &added, &splice)
-        if session.defaultDebug != "none" {
-            Self.fill(members.debug, "debug", .string(session.defaultDebug), body, &added, &splice)
-        }
-        if let options = session.defaultResponseOptions {
-            Self.fill(members.responseOptions, "responseOptions", options, body, &added, &splice)
-        }
-        if case .database(let readsOwner) = request.kind {
-            if let inner = members.paramsObject {
-                var missing: [(String, JSONValue)] = []
-                Self.fill(members.paramsDatabaseName, "databaseName", .string(session.defaultDatabaseName), body, &missing, &splice)
-                if readsOwner {
-                    Self.fill(members.paramsOwnerName, "ownerName", .string(session.defaultOwnerName), body, &missing, &splice)
-                }
-                splice.append(missing, closingBrace: inner.closingBrace, objectIsEmpty: inner.isEmpty)
-            } else {
-                var defaults: [(String, JSONValue)] = [("databaseName", .string(session.defaultDatabaseName))]
-                if readsOwner { defaults.append(("ownerName", .string(session.defaultOwnerName))) }
-                Self.fill(members.params, "params", .object(defaults), body, &added, &splice)
-            }
-        }
-        splice.append(added, closingBrace: members.top.closingBrace, objectIsEmpty: members.top.isEmpty)
         return splice
-    }
-
-    /// Gives `key` its default when it is absent (added) or null (replaced in place).
-    private static func fill(_ member: JSONObjectScan.Member?, _ key: String, _ value: @autoclosure () -> JSONValue,
-                             _ body: [UInt8], _ added: inout [(String, JSONValue)], _ splice: inout JSONSplice) {
-        guard let member else {
-            added.append((key, value()))
-            return
-        }
-        if JSONObjectScan.leadingByte(member, in: body) == UInt8(ascii: "n") { splice.replace(member.value, with: JSONWriter.bytes(value())) }
     }
 }

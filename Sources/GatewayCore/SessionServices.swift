@@ -5,9 +5,7 @@ import GatewaySessions
 import GatewaySystem
 import Synchronization
 
-/// What every loop shares to run sessions: the table, the journal, the rules from gateway.json,
-/// and what each upstream said about itself at its last login (serverVersion, hostname, ...),
-/// which describeSessions reports.
+/// What every loop shares to run sessions: the table, the journal and the rules from gateway.json.
 final class SessionServices: Sendable {
     let table: SessionTable
     let journal: SessionJournal?
@@ -16,14 +14,6 @@ final class SessionServices: Sendable {
     let defaults: JSONActionAPIDefaults
     let rules: SessionsConfiguration
     let logger: Logger
-    private let upstreamDetails = Mutex<[String: [(String, JSONValue)]]>([:])
-
-    /// The result members an upstream reports about itself, passed through to clients.
-    static let upstreamDetailKeys: Set<String> = [
-        "serverVersion", "hostname", "hostUuid", "hostIpAddresses", "hostServerNamePort", "hostSQLPort",
-        "defaultStringFormat", "defaultFixedLengthCharFormat", "transformBufferInitialBytes",
-        "defaultRetentionPolicy", "defaultRetentionUnit", "defaultRetentionPeriod",
-    ]
 
     init(table: SessionTable, journal: SessionJournal?, dataDirectory: DataDirectory?, defaults: JSONActionAPIDefaults, rules: SessionsConfiguration, logger: Logger) {
         self.table = table
@@ -36,14 +26,6 @@ final class SessionServices: Sendable {
 
     func isAdministrator(_ username: String) -> Bool {
         rules.administrators.contains { $0.lowercased() == username.lowercased() }
-    }
-
-    func remember(upstream: String, details: [(String, JSONValue)]) {
-        upstreamDetails.withLock { $0[upstream] = details }
-    }
-
-    func details(of upstream: String) -> [(String, JSONValue)] {
-        upstreamDetails.withLock { $0[upstream] ?? [] }
     }
 
     /// Records a change durably, then runs `then` (on the journal's thread) with any error.

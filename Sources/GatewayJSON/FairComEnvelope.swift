@@ -26,7 +26,8 @@ public struct FairComEnvelope: Sendable {
         var members: [(String, JSONValue)] = []
         if let requestId { members.append(("requestId", requestId)) }
         if let authToken { members.append(("authToken", .string(authToken))) }
-        members.append(("result", result))
+        // FairCom's error answers carry no result; its successful ones always do, if only {}.
+        if errorCode == 0 || result != .object([]) { members.append(("result", result)) }
         if let debugInfo { members.append(("debugInfo", debugInfo)) }
         members.append(("errorCode", .int(errorCode)))
         members.append(("errorMessage", .string(errorMessage)))

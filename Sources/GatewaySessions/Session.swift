@@ -40,7 +40,8 @@ final class Session {
     func snapshot(wallOffset: Int64) -> SessionSnapshot {
         SessionSnapshot(digest: digest, username: username, clientAddress: clientAddress, upstream: upstream,
                         upstreamToken: String(decoding: upstreamToken, as: UTF8.self), sharedSettings: shared, startedAt: startedAt,
-                        lastAccessedAt: Int((lastAccessedMilliseconds + wallOffset) / 1000))
+                        // The start is wall-clock seconds and the stamp monotonic: never report use before the start.
+                        lastAccessedAt: max(startedAt, Int((lastAccessedMilliseconds + wallOffset) / 1000)))
     }
 }
 

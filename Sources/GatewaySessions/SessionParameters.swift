@@ -32,6 +32,7 @@ public struct SessionParameters: Sendable {
         }
         parameters.password = try string(password, "params.password", bytes: 0...256)
         try apply(members, to: &parameters.settings)
+        if parameters.settings.defaultOwnerName.isEmpty { parameters.settings.defaultOwnerName = parameters.username }
         return parameters
     }
 

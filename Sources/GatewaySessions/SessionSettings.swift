@@ -17,13 +17,57 @@ public struct SessionSettings: Sendable, Equatable {
     public var idleCursorTimeoutSeconds: Int
     /// A permanent session is an API key: it never idles out and survives restarts.
     public var permanentSession = false
+    /// What the upstream reported of the session beyond these settings, in its order
+    /// (defaultStringFormat, transformBufferInitialBytes, defaultRetention*, serverVersion,
+    /// hostname, hostUuid, ...): it belongs to this session and is reported as the upstream said it.
+    public var upstreamReport: [(String, JSONValue)] = []
+
+    public static func == (l: SessionSettings, r: SessionSettings) -> Bool {
+        l.description == r.description && l.defaultApi == r.defaultApi && l.defaultDebug == r.defaultDebug
+            && l.defaultDatabaseName == r.defaultDatabaseName && l.defaultOwnerName == r.defaultOwnerName
+            && l.defaultBinaryFormat == r.defaultBinaryFormat && l.defaultVariantFormat == r.defaultVariantFormat
+            && l.defaultResponseOptions == r.defaultResponseOptions && l.idleConnectionTimeoutSeconds == r.idleConnectionTimeoutSeconds
+            && l.idleCursorTimeoutSeconds == r.idleCursorTimeoutSeconds && l.permanentSession == r.permanentSession
+            && l.upstreamReport.count == r.upstreamReport.count
+            && zip(l.upstreamReport, r.upstreamReport).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    }
+
+    /// Result members the gateway owns rather than the upstream: its token, the account, the
+    /// description it validated, the idle timeout it enforces (the upstream's is 0), permanence
+    /// (an upstream may have given a never-idling session instead) and its own timestamps.
+    static let gatewayOwnedKeys: Set<String> = [
+        "authToken", "username", "description", "idleConnectionTimeoutSeconds", "permanentSession",
+        "sessionStartTimestamp", "sessionLastAccessedTimestamp",
+    ]
+
+    /// Takes what the upstream reports of the session (a createSession or alterSession result):
+    /// the default* values and the cursor timeout it applies, and everything else it says.
+    public mutating func adopt(upstreamResult result: [(String, JSONValue)]) {
+        var extra: [(String, JSONValue)] = []
+        for (key, value) in result where !Self.gatewayOwnedKeys.contains(key) {
+            switch (key, value) {
+            case ("defaultApi", .string(let v)): defaultApi = v
+            case ("defaultDebug", .string(let v)): defaultDebug = v
+            case ("defaultDatabaseName", .string(let v)): defaultDatabaseName = v
+            case ("defaultOwnerName", .string(let v)): defaultOwnerName = v
+            case ("defaultBinaryFormat", .string(let v)): defaultBinaryFormat = v
+            case ("defaultVariantFormat", .string(let v)): defaultVariantFormat = v
+            case ("defaultResponseOptions", .object): defaultResponseOptions = value
+            case ("idleCursorTimeoutSeconds", _) where value.intValue != nil: idleCursorTimeoutSeconds = value.intValue!
+            default:
+                if !extra.contains(where: { $0.0 == key }) { extra.append((key, value)) }
+            }
+        }
+        upstreamReport = extra
+    }
 
     /// The settings of a login that sets nothing: jsonActionApiDefaults.
     public init(defaults: JSONActionAPIDefaults) {
         defaultApi = defaults.defaultApi
         defaultDebug = defaults.defaultDebug
         defaultDatabaseName = defaults.defaultDatabaseName
-        defaultOwnerName = defaults.defaultOwnerName
+        // Unset: the account's own name, filled in by createSession (FairCom's current default).
+        defaultOwnerName = defaults.defaultOwnerName ?? ""
         defaultBinaryFormat = defaults.defaultBinaryFormat
         defaultVariantFormat = defaults.defaultVariantFormat
         defaultResponseOptions = defaults.defaultResponseOptions
@@ -58,6 +102,7 @@ public struct SessionSettings: Sendable, Equatable {
     public var journalValue: JSONValue {
         var members = reportedMembers
         members[6] = ("idleConnectionTimeoutSeconds", .int(idleConnectionTimeoutSeconds))
+        if !upstreamReport.isEmpty { members.append(("upstreamReport", .object(upstreamReport))) }
         return .object(members)
     }
 
@@ -82,5 +127,6 @@ public struct SessionSettings: Sendable, Equatable {
         idleConnectionTimeoutSeconds = idle
         idleCursorTimeoutSeconds = cursor
         permanentSession = permanent
+        upstreamReport = value["upstreamReport"]?.objectValue ?? []
     }
 }

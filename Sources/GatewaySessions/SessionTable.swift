@@ -39,12 +39,6 @@ public struct ForwardingView: Sendable {
     public let digest: TokenDigest
     public let upstream: String
     public let upstreamToken: [UInt8]
-    public let defaultApi: String
-    public let defaultDebug: String
-    public let defaultDatabaseName: String
-    public let defaultOwnerName: String
-    /// Present only when asked for (the request has no responseOptions of its own).
-    public let defaultResponseOptions: JSONValue?
 }
 
 /// A counted place for a login that is still being authenticated upstream.
@@ -141,23 +135,19 @@ public final class SessionTable: SessionSource {
     public func touch(_ digest: TokenDigest, now: Int64) -> SessionSnapshot? {
         state.withLock { s in
             guard let session = s.sessions[digest] else { return nil }
-            session.lastAccessedMilliseconds = now
+            session.lastAccessedMilliseconds = max(session.lastAccessedMilliseconds, now)
             return session.snapshot(wallOffset: wallOffset)
         }
     }
 
     /// Finds a session, marks it used, and copies out what forwarding a request needs. The copy
-    /// shares no reference-counted object with the table (the token's bytes are copied, the
-    /// default strings are short), so the loops do not contend on reference counts per request.
-    public func touchForForwarding(_ digest: TokenDigest, now: Int64, withResponseOptions: Bool) -> ForwardingView? {
+    /// shares no reference-counted object with the table but the token's bytes (copy-on-write,
+    /// never written), so the loops do not contend on reference counts per request.
+    public func touchForForwarding(_ digest: TokenDigest, now: Int64) -> ForwardingView? {
         state.withLock { s in
             guard let session = s.sessions[digest] else { return nil }
-            session.lastAccessedMilliseconds = now
-            let settings = session.shared.value
-            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: session.upstreamToken,
-                                  defaultApi: settings.defaultApi, defaultDebug: settings.defaultDebug,
-                                  defaultDatabaseName: settings.defaultDatabaseName, defaultOwnerName: settings.defaultOwnerName,
-                                  defaultResponseOptions: withResponseOptions ? settings.defaultResponseOptions : nil)
+            session.lastAccessedMilliseconds = max(session.lastAccessedMilliseconds, now)
+            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: session.upstreamToken)
         }
     }
 

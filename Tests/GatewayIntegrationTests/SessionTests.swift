@@ -48,22 +48,26 @@ import Testing
         #expect(try Self.call(gateway.port, token, "echo", #","params":{"t":"\#(token)"}"#)["result"]?["t"]?.stringValue == token)
     }
 
-    @Test func theSessionDefaultsFillWhatARequestLeavesOut() throws {
+    /// The last request the stub received on /api, as bytes.
+    static func lastUpstreamRequest(_ stub: ServerProcess) throws -> String {
+        try #require(TestClient.get(port: stub.port, "/stub/requests").json?["requests"]?.arrayValue?.last?.stringValue)
+    }
+
+    @Test func theSessionDefaultsLiveInTheUpstreamSessionAndRequestsPassUntouched() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
         let login = try Self.login(gateway.port, #""username":"admin","password":"ADMIN","defaultApi":"db","defaultDatabaseName":"ctreeSQL","defaultResponseOptions":{"dataFormat":"arrays"}"#)
         let token = try #require(login["authToken"]?.stringValue)
-        let answer = try Self.call(gateway.port, token, "getRecordsUsingSQL", #","params":{"sql":"select * from athlete"},"debug":"max""#)
-        let seen = try #require(answer["debugInfo"]?["request"])
-        #expect(seen["api"]?.stringValue == "db")
-        #expect(seen["params"]?["databaseName"]?.stringValue == "ctreeSQL")
-        #expect(seen["responseOptions"]?["dataFormat"]?.stringValue == "arrays")
-        #expect(answer["result"]?["dataFormat"]?.stringValue == "arrays")
-        // What the request does say is left alone.
-        let explicit = try Self.call(gateway.port, token, "getRecordsUsingSQL",
-                                     #","api":"db","params":{"sql":"select 1","databaseName":"other"},"responseOptions":{"dataFormat":"objects"},"debug":"max""#)
-        #expect(explicit["debugInfo"]?["request"]?["params"]?["databaseName"]?.stringValue == "other")
-        #expect(explicit["result"]?["dataFormat"]?.stringValue == "objects")
+        let upstream = try #require(TestClient.get(port: stub.port, "/stub/sessions").json?["sessions"]?.arrayValue?.first)
+        #expect(upstream["settings"]?["defaultDatabaseName"]?.stringValue == "ctreeSQL", "the upstream session got the settings")
+        #expect(upstream["settings"]?["defaultResponseOptions"]?["dataFormat"]?.stringValue == "arrays")
+
+        let body = #"{"action":"getRecordsUsingSQL","authToken":"\#(token)","params":{"sql":"select * from athlete"}}"#
+        let answer = try #require(TestClient.post(port: gateway.port, body).json)
+        #expect(answer["result"]?["dataFormat"]?.stringValue == "arrays", "the upstream applied its session's default")
+        let forwarded = try Self.lastUpstreamRequest(stub)
+        let upstreamToken = try #require(forwarded.split(separator: "\"").dropFirst(7).first.map(String.init))
+        #expect(forwarded == body.replacingOccurrences(of: token, with: upstreamToken), "only the token changed: \(forwarded)")
     }
 
     @Test func missingUnknownAndMalformedTokensGet12031() throws {

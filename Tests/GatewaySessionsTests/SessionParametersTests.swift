@@ -17,7 +17,9 @@ import Testing
     @Test func aMinimalLoginGetsTheConfiguredDefaults() throws {
         let p = try Self.create(#"{"username":"bob","password":""}"#)
         #expect(p.username == "bob" && p.password == "")
-        #expect(p.settings == SessionSettings(defaults: Self.defaults))
+        var expected = SessionSettings(defaults: Self.defaults)
+        expected.defaultOwnerName = "bob"
+        #expect(p.settings == expected, "the owner is the account itself unless gateway.json or the login says otherwise")
         #expect(p.settings.idleConnectionTimeoutSeconds == 3600 && p.settings.idleCursorTimeoutSeconds == 600)
         #expect(!p.requestsPermanentSession)
     }
