@@ -20,7 +20,7 @@ let package = Package(
 
         .target(name: "GatewaySystem", dependencies: ["CGatewayShims", "COpenSSL"], swiftSettings: hotPath),
         .target(name: "GatewayEventLoop", dependencies: ["GatewaySystem"], swiftSettings: hotPath),
-        .target(name: "GatewayTLS", dependencies: ["GatewayEventLoop", "CGatewayShims", "COpenSSL"], swiftSettings: hotPath),
+        .target(name: "GatewayTLS", dependencies: ["GatewaySystem", "GatewayEventLoop", "CGatewayShims", "COpenSSL"], swiftSettings: hotPath),
         .target(name: "GatewayHTTP1", swiftSettings: hotPath),
         .target(name: "GatewayJSON", swiftSettings: hotPath),
         .target(name: "GatewayHTTP2", dependencies: ["CNGHTTP2", "CGatewayShims"], swiftSettings: hotPath),

@@ -140,9 +140,21 @@ public final class Gateway {
         services.journal?.flush()
     }
 
-    /// Problems `check-config` reports beyond the JSON: TLS files missing, unreadable, mismatched or expired.
-    public static func checkFiles(_ configuration: GatewayConfiguration) -> [String] {
-        TransportSecurity.problems(in: configuration)
+    /// What a start on `configuration` would refuse beyond its JSON, as `check-config` reports it
+    /// (as `nginx -t` does): TLS files missing, unreadable, not regular, too large, mismatched or
+    /// expired; a data folder that cannot be created or written, or that is loose or a link; a
+    /// listen port another process holds.
+    public static func startProblems(_ configuration: GatewayConfiguration) -> [String] {
+        var found = TransportSecurity.problems(in: configuration)
+        found += DataDirectory.problems(configuration.sessions.dataDirectory).map { "sessions.dataDirectory: \($0)" }
+        for (index, listener) in configuration.listeners.enumerated() where listener.enabled && listener.socketAddress.port != 0 {
+            do {
+                try Socket.checkAvailable(listener.socketAddress)
+            } catch {
+                found.append("listeners[\(index)] '\(listener.name)': \(listener.socketAddress) cannot be bound: \(error.reason)\(error.errno == EADDRINUSE ? " (another process listens there; a gateway already running on this configuration would be one)" : "")")
+            }
+        }
+        return found
     }
 
     /// SIGHUP: reads every TLS listener's certificate and key files again. New handshakes use the new

@@ -59,6 +59,9 @@ public final class DataDirectory: Sendable {
                 parent = parent.contains("/") ? String(parent[..<parent.lastIndex(of: "/")!]) : "."
                 if parent.isEmpty { parent = "/" }
             } while !FileSystem.exists(parent) && parent != "/" && parent != "."
+            if (try? FileSystem.status(parent))??.kind != .directory {
+                throw Problem(message: "the data folder \(path) cannot be created: \(parent) is not a directory")
+            }
             if !FileSystem.isWritableDirectory(parent) {
                 throw Problem(message: "the data folder \(path) does not exist and cannot be created: \(parent) is not writable by this user")
             }

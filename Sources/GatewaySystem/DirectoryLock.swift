@@ -14,7 +14,7 @@ extension FileSystem {
     public static func status(_ path: String) throws(SystemError) -> FileStatus? {
         var info = stat()
         if lstat(path, &info) != 0 {
-            if errno == ENOENT { return nil }
+            if errno == ENOENT || errno == ENOTDIR { return nil }
             throw SystemError(call: "lstat \(path)", errno: errno)
         }
         let type = info.st_mode & S_IFMT

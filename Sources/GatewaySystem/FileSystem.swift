@@ -29,14 +29,7 @@ extension FileSystem {
     /// Reads `path` only when it is a regular file (links followed) of at most `maxBytes`: a device
     /// (`/dev/zero`) would be read until memory runs out, and a FIFO would block forever.
     public static func readRegularFile(_ path: String, maxBytes: Int) throws(FileReadError) -> [UInt8] {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw FileReadError(message: String(cString: strerror(errno))) }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw FileReadError(message: "not a regular file (\(kindName(info.st_mode)))")
-        }
-        guard Int(info.st_size) <= maxBytes else {
-            throw FileReadError(message: "\(info.st_size) bytes, more than the \(maxBytes) bytes such a file may have")
-        }
+        if let problem = regularFileProblem(path, maxBytes: maxBytes) { throw FileReadError(message: problem) }
         // O_NONBLOCK: should the path become a FIFO between the check and the open, the open does not hang.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileReadError(message: String(cString: strerror(errno))) }
@@ -53,6 +46,15 @@ extension FileSystem {
             out.append(contentsOf: chunk[0..<n])
         }
         throw FileReadError(message: "more than the \(maxBytes) bytes such a file may have")
+    }
+
+    /// Why `path` is not a regular file of at most `maxBytes` (links followed), or nil when it is.
+    public static func regularFileProblem(_ path: String, maxBytes: Int) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return String(cString: strerror(errno)) }
+        guard info.st_mode & S_IFMT == S_IFREG else { return "not a regular file (\(kindName(info.st_mode)))" }
+        guard Int(info.st_size) <= maxBytes else { return "\(info.st_size) bytes, more than the \(maxBytes) bytes such a file may have" }
+        return nil
     }
 
     static func kindName(_ mode: mode_t) -> String {

@@ -1,5 +1,6 @@
 import CGatewayShims
 import COpenSSL
+import GatewaySystem
 import Glibc
 
 /// Loads certificate, key and CA files into a context, checking each the way an operator would:
@@ -10,9 +11,15 @@ enum CertificateFiles {
         TLSError("\(configPath).\(key) \"\(file)\": \(reason)")
     }
 
+    /// PEM files and CA bundles are small; a device or a FIFO named by mistake must not hang or exhaust the gateway.
+    static let maxFileBytes = 16 << 20
+
     static func checkReadable(_ file: String, key: String, configPath: String) throws(TLSError) {
         if access(file, R_OK) != 0 {
             throw problem(configPath, key, file, "cannot read: \(String(cString: strerror(errno)))")
+        }
+        if let reason = FileSystem.regularFileProblem(file, maxBytes: maxFileBytes) {
+            throw problem(configPath, key, file, reason)
         }
     }
 

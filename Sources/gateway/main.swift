@@ -30,7 +30,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "check-config" {
     guard arguments.count == 2 else { fail("check-config takes one file\n\(usage)") }
     let checked = loadOrExit(arguments[1])
-    let problems = Gateway.checkFiles(checked)
+    let problems = Gateway.startProblems(checked)
     guard problems.isEmpty else {
         ProcessSetup.writeStandardError("\(arguments[1]): \(problems.count) problem\(problems.count == 1 ? "" : "s")\n" + problems.map { "  \($0)\n" }.joined())
         exit(1)
