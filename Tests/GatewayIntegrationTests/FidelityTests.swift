@@ -8,7 +8,7 @@ import Testing
 @Suite struct FidelityTests {
     static func stubWithAccounts() throws -> ServerProcess {
         let accounts = try Servers.temporaryDirectory() + "/accounts.json"
-        try #"{"admin":"ADMIN","jim":"JIM"}"#.write(toFile: accounts, atomically: true, encoding: .utf8)
+        try #"{"admin":"ADMIN","jim":"JIM"}"#.write(toFile: accounts, atomically: false, encoding: .utf8)
         return try Servers.stub(["--accounts", accounts])
     }
 

@@ -36,7 +36,7 @@ import Testing
         let token = try TestClient.login(port: gateway.port)
         let pad = String(repeating: "abcdefgh", count: 256 * 1024) // 2 MiB echoed back
         let bodyFile = try Servers.temporaryDirectory() + "/big.json"
-        try #"{"action":"echo","authToken":"\#(token)","params":{"pad":"\#(pad)"}}"#.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+        try #"{"action":"echo","authToken":"\#(token)","params":{"pad":"\#(pad)"}}"#.write(toFile: bodyFile, atomically: false, encoding: .utf8)
         // 16 KiB stream and connection windows: the gateway must hold the rest and pace the upstream.
         let result = try Command.run("nghttp", ["-w", "14", "-W", "14", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
         #expect(result.status == 0, "\(result.stderr.suffix(300))")
@@ -62,9 +62,10 @@ import Testing
         let stub = try Servers.stub(["--latency-ms", "700"])
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
         let bodyFile = try Servers.temporaryDirectory() + "/login.json"
-        try loginBody.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+        try loginBody.write(toFile: bodyFile, atomically: false, encoding: .utf8)
         let client = try Command.start("nghttp", ["-v", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
-        Thread.sleep(forTimeInterval: 0.25)
+        // SIGTERM once the stream is under way: its request has reached the (slow) upstream.
+        #expect(SessionLifetimeTests.waitFor(10) { (try? SessionTests.stubStats(stub)["requests"]?.intValue) ?? 0 >= 1 })
         gateway.signal(SIGTERM)
         let text = client.finish()
         #expect(text.contains("recv GOAWAY frame"), "\(text.suffix(600))")

@@ -28,7 +28,8 @@ import Testing
         gateway.kill()
         // A crash mid-write: the last 300 bytes never reached the disk.
         let journal = data + "/sessions.journal"
-        #expect(truncate(journal, off_t(try FileManager.default.attributesOfItem(atPath: journal)[.size] as! Int - 300)) == 0)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int)
+        #expect(truncate(journal, off_t(size - 300)) == 0)
 
         gateway = try Servers.gateway(configPath: config)
         #expect(gateway.stderr.contains("cut off a torn tail"), "\(gateway.stderr)")
@@ -50,7 +51,7 @@ import Testing
         gateway.stop()
         let journal = data + "/sessions.journal"
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: journal)))
-        let second = bytes.firstIndex(of: 10)! + 1
+        let second = try #require(bytes.firstIndex(of: 10)) + 1
         bytes[second + 30] ^= 0x20
         try Data(bytes).write(to: URL(fileURLWithPath: journal))
 

@@ -7,7 +7,7 @@ import Testing
 @Suite struct SessionActionTests {
     static func twoAccounts() throws -> ServerProcess {
         let accounts = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).json").path
-        try #"{"admin":"ADMIN","jim":"JIM","sue":"SUE"}"#.write(toFile: accounts, atomically: true, encoding: .utf8)
+        try #"{"admin":"ADMIN","jim":"JIM","sue":"SUE"}"#.write(toFile: accounts, atomically: false, encoding: .utf8)
         return try Servers.stub(["--accounts", accounts])
     }
 

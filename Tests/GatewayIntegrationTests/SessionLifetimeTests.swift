@@ -145,7 +145,7 @@ import Testing
         stub.kill()
         let restarted = try ServerProcess("faircom-stub", arguments: ["--port", "\(stub.port)", "--workers", "1"], readyMarker: "faircom-stub listening on")
         defer { restarted.stop() }
-        Thread.sleep(forTimeInterval: 0.6)
+        #expect(try Self.waitFor(10) { try TestClient.get(port: gateway.port, "/ready").status == 200 }, "the upstream is back")
         let first = try SessionTests.call(gateway.port, token, "echo")
         #expect(first["errorCode"]?.intValue == 12031 && first["authToken"]?.stringValue == token)
         // The gateway dropped the session: it no longer counts and no longer lists.

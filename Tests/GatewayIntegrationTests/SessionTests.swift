@@ -153,9 +153,10 @@ import Testing
 
     @Test func forwardedForCountsOnlyFromTrustedProxiesAndExemptAddressesSkipTheLimit() throws {
         let stub = try Servers.stub()
+        let data = try Servers.temporaryDirectory()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
             config["jsonActionApiDefaults"] = ["maxJsonApiSessionsPerIpAddress": 1]
-            config["sessions"] = ["dataDirectory": try! Servers.temporaryDirectory(), "trustedProxies": ["127.0.0.1"],
+            config["sessions"] = ["dataDirectory": data, "trustedProxies": ["127.0.0.1"],
                                   "exemptAddresses": ["203.0.113.0/24"]]
         }
         func login(forwardedFor: String) throws -> JSONValue? {

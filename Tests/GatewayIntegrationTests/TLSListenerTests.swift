@@ -22,7 +22,7 @@ import Testing
         let setup = try TLSGateway()
         let token = try TestClient.login(port: setup.plainPort)
         let bodyFile = try Servers.temporaryDirectory() + "/body.json"
-        try #"{"action":"listDatabases","authToken":"\#(token)"}"#.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+        try #"{"action":"listDatabases","authToken":"\#(token)"}"#.write(toFile: bodyFile, atomically: false, encoding: .utf8)
         let result = try Command.run("nghttp", ["-v", "-d", bodyFile, "-m", "40", "--max-concurrent-streams", "40",
                                                  "https://127.0.0.1:\(setup.tlsPort)/api"])
         #expect(result.status == 0, "\(result.output.suffix(400))")

@@ -65,16 +65,21 @@ import Testing
         // arrive, and a connection made before the reload is used again after it.
         let script = Command.repository.appendingPathComponent("scripts/e2e/tls_probe.py").path
         let target = ["127.0.0.1", String(setup.tlsPort), pki.path("ca.pem")]
-        let loops = try (0..<3).map { _ in try Command.start("python3", [script, "loop"] + target + ["3"]) }
+        func handshakes() -> Int { (try? setup.statistics()["tlsHandshakes"]) ?? 0 }
+        func logged(_ text: String, times: Int = 1) -> Bool { setup.gateway.stderr.components(separatedBy: text).count - 1 >= times }
+        let base = handshakes()
         let kept = try Command.start("python3", [script, "keepalive"] + target + ["1.5"])
-        Thread.sleep(forTimeInterval: 0.7)
+        #expect(SessionLifetimeTests.waitFor(10) { handshakes() > base }, "the kept connection was made")
+        let loops = try (0..<3).map { _ in try Command.start("python3", [script, "loop"] + target + ["3"]) }
+        #expect(SessionLifetimeTests.waitFor(10) { handshakes() >= base + 4 }, "the loops are under way")
         try install("server2")
         setup.gateway.signal(SIGHUP)
-        Thread.sleep(forTimeInterval: 0.5)
-        try "not a key".write(toFile: key, atomically: true, encoding: .utf8)
+        #expect(SessionLifetimeTests.waitFor(10) { logged("listener tls: certificates reloaded") })
+        try "not a key".write(toFile: key, atomically: false, encoding: .utf8)
         setup.gateway.signal(SIGHUP)
-        Thread.sleep(forTimeInterval: 0.5)
+        #expect(SessionLifetimeTests.waitFor(10) { logged("reload failed, keeping the certificates in use") })
         setup.gateway.signal(SIGHUP)
+        #expect(SessionLifetimeTests.waitFor(10) { logged("reload failed, keeping the certificates in use", times: 2) })
         let reports = loops.map { $0.finish() }
         for report in reports {
             #expect(report.contains("failed 0 "), "\(report)")

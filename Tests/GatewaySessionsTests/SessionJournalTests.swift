@@ -79,7 +79,7 @@ struct ListedSessions: SessionSource {
         let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
         #expect(found.sessions.map(\.username) == ["alice"])
         #expect(found.warnings.count == 1 && found.warnings[0].contains("torn tail"), "\(found.warnings)")
-        let firstLength = whole.firstIndex(of: 10)! + 1
+        let firstLength = try #require(whole.firstIndex(of: 10)) + 1
         #expect(try Self.bytes(path).count == firstLength, "the fragment is cut off on disk")
 
         // A record appended after the cut starts on a line of its own and is read back.
@@ -95,7 +95,7 @@ struct ListedSessions: SessionSource {
     @Test func damageBeforeTheTailRefusesTheStartNamingRecordAndOffset() throws {
         let (dir, path, _) = try Self.written(["alice", "bob", "carol"])
         var bytes = try Self.bytes(path)
-        let secondStart = bytes.firstIndex(of: 10)! + 1
+        let secondStart = try #require(bytes.firstIndex(of: 10)) + 1
         bytes[secondStart + 20] ^= 0x01 // one flipped bit inside record 2
         try Self.write(bytes, to: path)
         do {
@@ -118,7 +118,7 @@ struct ListedSessions: SessionSource {
     @Test func everyKindOfDamageIsDetected() throws {
         let (_, path, _) = try Self.written(["alice", "bob", "carol"])
         let good = try Self.bytes(path)
-        let firstEnd = good.firstIndex(of: 10)! + 1
+        let firstEnd = try #require(good.firstIndex(of: 10)) + 1
         let head = Array(good[..<firstEnd]), rest = Array(good[firstEnd...])
         // Each case damages what follows record 1 and leaves whole records after it.
         let cases: [(String, [UInt8], whole: Int)] = [

@@ -146,7 +146,7 @@ public enum Servers {
     /// a root test run drops to `nobody` first (root reads any file, so permissions mean nothing to it).
     public static func checkConfig(_ text: String, unprivileged: Bool = false) throws -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).json").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
         chmod(path, 0o644)
         let process = Process()
         if unprivileged && getuid() == 0 {

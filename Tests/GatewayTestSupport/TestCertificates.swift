@@ -40,7 +40,7 @@ public final class TestCertificates: Sendable {
         var arguments = ["x509", "-req", "-in", "\(name).csr", "-CA", "\(authority).pem", "-CAkey", "\(authority).key", "-set_serial",
                          String(UInt32.random(in: 1...UInt32.max)), "-out", "\(name).pem", "-days", days]
         if let names {
-            try "subjectAltName=\(names)\n".write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
+            try "subjectAltName=\(names)\n".write(toFile: path("\(name).ext"), atomically: false, encoding: .utf8)
             arguments += ["-extfile", "\(name).ext"]
         }
         try openssl(arguments)
