@@ -37,6 +37,7 @@ let package = Package(
         .executableTarget(name: "faircom-stub", dependencies: ["FairComStub"]),
 
         .target(name: "GatewayTestSupport", dependencies: ["GatewaySystem", "GatewayJSON"], path: "Tests/GatewayTestSupport"),
+        .testTarget(name: "GatewaySystemTests", dependencies: ["GatewaySystem", "GatewayTestSupport"]),
         .testTarget(name: "GatewayHTTP1Tests", dependencies: ["GatewayHTTP1"]),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
         .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig", "GatewayTLS"]),

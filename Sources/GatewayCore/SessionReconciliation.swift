@@ -38,17 +38,19 @@ final class SessionReconciliation: TimerHandler {
     }
 
     func timerFired(_ tag: Int) {
-        for (upstream, digests) in pending where !digests.isEmpty {
+        for upstream in Array(pending.keys) {
             guard targets[upstream]?.health == .healthy, let pool = handler.pool(named: upstream) else { continue }
-            var queue = digests
-            while inFlight[upstream, default: 0] < Self.concurrentChecks, let digest = queue.first {
-                queue.removeFirst()
+            // Taken one at a time from `pending` itself: a check that fails at once puts its session back there.
+            var started = 0
+            while started < Self.concurrentChecks, inFlight[upstream, default: 0] < Self.concurrentChecks,
+                  let digest = pending[upstream]?.first {
+                pending[upstream]?.removeFirst()
+                started += 1
                 // Ended meanwhile (deleteSession, expiry, a 12031 on a forwarded request): nothing to confirm.
                 guard let session = handler.services.table.find(digest) else { continue }
                 inFlight[upstream, default: 0] += 1
                 check(session, pool: pool)
             }
-            pending[upstream] = queue
         }
         if remaining > 0 {
             _ = handler.loop.schedule(after: Self.intervalMilliseconds, handler: self)

@@ -32,28 +32,21 @@ import Testing
 
     @Test func freshTLSAndHTTP2ConnectionsAfterAQuietPeriodAreAnswered() throws {
         let setup = try Self.quietGateway()
-        let plainPort = setup.plainPort
-        Self.quietPeriod()
-        for attempt in 0..<12 {
-            let result = try setup.curl(body: loginBody, ["--http1.1"])
-            let (json, version) = bodyAndVersion(result)
-            #expect(result.status == 0 && json?["errorCode"]?.intValue == 0 && version == "1.1",
-                    "TLS connection \(attempt): exit \(result.status) \(result.output)")
-        }
-        Self.quietPeriod()
-        for attempt in 0..<12 {
-            let result = try setup.curl(body: loginBody, ["--http2"])
-            let (json, version) = bodyAndVersion(result)
-            #expect(result.status == 0 && json?["errorCode"]?.intValue == 0 && version == "2",
-                    "h2 over TLS connection \(attempt): exit \(result.status) \(result.output)")
-        }
-        Self.quietPeriod()
-        for attempt in 0..<12 {
-            let result = try Command.run("curl", ["-sS", "--max-time", "10", "--http2-prior-knowledge", "-w", "\n%{http_version}",
-                                                  "-d", loginBody, "http://127.0.0.1:\(plainPort)/api"])
-            let (json, version) = bodyAndVersion(result)
-            #expect(result.status == 0 && json?["errorCode"]?.intValue == 0 && version == "2",
-                    "h2c connection \(attempt): exit \(result.status) \(result.output)")
+        let h2c = ["-sS", "--max-time", "10", "--http2-prior-knowledge", "-w", "\n%{http_version}", "-d", loginBody,
+                   "http://127.0.0.1:\(setup.plainPort)/api"]
+        let kinds: [(name: String, version: String, run: () throws -> Command.Result)] = [
+            ("TLS", "1.1", { try setup.curl(body: loginBody, ["--http1.1"]) }),
+            ("h2 over TLS", "2", { try setup.curl(body: loginBody, ["--http2"]) }),
+            ("h2c", "2", { try Command.run("curl", h2c) }),
+        ]
+        for kind in kinds {
+            Self.quietPeriod()
+            for attempt in 0..<12 {
+                let result = try kind.run()
+                let (json, version) = bodyAndVersion(result)
+                #expect(result.status == 0 && json?["errorCode"]?.intValue == 0 && version == kind.version,
+                        "\(kind.name) connection \(attempt): exit \(result.status) \(result.output)")
+            }
         }
         let statistics = try setup.statistics()
         #expect(statistics["tlsHandshakes"] ?? 0 >= 24, "\(statistics)")
