@@ -128,6 +128,9 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
 /// connections across loops. Port 0 picks a free port once, and every loop binds that one.
 public enum ListenerBinder {
     public static func bind(address: SocketAddress, loopCount: Int) throws(SystemError) -> (sockets: [Socket], bound: SocketAddress) {
+        // Serialized with any other gateway binding this port now, then probed for an owner.
+        let claim = address.port != 0 ? try PortClaim(port: address.port) : nil
+        defer { claim?.release() }
         if address.port != 0 { try Socket.checkAvailable(address) }
         var sockets: [Socket] = []
         do {

@@ -132,6 +132,26 @@ import Testing
         for _ in 0..<20 { #expect(Self.code(try SessionTests.call(gateway.port, token, "listDatabases")) == 0) }
     }
 
+    @Test func twoGatewaysStartedAtTheSameMomentNeverShareAPort() throws {
+        let stub = try Servers.stub()
+        for round in 0..<5 {
+            // A port that was free a moment ago.
+            let probe = try Servers.stub()
+            let port = probe.port
+            probe.stop()
+            let configs = try (0..<2).map { _ in
+                try Servers.gatewayConfig(upstreamPorts: [stub.port]) { $0["listeners"] = [["name": "test", "address": "127.0.0.1", "port": port]] }
+            }
+            final class Started: @unchecked Sendable { var gateways: [ServerProcess?] = [nil, nil] }
+            let started = Started()
+            DispatchQueue.concurrentPerform(iterations: 2) { index in
+                started.gateways[index] = try? Servers.gateway(configPath: configs[index])
+            }
+            let running = started.gateways.compactMap { $0 }
+            #expect(running.count == 1, "round \(round): \(running.count) gateways listen on port \(port)")
+        }
+    }
+
     @Test func aLooseOrLinkedDataFolderIsRefusedWithTheFix() throws {
         let stub = try Servers.stub()
         let base = try Servers.temporaryDirectory()
