@@ -2,6 +2,7 @@ import GatewayHTTPServer
 import GatewayJSON
 import GatewaySessions
 import GatewaySystem
+import GatewayUpstreams
 
 /// The session actions the gateway answers itself, from its own table.
 extension JSONActionHandler {
@@ -93,11 +94,11 @@ extension JSONActionHandler {
 
     /// Validated here, then given to the upstream session (which applies the defaults to every
     /// request), and recorded only once the upstream has accepted it: the answer reports the
-    /// session as the upstream then describes it.
+    /// session as the upstream then describes it. Concurrent alterations of one session both
+    /// apply: each is applied again to the settings the session has when it is recorded.
     func alterSession(_ request: ActionRequest, caller: SessionSnapshot, responder: HTTPResponder) {
-        var settings: SessionSettings
         do {
-            settings = try SessionParameters.applyAlter(request.params, to: caller.settings)
+            _ = try SessionParameters.applyAlter(request.params, to: caller.settings)
         } catch {
             reply(responder, failure(request, .invalidProperty, error.message))
             return
@@ -108,12 +109,7 @@ extension JSONActionHandler {
         }
         // The upstream session never idles out by itself: the gateway keeps that timeout.
         let params = (request.params?.objectValue ?? []).filter { $0.0 != "idleConnectionTimeoutSeconds" }
-        var body = JSONWriter.bytes(.object([("api", .string("admin")), ("action", .string("alterSession")), ("params", .object(params))]))
-        body.removeLast()
-        body += Array(#","authToken":"#.utf8)
-        JSONWriter.writeString(caller.upstreamToken, into: &body)
-        body.append(UInt8(ascii: "}"))
-        UpstreamCall.post(body, to: pool) { [self] result in
+        UpstreamCall.post(Self.upstreamAlterBody(params, token: caller.upstreamToken), to: pool) { [self] result in
             switch result {
             case .failure(let problem):
                 let code: GatewayErrorCode = problem.kind == .connectTimeout || problem.kind == .responseTimeout ? .upstreamTimeout : .upstreamUnavailable
@@ -128,15 +124,29 @@ extension JSONActionHandler {
                     reply(responder, failure(request, GatewayErrorCode(rawValue: code), answer["errorMessage"]?.stringValue ?? "alterSession refused by upstream '\(pool.target.name)'"))
                     return
                 }
-                settings.adopt(upstreamResult: (answer["result"]?.objectValue ?? []).filter { $0.1.stringValue != caller.upstreamToken })
-                if settings.upstreamReport.isEmpty { settings.upstreamReport = caller.settings.upstreamReport }
-                record(alteration: settings, of: caller, request: request, responder: responder)
+                let reported = (answer["result"]?.objectValue ?? []).filter { $0.1.stringValue != caller.upstreamToken }
+                record(alteration: request, reported: reported, of: caller, pool: pool, responder: responder)
             }
         }
     }
 
-    private func record(alteration settings: SessionSettings, of caller: SessionSnapshot, request: ActionRequest, responder: HTTPResponder) {
-        guard let altered = services.table.alter(caller.digest, settings: settings, now: loop.now) else {
+    static func upstreamAlterBody(_ params: [(String, JSONValue)], token: String) -> [UInt8] {
+        var body = JSONWriter.bytes(.object([("api", .string("admin")), ("action", .string("alterSession")), ("params", .object(params))]))
+        body.removeLast()
+        body += Array(#","authToken":"#.utf8)
+        JSONWriter.writeString(token, into: &body)
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+
+    private func record(alteration request: ActionRequest, reported: [(String, JSONValue)], of caller: SessionSnapshot,
+                        pool: UpstreamPool, responder: HTTPResponder) {
+        let changed = services.table.alter(caller.digest, now: loop.now) { current in
+            var settings = try SessionParameters.applyAlter(request.params, to: current)
+            if !reported.isEmpty { settings.adopt(upstreamResult: reported) }
+            return settings
+        }
+        guard let (before, altered) = changed else {
             reply(responder, unknownSession(request))
             return
         }
@@ -146,12 +156,20 @@ extension JSONActionHandler {
                 reply(responder, answer)
                 return
             }
-            // Not durable, so not done: the session goes back to the settings it had.
-            _ = services.table.alter(caller.digest, settings: caller.settings, now: loop.now)
+            // Not durable, so not done: the session goes back to the settings it had, here and upstream.
+            _ = services.table.alter(caller.digest, settings: before, now: loop.now)
+            let keys = Set((request.params?.objectValue ?? []).map(\.0)).subtracting(["idleConnectionTimeoutSeconds"])
+            let previous = (before.reportedMembers + before.upstreamReport).filter { keys.contains($0.0) }
+            if !previous.isEmpty {
+                let name = altered.digest.fingerprint, logger = self.logger
+                UpstreamCall.post(Self.upstreamAlterBody(previous, token: caller.upstreamToken), to: pool) { result in
+                    if case .failure(let problem) = result { logger.warning("session \(name): could not undo the alteration upstream: \(problem)") }
+                }
+            }
             logger.error("session \(altered.digest.fingerprint): the change could not be journaled (\(error)); undone")
             reply(responder, failure(request, .sessionStoreFailed, "The gateway could not record the change durably (\(error.reason)); the session keeps its settings. Try again later."))
         }
-        services.record(.altered(altered.digest, settings)) { send($0) }
+        services.record(.altered(altered.digest, altered.settings)) { send($0) }
     }
 
     /// Administrators see every session; other accounts see their own.

@@ -168,13 +168,22 @@ public final class SessionTable: SessionSource {
 
     /// Replaces a session's settings (alterSession) and restarts its idle time.
     public func alter(_ digest: TokenDigest, settings: SessionSettings, now: Int64) -> SessionSnapshot? {
+        alter(digest, now: now) { _ in settings }?.after
+    }
+
+    /// Replaces a session's settings with `change` of its current ones, in one step under the
+    /// lock, so that two alterations at once both apply; returns the settings before and the
+    /// session after (nil when the session is gone, or when `change` throws).
+    public func alter(_ digest: TokenDigest, now: Int64, _ change: (SessionSettings) throws -> SessionSettings)
+        -> (before: SessionSettings, after: SessionSnapshot)? {
         state.withLock { s in
-            guard let session = s.sessions[digest] else { return nil }
+            guard let session = s.sessions[digest], let changed = try? change(session.settings) else { return nil }
+            let before = session.settings
             s.wheel.cancel(session.timer)
-            session.shared = Self.share(settings, in: &s)
-            session.lastAccessedMilliseconds = now
+            session.shared = Self.share(changed, in: &s)
+            session.lastAccessedMilliseconds = max(session.lastAccessedMilliseconds, now)
             Self.arm(session, in: &s, now: now)
-            return session.snapshot(wallOffset: wallOffset)
+            return (before, session.snapshot(wallOffset: wallOffset))
         }
     }
 

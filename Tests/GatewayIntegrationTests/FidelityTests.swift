@@ -74,6 +74,21 @@ import Testing
         #expect(rows["result"]?["dataFormat"]?.stringValue == "arrays", "the upstream applies the altered default")
     }
 
+    @Test func twoAlterationsAtOnceBothApply() throws {
+        let stub = try Servers.stub(["--latency-ms", "300"])
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        let token = try #require(SessionTests.login(gateway.port)["authToken"]?.stringValue)
+        let changes = [#""idleConnectionTimeoutSeconds":77"#, #""description":"zz""#]
+        final class Codes: @unchecked Sendable { var values: [Int?] = [nil, nil] }
+        let codes = Codes()
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            codes.values[index] = (try? SessionTests.call(gateway.port, token, "alterSession", #","params":{\#(changes[index])}"#))?["errorCode"]?.intValue
+        }
+        #expect(codes.values == [0, 0])
+        let session = try #require(SessionTests.call(gateway.port, token, "describeSessions")["result"]?["sessions"]?.arrayValue?.first)
+        #expect(session["idleConnectionTimeoutSeconds"]?.intValue == 77 && session["description"]?.stringValue == "zz", "\(session)")
+    }
+
     @Test func closeSessionEndsTheSessionLikeDeleteSession() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])

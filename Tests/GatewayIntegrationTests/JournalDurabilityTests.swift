@@ -90,6 +90,13 @@ import Testing
         _ = try Command.run("dd", ["if=/dev/zero", "of=\(filler)", "bs=4096"])
         let full = try SessionTests.login(gateway.port)
         #expect(Self.code(full) == 17034, "a login on a full disk: \(full)")
+        // An alteration that cannot be recorded changes nothing, upstream included.
+        let alter = try SessionTests.call(gateway.port, kept, "alterSession", #","params":{"defaultResponseOptions":{"dataFormat":"arrays"}}"#)
+        #expect(Self.code(alter) == 17034, "\(alter)")
+        #expect(SessionLifetimeTests.waitFor(5) {
+            let rows = try? SessionTests.call(gateway.port, kept, "getRecordsUsingSQL", #","params":{"sql":"select * from athlete"}"#)
+            return rows?["result"]?["dataFormat"]?.stringValue == "objects"
+        }, "the upstream session kept its settings")
         #expect(Self.code(try SessionTests.call(gateway.port, revoked, "deleteSession")) == 0, "a revocation on a full disk")
         #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031)
         #expect(SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("expired after 1 s idle") })
