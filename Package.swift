@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
         .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayEventLoop", "GatewayTestSupport"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "GatewayJSON"]),
-        .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem"]),
+        .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem", "GatewayTestSupport"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: [
             "GatewayTestSupport", "GatewayJSON", "gateway", "faircom-stub",
         ]),

@@ -211,6 +211,7 @@ public final class Gateway {
         } catch {
             throw GatewayStartError(message: "cannot open the session journal in \"\(dataDirectory.path)\": \(error)")
         }
+        journal.compactIfMostlyEnded(liveSessions: table.count)
         var summary = "session journal \(journal.path): \(found.records) records, \(found.sessions.count) sessions open; \(restored) restored"
         if !toClose.isEmpty { summary += ", \(toClose.count) ordinary sessions closed (sessions.persistSessions is false)" }
         if dropped > 0 { summary += ", \(dropped) dropped (upstream no longer configured)" }

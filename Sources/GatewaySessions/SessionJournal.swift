@@ -69,6 +69,11 @@ public final class SessionJournal: Sendable {
     static let compactionBatch = 1024
     /// Room kept for revocations on a full disk: about 600 close records.
     public static let reserveBytes = 64 * 1024
+    /// A file this large is compacted whatever its record count (a few huge alterSession
+    /// records must not grow it without bound), once it is also twice its last compacted size.
+    public static let compactAfterBytes = 64 << 20
+    /// On a full disk, after a compaction failed (no room for the live sessions' copy), the next waits this long.
+    static let spaceCompactionIntervalSeconds = 10.0
     private let pending = Mutex<PendingWrites>(PendingWrites())
 
     typealias Completion = @Sendable (SystemError?) -> Void
@@ -97,6 +102,12 @@ public final class SessionJournal: Sendable {
         /// Revocations whose write failed, waiting for the next retry.
         var failedRevocations: [PendingRecord] = []
         var preallocationUnsupported = false
+        /// The size of the file the last compaction wrote.
+        var bytesAtCompaction = 0
+        /// When a compaction last failed: on a full disk the next is not tried for a while.
+        var lastCompactionFailure: DispatchTime?
+        /// The reserve is lent to a compaction on a full disk: the old file does not claim it back meanwhile.
+        var reserveLent = false
         init(_ file: AppendOnlyFile) { self.file = file }
     }
 
@@ -151,18 +162,46 @@ public final class SessionJournal: Sendable {
             if batch.isEmpty { return }
             let written = write(batch)
             pending.withLock { $0.recordsInFile += written.count }
+            if written.refusedForSpace { compactForSpace() }
             if written.bytes.isEmpty { continue }
             if file.compacting {
                 file.sinceSnapshot += written.bytes
                 file.sinceSnapshotCount += written.count
-            } else if pending.withLock({ $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) }) {
+            } else if isDueForCompaction {
                 startCompaction()
             }
         }
     }
 
+    private var isDueForCompaction: Bool {
+        pending.withLock({ $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) })
+            || file.file.durableSize > max(Self.compactAfterBytes, 2 * file.bytesAtCompaction)
+    }
+
+    /// A full disk may be full of this journal's own dead records: a compaction gives that space
+    /// back when there is room for the live sessions' copy. After a failed one, not again for a while.
+    private func compactForSpace() {
+        guard !file.compacting else { return }
+        if let last = file.lastCompactionFailure, DispatchTime.now() < last + Self.spaceCompactionIntervalSeconds { return }
+        guard pending.withLock({ $0.recordsInFile }) > source.liveDigests().count else { return }
+        // The copy needs room that a full disk has only in the revocation reserve: lend it to the
+        // compaction (a revocation meanwhile that finds no room is retried), reclaimed on the new file.
+        file.file.releasePreallocation()
+        file.reserveLent = true
+        startCompaction()
+    }
+
+    /// At start: a journal mostly of ended sessions is compacted at once, not only once it has
+    /// grown past the thresholds again.
+    public func compactIfMostlyEnded(liveSessions: Int) {
+        queue.async { [self] in
+            guard !file.compacting, pending.withLock({ $0.recordsInFile }) > 2 * liveSessions + 64 else { return }
+            startCompaction()
+        }
+    }
+
     /// Writes what of `batch` the disk can take, completes every record, and returns what was written.
-    private func write(_ batch: [PendingRecord]) -> (bytes: [UInt8], count: Int) {
+    private func write(_ batch: [PendingRecord]) -> (bytes: [UInt8], count: Int, refusedForSpace: Bool) {
         var accepted = batch
         var refusal: SystemError?
         let total = batch.reduce(0) { $0 + $1.bytes.count }
@@ -185,12 +224,13 @@ public final class SessionJournal: Sendable {
                 record.completion?(failure)
             }
         }
+        let refusedForSpace = (refusal ?? failure).map(\.isOutOfSpace) ?? false
         if failure != nil {
             let revocations = accepted.filter(\.isRevocation)
             if !revocations.isEmpty { retryLater(revocations) }
-            return ([], 0)
+            return ([], 0, refusedForSpace)
         }
-        return (bytes, accepted.count)
+        return (bytes, accepted.count, refusedForSpace)
     }
 
     /// Makes sure `count` more bytes and the revocation reserve have blocks; the error (ENOSPC)
@@ -201,7 +241,7 @@ public final class SessionJournal: Sendable {
         if let free = file.file.freeBytesOnDisk, free == 0 { return .outOfSpace("write \(path)") }
         guard !file.preallocationUnsupported else { return nil }
         do {
-            try file.file.reserve(upTo: file.file.durableSize + count + Self.reserveBytes)
+            try file.file.reserve(upTo: file.file.durableSize + count + (file.reserveLent ? 0 : Self.reserveBytes))
             return nil
         } catch {
             if error.isUnsupported {
@@ -263,6 +303,7 @@ public final class SessionJournal: Sendable {
     private func finishCompaction(_ temporary: String, live: Int, failure: SystemError?) {
         defer {
             file.compacting = false
+            file.reserveLent = false
             file.sinceSnapshot = []
         }
         do {
@@ -276,6 +317,8 @@ public final class SessionJournal: Sendable {
             file.file.close()
             file.file = reopened
             try? reopened.reserve(upTo: reopened.durableSize + Self.reserveBytes)
+            file.bytesAtCompaction = reopened.durableSize
+            file.lastCompactionFailure = nil
             let total = live + file.sinceSnapshotCount
             pending.withLock { $0.recordsInFile = total; $0.liveAtCompaction = live }
         } catch {
@@ -283,6 +326,8 @@ public final class SessionJournal: Sendable {
             FileSystem.remove(temporary)
             ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
             pending.withLock { $0.liveAtCompaction = $0.recordsInFile }
+            file.bytesAtCompaction = file.file.durableSize
+            file.lastCompactionFailure = .now()
         }
     }
 }

@@ -59,6 +59,11 @@ public final class AppendOnlyFile {
         allocatedSize = durableSize
     }
 
+    /// Gives back the blocks preallocated past the end (to make room on a full disk).
+    public func releasePreallocation() {
+        if ftruncate(fd, off_t(durableSize)) == 0 { allocatedSize = durableSize }
+    }
+
     /// Makes what was appended durable.
     public func sync() throws(SystemError) {
         _ = try syscall("fdatasync \(path)") { fdatasync(fd) }
