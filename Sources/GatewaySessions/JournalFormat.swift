@@ -24,24 +24,27 @@ public enum JournalFormat {
         /// Nil when damaged; then `problem` says how.
         public let value: JSONValue?
         public let problem: String?
+        /// Whether its line ends (a record is written with its newline in one write).
+        public let terminated: Bool
     }
 
     /// What a scan of a journal file found.
     public struct Scan: Sendable {
         public var records: [Record] = []
-        /// Byte offset just past the last whole record: where a torn tail is cut.
-        public var intactEnd = 0
         /// Whole records written before checksums existed (a journal from an older gateway).
         public var uncheckedRecords = 0
         public let size: Int
 
-        /// Damaged records followed by a whole one: not a crash mid-write, but damage.
-        public var damagedBeforeTail: [Record] {
-            records.filter { $0.value == nil && $0.offset < intactEnd }
+        /// A last record whose line never ended: what a crash in the middle of a write leaves (a
+        /// record and its newline go out in one write, and no answer is given before its sync).
+        public var tail: (offset: Int, length: Int)? {
+            guard let last = records.last, !last.terminated else { return nil }
+            return (last.offset, last.length)
         }
-        /// Damaged bytes after the last whole record: what a crash mid-write leaves.
-        public var tail: (offset: Int, length: Int, records: Int)? {
-            size > intactEnd ? (intactEnd, size - intactEnd, records.filter { $0.offset >= intactEnd }.count) : nil
+        /// Every other damaged record, the last complete one included: not a torn write, but
+        /// damage, which must not be skipped silently (it could be a revocation).
+        public var damagedBeforeTail: [Record] {
+            records.filter { $0.value == nil && $0.terminated }
         }
         public var wholeRecords: [Record] { records.filter { $0.value != nil } }
     }
@@ -55,11 +58,9 @@ public enum JournalFormat {
             let newline = bytes[start...].firstIndex(of: 10)
             let end = newline.map { $0 + 1 } ?? bytes.count
             let (value, problem, unchecked) = decode(bytes[start..<(newline ?? bytes.count)], terminated: newline != nil)
-            scan.records.append(Record(number: number, offset: start, length: end - start, value: value, problem: problem))
-            if value != nil {
-                scan.intactEnd = end
-                if unchecked { scan.uncheckedRecords += 1 }
-            }
+            scan.records.append(Record(number: number, offset: start, length: end - start, value: value, problem: problem,
+                                       terminated: newline != nil))
+            if value != nil && unchecked { scan.uncheckedRecords += 1 }
             start = end
         }
         return scan

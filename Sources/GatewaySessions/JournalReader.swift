@@ -47,7 +47,7 @@ extension SessionJournal {
             let listed = damaged.prefix(5).map(JournalFormat.describe).joined(separator: "; ")
             let more = damaged.count > 5 ? "; and \(damaged.count - 5) more" : ""
             throw JournalDamage(message: """
-                the session journal \(path) is damaged before its end: \(listed)\(more); \(scan.wholeRecords.count) whole records \
+                the session journal \(path) has damaged records (not a torn last write): \(listed)\(more); \(scan.wholeRecords.count) whole records \
                 in all. The gateway does not start on it, because skipping a damaged record could bring back a revoked session \
                 or lose a live one. To keep every whole record and drop the damaged ones, stop every gateway on this data folder \
                 and run: gateway repair-journal --config <your gateway.json> (the file as it is now is kept beside it)
@@ -60,7 +60,7 @@ extension SessionJournal {
             } catch {
                 throw JournalDamage(message: "the session journal \(path) ends in a torn record that cannot be cut off: \(error)")
             }
-            loaded.warnings.append("\(path): cut off a torn tail of \(tail.length) bytes at byte \(tail.offset) (\(tail.records) partial record(s), left by a crash mid-write; nothing in it had been acknowledged)")
+            loaded.warnings.append("\(path): cut off a torn tail of \(tail.length) bytes at byte \(tail.offset) (an unfinished last record, as a crash in the middle of a write leaves; the gateway answers only once a record is whole on disk)")
         }
         if scan.uncheckedRecords > 0 {
             loaded.warnings.append("\(path): \(scan.uncheckedRecords) records without checksums (written by an older gateway); they are rewritten with checksums at the next compaction")

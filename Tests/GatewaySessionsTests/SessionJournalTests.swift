@@ -137,6 +137,9 @@ struct ListedSessions: SessionSource {
         // Garbage after the last whole record is a tail, not damage before it.
         let tail = JournalFormat.scan(good + [UInt8](repeating: 0, count: 100))
         #expect(tail.wholeRecords.count == 3)
+        // A complete last record that fails its checksum is damage, not a torn write: it could be a revocation.
+        let lastDamaged = JournalFormat.scan(Array(good.dropLast(2)) + [good[good.count - 2] == 48 ? 49 : 48, 10])
+        #expect(lastDamaged.tail == nil && lastDamaged.damagedBeforeTail.map(\.number) == [3])
         #expect(tail.damagedBeforeTail.isEmpty && tail.tail?.offset == good.count && tail.tail?.length == 100)
     }
 
