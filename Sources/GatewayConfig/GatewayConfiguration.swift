@@ -37,9 +37,11 @@ public struct GatewayConfiguration: Sendable {
 
     /// A relative `sessions.dataDirectory` names a folder beside the configuration file, whatever
     /// the current directory of whoever starts the gateway (systemd, a shell, a test).
+    /// The configuration file's links are resolved first: the folder is the real file's, and logs name absolute paths.
     mutating func resolvePaths(relativeTo configurationPath: String) {
         guard !sessions.dataDirectory.hasPrefix("/") else { return }
-        let folder = configurationPath.contains("/") ? String(configurationPath[..<configurationPath.lastIndex(of: "/")!]) : "."
+        let file = FileSystem.realPath(configurationPath) ?? configurationPath
+        let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
         sessions.dataDirectory = (folder.isEmpty ? "/" : folder + "/") + sessions.dataDirectory
     }
 

@@ -62,14 +62,16 @@ public final class DataDirectory: Sendable {
             if (try? FileSystem.status(parent))??.kind != .directory {
                 throw Problem(message: "the data folder \(path) cannot be created: \(parent) is not a directory")
             }
-            if !FileSystem.isWritableDirectory(parent) {
-                throw Problem(message: "the data folder \(path) does not exist and cannot be created: \(parent) is not writable by this user")
+            // Tried, not inferred from permissions: root passes every access check, yet /proc or a
+            // read-only mount still refuse a new folder.
+            if let failure = FileSystem.probeCreatingDirectory(in: parent) {
+                throw Problem(message: "the data folder \(path) does not exist and cannot be created in \(parent): \(failure.reason)")
             }
             return
         }
         try checkPrivate(path, status, what: "data folder", kind: .directory, fix: "chmod 700")
-        if !FileSystem.isWritableDirectory(path) {
-            throw Problem(message: "the data folder \(path) is not writable by this user")
+        if let problem = FileSystem.writeProblem(path) {
+            throw Problem(message: "the data folder \(path) is not writable: \(problem.reason)")
         }
     }
 

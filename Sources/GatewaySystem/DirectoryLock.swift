@@ -24,9 +24,25 @@ extension FileSystem {
 
     public static var effectiveUser: UInt32 { geteuid() }
 
-    /// Whether this process could create and write files in `directory` (access(2) with W_OK|X_OK).
-    public static func isWritableDirectory(_ directory: String) -> Bool {
-        access(directory, W_OK | X_OK) == 0
+    /// Creates and removes a scratch directory in `parent`; the error when that fails.
+    public static func probeCreatingDirectory(in parent: String) -> SystemError? {
+        let probe = "\(parent)/.gateway-check-\(getpid())"
+        guard mkdir(probe, 0o700) == 0 else { return SystemError(call: "mkdir \(probe)", errno: errno) }
+        rmdir(probe)
+        return nil
+    }
+
+    /// The absolute path with every link resolved, or nil when it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Why this process could not create and write files in `directory` (access(2) with
+    /// W_OK|X_OK: EACCES, EROFS, ...), or nil when it could.
+    public static func writeProblem(_ directory: String) -> SystemError? {
+        access(directory, W_OK | X_OK) == 0 ? nil : SystemError(call: "access \(directory)", errno: errno)
     }
 }
 

@@ -35,6 +35,12 @@ import Testing
         #expect(tooBig.status == 1 && tooBig.stderr.contains("more than the 4194304 bytes"), "\(tooBig.output)")
     }
 
+    @Test func aDataFolderThatCannotBeCreatedIsReportedEvenToRoot() throws {
+        let (status, output) = try Servers.checkConfig(#"{"listeners":[{"name":"a","port":0}],"upstreams":[{"name":"u","url":"http://127.0.0.1:1/api"}],"sessions":{"dataDirectory":"/proc/gateway-data"}}"#)
+        #expect(status == 1)
+        #expect(output.contains("the data folder /proc/gateway-data does not exist and cannot be created in /proc"), "\(output)")
+    }
+
     @Test func whatAStartWouldRefuseIsReported() throws {
         let stub = try Servers.stub()
         let notAFolder = try Servers.temporaryDirectory() + "/file"

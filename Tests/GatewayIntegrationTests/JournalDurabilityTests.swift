@@ -189,8 +189,12 @@ import Testing
         let config = folder + "/gateway.json"
         let written = try Servers.gatewayConfig(upstreamPorts: [stub.port]) { $0["sessions"] = ["dataDirectory": "state/sessions"] }
         try FileManager.default.moveItem(atPath: written, toPath: config)
-        let gateway = try Servers.gateway(configPath: config)
+        // Started through a link from elsewhere: the folder is the real file's.
+        let elsewhere = try Servers.temporaryDirectory()
+        try FileManager.default.createSymbolicLink(atPath: elsewhere + "/linked.json", withDestinationPath: config)
+        let gateway = try Servers.gateway(configPath: elsewhere + "/linked.json")
         _ = try Self.token(SessionTests.login(gateway.port))
         #expect(FileManager.default.fileExists(atPath: folder + "/state/sessions/sessions.journal"))
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/state"))
     }
 }
