@@ -214,23 +214,35 @@ public final class SessionJournal: Sendable {
         bytes.reserveCapacity(total)
         for record in accepted { bytes += record.bytes }
         var failure: SystemError?
+        // Index in `batch` of each record that reached the disk.
+        var written = Set<Int>()
         if !bytes.isEmpty {
-            do { try file.file.appendDurably(bytes) } catch { failure = error }
-        }
-        for record in batch {
-            if !record.isRevocation && refusal != nil {
-                record.completion?(refusal)
-            } else {
-                record.completion?(failure)
+            do {
+                try file.file.appendDurably(bytes)
+                written = Set(batch.indices.filter { refusal == nil || batch[$0].isRevocation })
+            } catch {
+                failure = error
             }
         }
-        let refusedForSpace = (refusal ?? failure).map(\.isOutOfSpace) ?? false
-        if failure != nil {
-            let revocations = accepted.filter(\.isRevocation)
-            if !revocations.isEmpty { retryLater(revocations) }
-            return ([], 0, refusedForSpace)
+        if failure != nil && accepted.count > 1 {
+            // The batch did not fit whole (it was rolled back): one at a time, what fits still goes.
+            bytes = []
+            for index in batch.indices where refusal == nil || batch[index].isRevocation {
+                guard (try? file.file.appendDurably(batch[index].bytes)) != nil else { continue }
+                written.insert(index)
+                bytes += batch[index].bytes
+            }
         }
-        return (bytes, accepted.count, refusedForSpace)
+        for (index, record) in batch.enumerated() {
+            if written.contains(index) {
+                record.completion?(nil)
+            } else {
+                record.completion?(!record.isRevocation && refusal != nil ? refusal : failure)
+            }
+        }
+        let lost = batch.indices.filter { batch[$0].isRevocation && !written.contains($0) }.map { batch[$0] }
+        if !lost.isEmpty { retryLater(lost) }
+        return (bytes, written.count, (refusal ?? failure).map(\.isOutOfSpace) ?? false)
     }
 
     /// Makes sure `count` more bytes and the revocation reserve have blocks; the error (ENOSPC)
