@@ -47,14 +47,11 @@ import Testing
                                                          "certificateFilename": pki.path("gateway-client.pem"),
                                                          "privateKeyFilename": pki.path("gateway-client.key")])
         // The health probe's handshake already fails: /ready says so before any request is sent.
-        let deadline = Date().addingTimeInterval(5)
-        var ready = try TestClient.get(port: gateway.port, "/ready")
-        while ready.status != 503 && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.1)
-            ready = try TestClient.get(port: gateway.port, "/ready")
-        }
-        #expect(ready.status == 503)
-        #expect(gateway.stderr.contains("health check TLS handshake failed: server certificate rejected: "), "\(gateway.stderr.suffix(600))")
+        // (Before the first probe ends /ready is 503 too, so the test waits for the probe's verdict.)
+        let probed = SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("health check TLS handshake failed: server certificate rejected: ") }
+        #expect(probed, "\(gateway.stderr.suffix(600))")
+        let ready = try TestClient.get(port: gateway.port, "/ready")
+        #expect(ready.status == 503 && ready.text.contains("secure"), "\(ready.text)")
         let response = try TestClient.post(port: gateway.port, loginBody)
         #expect(response.json?["errorCode"] != .number("0"))
         #expect(response.json?["authToken"] == nil)
