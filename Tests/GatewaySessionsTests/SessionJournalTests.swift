@@ -165,12 +165,13 @@ struct ListedSessions: SessionSource {
             journal.append(.closed(s.session.digest))
         }
         journal.flush()
-        // Records that arrived during a compaction count towards the next one, which the next append starts.
+        // Records that arrived during a compaction count towards the next one, which a later append
+        // starts once they pass the threshold: the file never holds more than the threshold and a batch.
         journal.append(.closed(Self.session("gone").session.digest))
         journal.flush()
         let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
         #expect(found.sessions.map(\.username) == ["keeper"])
-        #expect(found.records < 100, "the journal holds \(found.records) records for one live session")
+        #expect(found.records <= 101, "the journal holds \(found.records) of its 302 records for one live session")
     }
 
     /// A login while the journal is being compacted must not be lost with the old file.
