@@ -25,9 +25,11 @@ import Testing
                                                          "certificateFilename": pki.path("gateway-client.pem"),
                                                          "privateKeyFilename": pki.path("gateway-client.key")],
                                    healthCheckInterval: 3600)
-        let token = try TestClient.login(port: gateway.port)
-        #expect(try TestClient.get(port: gateway.port, "/ready").status == 200)
+        // Ready before any request: only the health probe (a verified handshake) can have said so. A
+        // login first could mark the upstream reachable through its pooled connection instead.
+        #expect(SessionLifetimeTests.waitFor(10) { (try? TestClient.get(port: gateway.port, "/ready").status) == 200 })
         #expect(gateway.stderr.contains("health check connected, TLS verified"), "\(gateway.stderr.suffix(400))")
+        let token = try TestClient.login(port: gateway.port)
         let client = try TestClient(port: gateway.port)
         for _ in 0..<20 {
             client.sendPost(#"{"action":"listDatabases","authToken":"\#(token)"}"#)
