@@ -16,6 +16,8 @@ public struct SessionsConfiguration: Sendable, Equatable {
     public var exemptAddresses: [AddressRange] = []
     /// Journal records beyond which the journal is rewritten from the live sessions. Default 10,000.
     public var journalCompactionRecords = 10_000
+    /// Failed-login throttling and the cap on logins in flight per client address.
+    public var loginThrottle = LoginThrottleRules()
 
     public init() {}
 
@@ -29,6 +31,7 @@ public struct SessionsConfiguration: Sendable, Equatable {
         c.trustedProxies = ranges(&reader, "trustedProxies")
         c.exemptAddresses = ranges(&reader, "exemptAddresses")
         c.journalCompactionRecords = reader.int("journalCompactionRecords", default: c.journalCompactionRecords, range: 100...100_000_000)
+        if let throttle = reader.object("loginThrottle") { c.loginThrottle = LoginThrottleRules.decode(throttle) }
         reader.finish()
         return c
     }

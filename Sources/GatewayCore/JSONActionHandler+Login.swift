@@ -1,10 +1,13 @@
+import GatewayConfig
 import GatewayHTTPServer
 import GatewayJSON
 import GatewaySessions
 import GatewaySystem
 import GatewayUpstreams
 
-/// createSession: validate, count against the limits, authenticate upstream, issue the token.
+/// createSession: validate, throttle, authenticate upstream, then count against the limits and
+/// issue the token. Authentication comes before the count, so a login that fails it (a wrong
+/// password, hammered) never holds a place that a real login of the same account needs.
 extension JSONActionHandler {
     func createSession(_ request: ActionRequest, http: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
         let parameters: SessionParameters
@@ -28,17 +31,22 @@ extension JSONActionHandler {
             return nil
         }
         let client = services.clientAddress(peer: http.peerHost, forwardedFor: http.head.headers["x-forwarded-for"])
-        let reservation: Reservation
-        switch services.table.reserve(username: parameters.username, address: client) {
-        case .success(let granted): reservation = granted
-        case .failure(let refusal):
+        if let throttled = services.throttle.begin(username: parameters.username, address: client, nowMilliseconds: loop.now) {
+            let (code, message) = Self.describe(throttled, rules: services.rules.loginThrottle)
+            logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
+            reply(responder, failure(request, code, message))
+            return nil
+        }
+        // Already full: refused at once, without asking the upstream. Counted only once authenticated.
+        if let refusal = services.table.refusal(username: parameters.username, address: client) {
+            services.throttle.finish(username: parameters.username, address: client, authenticated: nil, nowMilliseconds: loop.now)
             let (code, message) = Self.describe(refusal)
             logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
             reply(responder, failure(request, code, message))
             return nil
         }
         let login = LoginAttempt(handler: self, request: request, parameters: parameters, client: client,
-                                 reservation: reservation, responder: responder, pool: choosePool())
+                                 responder: responder, pool: choosePool())
         login.start()
         return login
     }
@@ -51,6 +59,17 @@ extension JSONActionHandler {
             return (.tooManySessionsForAddress, "The client address \(address) already has its maximum of \(limit) sessions (maxJsonApiSessionsPerIpAddress). Close unused sessions with deleteSession, raise \"maxJsonApiSessionsPerIpAddress\" in the \"jsonActionApiDefaults\" section of gateway.json, or list the address in \"sessions.exemptAddresses\".")
         case .perUsername(let limit, let username):
             return (.tooManySessionsForUsername, "The account '\(username)' already has its maximum of \(limit) sessions (maxJsonApiSessionsPerUsername). Close unused sessions with deleteSession, or raise \"maxJsonApiSessionsPerUsername\" in the \"jsonActionApiDefaults\" section of gateway.json.")
+        }
+    }
+
+    static func describe(_ refusal: LoginThrottleRefusal, rules: LoginThrottleRules) -> (GatewayErrorCode, String) {
+        switch refusal {
+        case .throttledAddress(let address, let wait):
+            return (.loginThrottled, "Too many failed logins from the client address \(address) (more than \(rules.maxFailuresPerAddress) in \(rules.windowSeconds) seconds, sessions.loginThrottle.maxFailuresPerAddress in gateway.json). Retry after \(wait) seconds.")
+        case .throttledPair(let username, let address, let wait):
+            return (.loginThrottled, "Too many failed logins of the account '\(username)' from \(address) (more than \(rules.maxFailuresPerUsernameAndAddress) in \(rules.windowSeconds) seconds, sessions.loginThrottle.maxFailuresPerUsernameAndAddress in gateway.json). Retry after \(wait) seconds.")
+        case .tooManyInFlight(let address, let limit):
+            return (.tooManyLoginsInFlight, "The client address \(address) already has \(limit) logins being authenticated (sessions.loginThrottle.maxLoginsInFlightPerAddress in gateway.json). Retry once they are answered.")
         }
     }
 
@@ -69,13 +88,13 @@ extension JSONActionHandler {
     }
 }
 
-/// One login in flight. Its reservation is either committed (the upstream accepted) or given back.
+/// One login in flight: authenticated upstream, then admitted by the limits (or its upstream
+/// session closed again). It is settled with the throttle exactly once, whatever happens.
 final class LoginAttempt: HTTPExchange {
     private let handler: JSONActionHandler
     private let request: ActionRequest
     private let parameters: SessionParameters
     private let client: String
-    private let reservation: Reservation
     private let responder: HTTPResponder
     private let pool: UpstreamPool
     private var askedForPermanent: Bool
@@ -83,12 +102,11 @@ final class LoginAttempt: HTTPExchange {
     private var done = false
 
     init(handler: JSONActionHandler, request: ActionRequest, parameters: SessionParameters, client: String,
-         reservation: Reservation, responder: HTTPResponder, pool: UpstreamPool) {
+         responder: HTTPResponder, pool: UpstreamPool) {
         self.handler = handler
         self.request = request
         self.parameters = parameters
         self.client = client
-        self.reservation = reservation
         self.responder = responder
         self.pool = pool
         askedForPermanent = parameters.requestsPermanentSession
@@ -119,11 +137,13 @@ final class LoginAttempt: HTTPExchange {
         let upstream = pool.target.name
         switch result {
         case .failure(let failure):
+            settle(authenticated: nil)
             refuse(httpStatus: failure.httpStatus, failure.kind == .connectTimeout || failure.kind == .responseTimeout ? .upstreamTimeout : .upstreamUnavailable,
                    failure.description)
         case .success((let status, let body)):
             guard status == 200, let answer = try? JSONParser.parse(body), case .object = answer,
                   let errorCode = answer["errorCode"]?.intValue else {
+                settle(authenticated: nil)
                 refuse(httpStatus: 502, .upstreamUnavailable, "upstream '\(upstream)': createSession was answered with HTTP \(status) and no FairCom envelope")
                 return
             }
@@ -134,11 +154,15 @@ final class LoginAttempt: HTTPExchange {
                     start()
                     return
                 }
+                settle(authenticated: false)
+                handler.logger.info("login of '\(parameters.username)' from \(client) refused by upstream '\(upstream)': error \(errorCode)")
                 refuse(httpStatus: 200, GatewayErrorCode(rawValue: errorCode), answer["errorMessage"]?.stringValue ?? "login refused by upstream '\(upstream)'")
                 return
             }
+            settle(authenticated: true)
             let upstreamToken = answer["result"]?["authToken"]?.stringValue ?? answer["authToken"]?.stringValue ?? ""
             guard !upstreamToken.isEmpty else {
+                done = true
                 refuse(httpStatus: 502, .upstreamUnavailable, "upstream '\(upstream)': createSession succeeded without an authToken")
                 return
             }
@@ -148,8 +172,31 @@ final class LoginAttempt: HTTPExchange {
         }
     }
 
+    /// Tells the throttle how the login ended, once.
+    private var settled = false
+    private func settle(authenticated: Bool?) {
+        guard !settled else { return }
+        settled = true
+        handler.services.throttle.finish(username: parameters.username, address: client, authenticated: authenticated,
+                                         nowMilliseconds: handler.loop.now)
+    }
+
     private func issue(upstreamToken: String, settings: SessionSettings) {
         let services = handler.services
+        // Authenticated: now the limits decide, checked and counted in one step.
+        let reservation: Reservation
+        switch services.table.reserve(username: parameters.username, address: client) {
+        case .success(let granted): reservation = granted
+        case .failure(let refusal):
+            done = true
+            let (code, message) = JSONActionHandler.describe(refusal)
+            handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
+            // The upstream session this login opened has no gateway session: close it.
+            handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
+                                         reason: "refused by the limits")
+            handler.reply(responder, handler.failure(request, code, message))
+            return
+        }
         let token = SessionToken.generate()
         let digest = TokenDigest(token: token)
         let session = services.table.commit(reservation, digest: digest, username: parameters.username, clientAddress: client,
@@ -183,13 +230,12 @@ final class LoginAttempt: HTTPExchange {
 
     private func refuse(httpStatus: Int, _ code: GatewayErrorCode, _ message: String) {
         done = true
-        handler.services.table.cancel(reservation)
         var envelope = FairComEnvelope(requestId: request.requestId, errorCode: code.rawValue, errorMessage: message)
         if (request.debug ?? parameters.settings.defaultDebug) == "max" { envelope.debugInfo = .object([("request", request.maskedEcho)]) }
         responder.respond(status: httpStatus, body: envelope.bytes)
     }
 
     func cancel() {
-        // The client left; the login goes on so the reservation is settled, and `recorded` undoes it.
+        // The client left; the login goes on so the throttle and the limits are settled, and `recorded` undoes it.
     }
 }

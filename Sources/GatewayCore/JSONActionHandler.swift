@@ -119,20 +119,24 @@ final class JSONActionHandler {
     /// Closes the upstream session behind a gateway session that ended (deleteSession, expiry,
     /// an ordinary session not kept across a restart), so that upstreams keep no orphans.
     func closeUpstreamSession(of session: SessionSnapshot, reason: String) {
-        guard let pool = pool(named: session.upstream) else { return }
+        closeUpstreamSession(upstream: session.upstream, upstreamToken: session.upstreamToken, name: "session \(session.digest.fingerprint)", reason: reason)
+    }
+
+    /// Closes an upstream session by its token; `name` says whose it is in the log.
+    func closeUpstreamSession(upstream: String, upstreamToken: String, name: String, reason: String) {
+        guard let pool = pool(named: upstream) else { return }
         var body: [UInt8] = Array(#"{"api":"admin","action":"deleteSession","authToken":"#.utf8)
-        JSONWriter.writeString(session.upstreamToken, into: &body)
+        JSONWriter.writeString(upstreamToken, into: &body)
         body.append(UInt8(ascii: "}"))
         let logger = self.logger
-        let name = session.digest.fingerprint
         UpstreamCall.post(body, to: pool) { result in
             switch result {
             case .success((let status, _)) where status == 200:
-                logger.debug("session \(name): upstream session closed (\(reason))")
+                logger.debug("\(name): upstream session closed (\(reason))")
             case .success((let status, _)):
-                logger.warning("session \(name): closing the upstream session answered HTTP \(status)")
+                logger.warning("\(name): closing the upstream session answered HTTP \(status)")
             case .failure(let failure):
-                logger.warning("session \(name): could not close the upstream session: \(failure)")
+                logger.warning("\(name): could not close the upstream session: \(failure)")
             }
         }
     }

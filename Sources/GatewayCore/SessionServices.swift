@@ -14,6 +14,7 @@ final class SessionServices: Sendable {
     let defaults: JSONActionAPIDefaults
     let rules: SessionsConfiguration
     let logger: Logger
+    let throttle: LoginThrottle
 
     init(table: SessionTable, journal: SessionJournal?, dataDirectory: DataDirectory?, defaults: JSONActionAPIDefaults, rules: SessionsConfiguration, logger: Logger) {
         self.table = table
@@ -22,6 +23,7 @@ final class SessionServices: Sendable {
         self.defaults = defaults
         self.rules = rules
         self.logger = logger
+        throttle = LoginThrottle(rules: rules.loginThrottle)
     }
 
     func isAdministrator(_ username: String) -> Bool {

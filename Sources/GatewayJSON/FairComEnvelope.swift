@@ -93,4 +93,8 @@ public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
     public static let sessionStoreFailed = GatewayErrorCode(rawValue: 17034)
     /// createSession on a listener with `usernameMustMatchCertificate`: the username is not the certificate's CN.
     public static let certificateMismatch = GatewayErrorCode(rawValue: 17035)
+    /// Too many failed logins from the client address, or of the account from it: retry later.
+    public static let loginThrottled = GatewayErrorCode(rawValue: 17036)
+    /// The client address has `maxLoginsInFlightPerAddress` logins being authenticated already.
+    public static let tooManyLoginsInFlight = GatewayErrorCode(rawValue: 17037)
 }

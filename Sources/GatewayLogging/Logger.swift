@@ -42,7 +42,25 @@ public struct Logger: Sendable {
 
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
         guard level >= self.level else { return }
-        ProcessSetup.writeStandardError("\(WallClock.logTimestamp()) \(level.name) \(label): \(message())\n")
+        ProcessSetup.writeStandardError("\(WallClock.logTimestamp()) \(level.name) \(label): \(Self.oneLine(message()))\n")
+    }
+
+    /// A message as one line: control characters (a newline in a client's username, say) are
+    /// written as \n, \r, \t or \u{XX}, so no client can forge or split a log line.
+    static func oneLine(_ message: String) -> String {
+        guard message.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return message }
+        var out = ""
+        out.reserveCapacity(message.utf8.count + 8)
+        for scalar in message.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0..<0x20, 0x7F: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }

@@ -30,7 +30,7 @@ public struct SessionParameters: Sendable {
         guard let password = members.value("password") else {
             throw InvalidParameter(property: "params.password", message: "The required property 'params.password' is missing: createSession needs the account's password (0 to 256 bytes).")
         }
-        parameters.password = try string(password, "params.password", bytes: 0...256)
+        parameters.password = try string(password, "params.password", bytes: 0...256, secret: true)
         try apply(members, to: &parameters.settings)
         if parameters.settings.defaultOwnerName.isEmpty { parameters.settings.defaultOwnerName = parameters.username }
         return parameters
@@ -115,9 +115,10 @@ public struct SessionParameters: Sendable {
         return text.utf8.count > 40 ? "\(value.typeDescription) \(text.prefix(37))..." : "\(value.typeDescription) \(text)"
     }
 
-    static func string(_ value: JSONValue, _ property: String, bytes range: ClosedRange<Int>) throws(InvalidParameter) -> String {
+    /// A `secret` (the password) is never echoed back, whatever its type.
+    static func string(_ value: JSONValue, _ property: String, bytes range: ClosedRange<Int>, secret: Bool = false) throws(InvalidParameter) -> String {
         guard let text = value.stringValue else {
-            throw InvalidParameter(property: property, message: "The property '\(property)' must be a string, not \(describe(value)).")
+            throw InvalidParameter(property: property, message: "The property '\(property)' must be a string, not \(secret ? value.typeDescription : describe(value)).")
         }
         guard range.contains(text.utf8.count) else {
             throw InvalidParameter(property: property, message: "The property '\(property)' must be \(range.lowerBound) to \(range.upperBound) bytes long; it has \(text.utf8.count).")

@@ -72,18 +72,30 @@ public final class SessionTable: SessionSource {
 
     public var count: Int { state.withLock { $0.sessions.count } }
 
+    /// Which limit a login would break now, without counting it: a cheap refusal before an
+    /// upstream is asked to authenticate a login that could not be admitted anyway.
+    public func refusal(username: String, address: String) -> LimitRefusal? {
+        let addressKey: String? = limits.exemptAddresses.containsAddress(address) ? nil : address
+        return state.withLock { s in Self.refusal(in: s, limits: limits, username: username, addressKey: addressKey) }
+    }
+
+    private static func refusal(in s: State, limits: SessionLimits, username: String, addressKey: String?) -> LimitRefusal? {
+        if s.sessions.count + s.reserved >= limits.maxSessions { return .total(limit: limits.maxSessions) }
+        if let addressKey, s.perAddress[addressKey, default: 0] >= limits.maxPerAddress {
+            return .perAddress(limit: limits.maxPerAddress, address: addressKey)
+        }
+        if s.perUsername[username.lowercased(), default: 0] >= limits.maxPerUsername {
+            return .perUsername(limit: limits.maxPerUsername, username: username)
+        }
+        return nil
+    }
+
     /// Checks every limit and, if all allow it, counts the login at once.
     public func reserve(username: String, address: String) -> Result<Reservation, LimitRefusal> {
         let usernameKey = username.lowercased()
         let addressKey: String? = limits.exemptAddresses.containsAddress(address) ? nil : address
         return state.withLock { s in
-            if s.sessions.count + s.reserved >= limits.maxSessions { return .failure(.total(limit: limits.maxSessions)) }
-            if let addressKey, s.perAddress[addressKey, default: 0] >= limits.maxPerAddress {
-                return .failure(.perAddress(limit: limits.maxPerAddress, address: addressKey))
-            }
-            if s.perUsername[usernameKey, default: 0] >= limits.maxPerUsername {
-                return .failure(.perUsername(limit: limits.maxPerUsername, username: username))
-            }
+            if let refusal = Self.refusal(in: s, limits: limits, username: username, addressKey: addressKey) { return .failure(refusal) }
             s.reserved += 1
             Self.count(&s, usernameKey, addressKey, by: 1)
             return .success(Reservation(usernameKey: usernameKey, addressKey: addressKey))

@@ -14,6 +14,15 @@ import Testing
         do { _ = try create(params); return nil } catch { return error }
     }
 
+    @Test func aPasswordOfTheWrongTypeIsNeverEchoed() throws {
+        for password in ["918273645", "[\"s3cret\"]", "{\"p\":\"s3cret\"}", "true"] {
+            let refusal = try #require(Self.refusal(#"{"username":"bob","password":\#(password)}"#))
+            #expect(refusal.property == "params.password")
+            #expect(!refusal.message.contains("918273645") && !refusal.message.contains("s3cret") && !refusal.message.contains("true"),
+                    "\(refusal.message)")
+        }
+    }
+
     @Test func aMinimalLoginGetsTheConfiguredDefaults() throws {
         let p = try Self.create(#"{"username":"bob","password":""}"#)
         #expect(p.username == "bob" && p.password == "")

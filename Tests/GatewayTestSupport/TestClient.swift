@@ -17,8 +17,21 @@ public final class TestClient {
     public let fd: Int32
     private var buffer: [UInt8] = []
 
-    public init(port: Int, timeoutSeconds: Int = 10) throws {
+    /// `sourceAddress` (a loopback address such as 127.0.0.2) makes the connection come from another client address.
+    public init(port: Int, timeoutSeconds: Int = 10, sourceAddress: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let sourceAddress {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(sourceAddress)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw TestSupportError("bind to \(sourceAddress) failed: errno \(errno)")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -136,8 +149,8 @@ public final class TestClient {
     }
 
     /// One request on a fresh connection.
-    public static func post(port: Int, _ body: String, path: String = "/api") throws -> TestResponse {
-        let client = try TestClient(port: port)
+    public static func post(port: Int, _ body: String, path: String = "/api", from sourceAddress: String? = nil) throws -> TestResponse {
+        let client = try TestClient(port: port, sourceAddress: sourceAddress)
         client.sendPost(body, path: path)
         guard let response = client.readResponse() else { throw TestSupportError("no response from port \(port)") }
         return response
