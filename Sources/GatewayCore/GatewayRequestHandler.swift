@@ -22,6 +22,10 @@ final class GatewayRequestHandler: HTTPRequestHandler {
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
         let path = request.head.path
+        if let problem = RequestPath.problem(path) {
+            responder.respond(status: 400, body: FairComEnvelope.error(.badHTTPRequest, "\(problem)").bytes)
+            return nil
+        }
         if isAPIPath(path) {
             guard request.head.method == "POST" else {
                 let envelope = FairComEnvelope.error(.methodNotAllowed, "\(request.head.method) is not allowed on \(path); JSON actions use POST")

@@ -14,7 +14,7 @@ extension JSONActionHandler {
         do {
             parameters = try SessionParameters.forCreate(request.params, defaults: services.defaults)
         } catch {
-            reply(responder, failure(request, .invalidProperty, error.message))
+            reply(responder, failure(request, error.isDuplicate ? .duplicateProperty : .invalidProperty, error.message))
             return nil
         }
         if parameters.requestsPermanentSession && !services.defaults.enablePermanentJsonApiSessions {
@@ -30,7 +30,9 @@ extension JSONActionHandler {
             reply(responder, failure(request, .certificateMismatch, message))
             return nil
         }
-        let client = services.clientAddress(peer: http.peerHost, forwardedFor: http.head.headers["x-forwarded-for"])
+        // Several X-Forwarded-For lines are one list (RFC 9110 §5.3): a spoofed first line must not hide the proxy's entry.
+        let forwardedFor = http.head.headers.values("x-forwarded-for")
+        let client = services.clientAddress(peer: http.peerHost, forwardedFor: forwardedFor.isEmpty ? nil : forwardedFor.joined(separator: ","))
         if let throttled = services.throttle.begin(username: parameters.username, address: client, nowMilliseconds: loop.now) {
             let (code, message) = Self.describe(throttled, rules: services.rules.loginThrottle)
             logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")

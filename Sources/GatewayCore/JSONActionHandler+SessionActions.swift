@@ -100,7 +100,7 @@ extension JSONActionHandler {
         do {
             _ = try SessionParameters.applyAlter(request.params, to: caller.settings)
         } catch {
-            reply(responder, failure(request, .invalidProperty, error.message))
+            reply(responder, failure(request, error.isDuplicate ? .duplicateProperty : .invalidProperty, error.message))
             return
         }
         guard let pool = pool(named: caller.upstream) else {

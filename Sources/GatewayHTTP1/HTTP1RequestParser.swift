@@ -97,6 +97,8 @@ public struct HTTP1RequestParser: Sendable {
             if n == 0 { framing = .none }
         }
         if versionMinor == 1 && !fields.hasHost { throw .bad("missing Host header") }
+        // RFC 9112 §3.2: a request with more than one Host is answered 400 (proxies could disagree on which one counts).
+        if fields.hostCount > 1 { throw .bad("more than one Host header") }
         var expectsContinue = false
         if let expect = fields.expect {
             guard equalsIgnoringCase(expect, "100-continue") else {

@@ -15,11 +15,12 @@ struct FramingFields {
     var transferEncoding: [String] = []
     var connection: [String] = []
     var expect: String?
-    var hasHost = false
+    var hostCount = 0
+    var hasHost: Bool { hostCount > 0 }
 
     mutating func note(name: UnsafeRawBufferPointer, value: String) {
         switch name.count {
-        case 4 where matches(name, "host"): hasHost = true
+        case 4 where matches(name, "host"): hostCount += 1
         case 6 where matches(name, "expect"): expect = value
         case 10 where matches(name, "connection"): connection.append(value)
         case 14 where matches(name, "content-length"):

@@ -5,6 +5,8 @@ import GatewayJSON
 public struct InvalidParameter: Error, Sendable, Equatable {
     public let property: String
     public let message: String
+    /// The property appears more than once (17024 rather than 17023).
+    public var isDuplicate = false
     public var description: String { "\(message)" }
 }
 
@@ -63,6 +65,13 @@ public struct SessionParameters: Sendable {
         guard let params, params != .null else { return Members(list: []) }
         guard let members = params.objectValue else {
             throw InvalidParameter(property: "params", message: "The property 'params' must be an object, not \(params.typeDescription).")
+        }
+        // Keys compare as decoded: "user\u006eame" is "username". The gateway and the upstream
+        // could otherwise each read a different one of two values.
+        var seen = Set<String>()
+        for (key, _) in members where !seen.insert(key).inserted {
+            throw InvalidParameter(property: "params.\(key)", message: "The property 'params.\(key)' appears more than once (however its key is escaped); send it once.",
+                                   isDuplicate: true)
         }
         return Members(list: members)
     }
