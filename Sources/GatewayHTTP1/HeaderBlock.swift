@@ -75,6 +75,14 @@ func scanHeaderBlock(_ bytes: UnsafeRawBufferPointer, from: Int, limits: HTTP1Li
     if bytes.count > limits.maxHeaderBytes + 3 {
         throw HTTP1ParseError(status: 431, "header section exceeds \(limits.maxHeaderBytes) bytes (limits.maxHeaderBytes)")
     }
+    // No end yet. A bare LF means none will come that parses (lines must end in CRLF): refused
+    // now, not after the header timeout. Only the bytes new since the last scan are looked at.
+    var position = max(1, from)
+    while position < bytes.count {
+        if bytes[position] == 10 && bytes[position - 1] != 13 { throw .bad("bare LF in header section; lines must end in CRLF") }
+        position += 1
+    }
+    if bytes.count > 0 && bytes[0] == 10 { throw .bad("bare LF in header section; lines must end in CRLF") }
     return .needMore(scannedUpTo: bytes.count)
 }
 

@@ -95,6 +95,15 @@ import Testing
         return nil
     }
 
+    @Test func bareLineFeedsGet400AtOnce() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { $0["limits"] = ["headerTimeoutSeconds": 10] }
+        let started = Date()
+        let response = try Self.raw(gateway.port, "GET /health HTTP/1.1\nHost: a\n\n")
+        #expect(response.status == 400 && response.text.contains("bare LF"), "\(response.status) \(response.text)")
+        #expect(Date().timeIntervalSince(started) < 5, "answered only after the header timeout")
+    }
+
     @Test func twoHostHeadersGet400() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
