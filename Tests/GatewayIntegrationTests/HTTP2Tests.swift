@@ -80,22 +80,7 @@ import Testing
 @Suite struct HTTP2StallTests {
     /// Reads frames until one of `type` arrives on `stream` (or the timeout passes); returns whether it did.
     func awaitFrame(type: UInt8, stream: UInt32, on client: TestClient, within seconds: Double) -> Bool {
-        var buffer: [UInt8] = []
-        let deadline = Date().addingTimeInterval(seconds)
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while Date() < deadline {
-            let count = recv(client.fd, &chunk, chunk.count, 0)
-            if count <= 0 { return false }
-            buffer += chunk[0..<count]
-            while buffer.count >= 9 {
-                let length = Int(buffer[0]) << 16 | Int(buffer[1]) << 8 | Int(buffer[2])
-                guard buffer.count >= 9 + length else { break }
-                let id = (UInt32(buffer[5]) << 24 | UInt32(buffer[6]) << 16 | UInt32(buffer[7]) << 8 | UInt32(buffer[8])) & 0x7fff_ffff
-                if buffer[3] == type && id == stream { return true }
-                buffer.removeFirst(9 + length)
-            }
-        }
-        return false
+        HTTP2Frames.first(of: [type], stream: stream, on: client, within: seconds) != nil
     }
 
     @Test func aStreamWhoseBodyStopsComingIsResetAndTheConnectionLivesOn() throws {

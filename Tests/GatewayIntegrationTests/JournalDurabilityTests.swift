@@ -72,51 +72,47 @@ import Testing
     }
 
     @Test func aFullDiskRefusesLoginsButNeverLosesOrResurrectsASession() throws {
-        try #require(getuid() == 0, "this test mounts a 1 MiB tmpfs and needs root, as the suite runs in CI")
-        let mountPoint = try Servers.temporaryDirectory() + "/tiny"
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try Command.run("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mountPoint])
-        try #require(mounted.status == 0, "mount failed: \(mounted.output)")
-        defer { _ = try? Command.run("umount", ["-l", mountPoint]) }
-        let data = mountPoint + "/data"
-        let stub = try Servers.stub()
-        let config = try Servers.gatewayConfig(upstreamPorts: [stub.port]) { $0["sessions"] = ["dataDirectory": data] }
-        var gateway = try Servers.gateway(configPath: config)
-        let kept = try Self.token(SessionTests.login(gateway.port))
-        let revoked = try Self.token(SessionTests.login(gateway.port))
-        let expiring = try Self.token(SessionTests.login(gateway.port, #""username":"admin","password":"ADMIN","idleConnectionTimeoutSeconds":1"#))
+        try TestDisks.withTinyDisk("1m") { mountPoint in
+            let data = mountPoint + "/data"
+            let stub = try Servers.stub()
+            let config = try Servers.gatewayConfig(upstreamPorts: [stub.port]) { $0["sessions"] = ["dataDirectory": data] }
+            var gateway = try Servers.gateway(configPath: config)
+            let kept = try Self.token(SessionTests.login(gateway.port))
+            let revoked = try Self.token(SessionTests.login(gateway.port))
+            let expiring = try Self.token(SessionTests.login(gateway.port, #""username":"admin","password":"ADMIN","idleConnectionTimeoutSeconds":1"#))
 
-        let filler = mountPoint + "/filler"
-        _ = try Command.run("dd", ["if=/dev/zero", "of=\(filler)", "bs=4096"])
-        let full = try SessionTests.login(gateway.port)
-        #expect(Self.code(full) == 17034, "a login on a full disk: \(full)")
-        // An alteration that cannot be recorded changes nothing, upstream included.
-        let alter = try SessionTests.call(gateway.port, kept, "alterSession", #","params":{"defaultResponseOptions":{"dataFormat":"arrays"}}"#)
-        #expect(Self.code(alter) == 17034, "\(alter)")
-        #expect(SessionLifetimeTests.waitFor(5) {
-            let rows = try? SessionTests.call(gateway.port, kept, "getRecordsUsingSQL", #","params":{"sql":"select * from athlete"}"#)
-            return rows?["result"]?["dataFormat"]?.stringValue == "objects"
-        }, "the upstream session kept its settings")
-        #expect(Self.code(try SessionTests.call(gateway.port, revoked, "deleteSession")) == 0, "a revocation on a full disk")
-        #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031)
-        #expect(SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("expired after 1 s idle") })
-        #expect(Self.code(try SessionTests.call(gateway.port, kept, "listDatabases")) == 0)
+            let filler = mountPoint + "/filler"
+            _ = try Command.run("dd", ["if=/dev/zero", "of=\(filler)", "bs=4096"])
+            let full = try SessionTests.login(gateway.port)
+            #expect(Self.code(full) == 17034, "a login on a full disk: \(full)")
+            // An alteration that cannot be recorded changes nothing, upstream included.
+            let alter = try SessionTests.call(gateway.port, kept, "alterSession", #","params":{"defaultResponseOptions":{"dataFormat":"arrays"}}"#)
+            #expect(Self.code(alter) == 17034, "\(alter)")
+            #expect(SessionLifetimeTests.waitFor(5) {
+                let rows = try? SessionTests.call(gateway.port, kept, "getRecordsUsingSQL", #","params":{"sql":"select * from athlete"}"#)
+                return rows?["result"]?["dataFormat"]?.stringValue == "objects"
+            }, "the upstream session kept its settings")
+            #expect(Self.code(try SessionTests.call(gateway.port, revoked, "deleteSession")) == 0, "a revocation on a full disk")
+            #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031)
+            #expect(SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("expired after 1 s idle") })
+            #expect(Self.code(try SessionTests.call(gateway.port, kept, "listDatabases")) == 0)
 
-        gateway.kill()
-        gateway = try Servers.gateway(configPath: config)
-        #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031, "a revoked session came back")
-        #expect(Self.code(try SessionTests.call(gateway.port, expiring, "listDatabases")) == 12031, "an expired session came back")
-        #expect(Self.code(try SessionTests.call(gateway.port, kept, "listDatabases")) == 0)
-        #expect(Self.code(try SessionTests.login(gateway.port)) == 17034, "still full")
+            gateway.kill()
+            gateway = try Servers.gateway(configPath: config)
+            #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031, "a revoked session came back")
+            #expect(Self.code(try SessionTests.call(gateway.port, expiring, "listDatabases")) == 12031, "an expired session came back")
+            #expect(Self.code(try SessionTests.call(gateway.port, kept, "listDatabases")) == 0)
+            #expect(Self.code(try SessionTests.login(gateway.port)) == 17034, "still full")
 
-        try FileManager.default.removeItem(atPath: filler)
-        let late = try Self.token(SessionTests.login(gateway.port))
-        gateway.kill()
-        gateway = try Servers.gateway(configPath: config)
-        #expect(Self.code(try SessionTests.call(gateway.port, late, "listDatabases")) == 0, "a login acknowledged after space returned was lost")
-        #expect(Self.code(try SessionTests.call(gateway.port, kept, "listDatabases")) == 0)
-        #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031)
-        gateway.stop()
+            try FileManager.default.removeItem(atPath: filler)
+            let late = try Self.token(SessionTests.login(gateway.port))
+            gateway.kill()
+            gateway = try Servers.gateway(configPath: config)
+            #expect(Self.code(try SessionTests.call(gateway.port, late, "listDatabases")) == 0, "a login acknowledged after space returned was lost")
+            #expect(Self.code(try SessionTests.call(gateway.port, kept, "listDatabases")) == 0)
+            #expect(Self.code(try SessionTests.call(gateway.port, revoked, "listDatabases")) == 12031)
+            gateway.stop()
+        }
     }
 
     @Test func aSecondGatewayOnTheSameDataFolderOrPortIsRefused() throws {

@@ -69,30 +69,10 @@ import Testing
         let path = Array("/api/caf".utf8) + [0xE9]
         let block: [UInt8] = [0x82, 0x86, 0x04, UInt8(path.count)] + path + [0x01, 1, UInt8(ascii: "x")]
         client.send(preface + settings + [0, 0, UInt8(block.count), 1, 5, 0, 0, 0, 1] + block)
-        let answer = try #require(Self.firstAnswer(on: client, stream: 1, within: 4), "no answer on stream 1")
+        let answer = try #require(HTTP2Frames.first(of: [1, 3], stream: 1, on: client, within: 4), "no answer on stream 1")
         // Either nghttp2 resets the stream, or the gateway answers 400 (HPACK static index 12: 0x8c).
         #expect(answer.type == 3 || (answer.type == 1 && answer.payload.first == 0x8C), "frame \(answer.type) \(answer.payload.prefix(8))")
         #expect(try SessionTests.stubStats(stub)["requests"]?.intValue == 0)
-    }
-
-    /// The first HEADERS (1) or RST_STREAM (3) frame on `stream`.
-    static func firstAnswer(on client: TestClient, stream: UInt32, within seconds: Double) -> (type: UInt8, payload: [UInt8])? {
-        var buffer: [UInt8] = []
-        let deadline = Date().addingTimeInterval(seconds)
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while Date() < deadline {
-            let count = recv(client.fd, &chunk, chunk.count, 0)
-            if count <= 0 { return nil }
-            buffer += chunk[0..<count]
-            while buffer.count >= 9 {
-                let length = Int(buffer[0]) << 16 | Int(buffer[1]) << 8 | Int(buffer[2])
-                guard buffer.count >= 9 + length else { break }
-                let id = (UInt32(buffer[5]) << 24 | UInt32(buffer[6]) << 16 | UInt32(buffer[7]) << 8 | UInt32(buffer[8])) & 0x7fff_ffff
-                if id == stream && (buffer[3] == 1 || buffer[3] == 3) { return (buffer[3], Array(buffer[9..<(9 + length)])) }
-                buffer.removeFirst(9 + length)
-            }
-        }
-        return nil
     }
 
     @Test func bareLineFeedsGet400AtOnce() throws {

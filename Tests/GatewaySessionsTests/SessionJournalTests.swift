@@ -201,32 +201,28 @@ struct ListedSessions: SessionSource {
 
     /// A journal that filled its disk with ended sessions gives the space back by compacting.
     @Test func aDiskFullOfEndedSessionsIsCompactedBackToRoom() throws {
-        try #require(getuid() == 0, "this test mounts a tmpfs and needs root, as the suite runs in CI")
-        let mountPoint = try Servers.temporaryDirectory() + "/disk"
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try Command.run("mount", ["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mountPoint])
-        try #require(mounted.status == 0, "mount failed: \(mounted.output)")
-        defer { _ = try? Command.run("umount", ["-l", mountPoint]) }
-        let dir = mountPoint + "/data"
-        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1_000_000, source: ListedSessions { [] })
-        final class Outcome: @unchecked Sendable { var error: SystemError? }
-        func open() -> SystemError? {
-            let outcome = Outcome()
-            let s = Self.session("temp").session
-            journal.append(.opened(s)) { outcome.error = $0 }
-            journal.append(.closed(s.digest))
+        try TestDisks.withTinyDisk("256k") { mountPoint in
+            let dir = mountPoint + "/data"
+            let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 1_000_000, source: ListedSessions { [] })
+            final class Outcome: @unchecked Sendable { var error: SystemError? }
+            func open() -> SystemError? {
+                let outcome = Outcome()
+                let s = Self.session("temp").session
+                journal.append(.opened(s)) { outcome.error = $0 }
+                journal.append(.closed(s.digest))
+                journal.flush()
+                return outcome.error
+            }
+            var refused: SystemError?
+            for _ in 0..<2000 where refused == nil { refused = open() }
+            let error = try #require(refused, "the disk never filled")
+            #expect(error.isOutOfSpace)
+            // The refusal started a compaction of the ended sessions: there is room again.
             journal.flush()
-            return outcome.error
+            #expect(open() == nil, "still no room after the compaction")
+            let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
+            #expect(found.sessions.isEmpty && found.records < 10, "\(found.records) records")
         }
-        var refused: SystemError?
-        for _ in 0..<2000 where refused == nil { refused = open() }
-        let error = try #require(refused, "the disk never filled")
-        #expect(error.isOutOfSpace)
-        // The refusal started a compaction of the ended sessions: there is room again.
-        journal.flush()
-        #expect(open() == nil, "still no room after the compaction")
-        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
-        #expect(found.sessions.isEmpty && found.records < 10, "\(found.records) records")
     }
 
     @Test func aMissingJournalIsAnEmptyStart() throws {

@@ -6,19 +6,8 @@ import Testing
 
 /// An append that the disk cannot take whole leaves the file as it was.
 @Suite(.serialized) struct DurableFileTests {
-    /// A tmpfs of `size` at a fresh folder, unmounted when `body` returns.
-    static func withTinyDisk(_ size: String, _ body: (String) throws -> Void) throws {
-        try #require(getuid() == 0, "this test mounts a tmpfs and needs root, as the suite runs in CI")
-        let mountPoint = try Servers.temporaryDirectory() + "/disk"
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try Command.run("mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0700", "tmpfs", mountPoint])
-        try #require(mounted.status == 0, "mount failed: \(mounted.output)")
-        defer { _ = try? Command.run("umount", ["-l", mountPoint]) }
-        try body(mountPoint)
-    }
-
     @Test func aWriteCutShortByAFullDiskIsRolledBack() throws {
-        try Self.withTinyDisk("256k") { disk in
+        try TestDisks.withTinyDisk("256k") { disk in
             let file = try AppendOnlyFile(path: disk + "/journal")
             try file.appendDurably(Array(repeating: UInt8(ascii: "a"), count: 1000))
             // Leave a few KiB free, then append more than that: the write gets partway and fails.
@@ -37,7 +26,7 @@ import Testing
     }
 
     @Test func preallocatedSpaceIsWritableOnAFullDisk() throws {
-        try Self.withTinyDisk("256k") { disk in
+        try TestDisks.withTinyDisk("256k") { disk in
             let file = try AppendOnlyFile(path: disk + "/journal")
             try file.reserve(upTo: 32 * 1024)
             #expect(file.size == 0, "a reserve does not grow the file")
