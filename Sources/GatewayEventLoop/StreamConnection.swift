@@ -16,6 +16,8 @@ open class StreamConnection: IOHandler, TimerHandler {
     private var readWantsWrite = false
     private var writeWantsRead = false
     private var handshakeWants: Interest = .read
+    /// Whether the peer's first byte has been looked at (for plain HTTP sent to a TLS port).
+    private var firstByteSeen = false
     private var pendingReadScheduled = false
     /// Bytes received and not yet consumed by the subclass.
     public var input = ByteBuffer()
@@ -79,6 +81,9 @@ open class StreamConnection: IOHandler, TimerHandler {
     open func didEstablishSecurity() {}
     /// The TLS handshake failed; the connection is closed right after this returns.
     open func didFailSecurity(_ reason: String) {}
+    /// A server's answer, in plaintext, to a peer that opened with plain HTTP instead of a TLS
+    /// handshake (nginx answers 400 too); nil (the default, and for client connections) just fails the handshake.
+    open func answerToPlaintextOnSecurePort() -> [UInt8]? { nil }
     /// The connection is closed (by either side); `error` says why when it failed.
     open func didClose(error: SystemError?) {}
     open func timerFired(_ tag: Int) {}
@@ -148,6 +153,21 @@ open class StreamConnection: IOHandler, TimerHandler {
 
     private func advanceHandshake() {
         guard let channel else { return }
+        if !firstByteSeen, let answer = answerToPlaintextOnSecurePort() {
+            switch socket.peekFirstByte() {
+            case .wouldBlock: break
+            case .processed(let byte?):
+                firstByteSeen = true
+                // A TLS record starts with its content type (22 for a handshake); an HTTP request with a method's capital letter.
+                if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
+                    socket.sendWithoutWaiting(answer)
+                    didFailSecurity("plain HTTP on a TLS port")
+                    close()
+                    return
+                }
+            case .processed(nil): firstByteSeen = true
+            }
+        }
         switch channel.handshake() {
         case .done:
             isHandshaking = false

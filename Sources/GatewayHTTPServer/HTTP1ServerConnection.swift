@@ -90,6 +90,11 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         arm(tls != nil ? .trim : .keepAlive)
     }
 
+    public override func answerToPlaintextOnSecurePort() -> [UInt8]? {
+        let envelope = FairComEnvelope.error(.badHTTPRequest, "plain HTTP was sent to the TLS listener \(listenerName); use https://").bytes
+        return Array("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(envelope.count)\r\nConnection: close\r\n\r\n".utf8) + envelope
+    }
+
     public override func didFailSecurity(_ reason: String) {
         options.statistics.count(.handshakeFailures)
         let client = peer?.description ?? "?"

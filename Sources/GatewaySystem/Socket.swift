@@ -76,6 +76,20 @@ public struct Socket: Sendable, Hashable {
     }
 
     /// The error a non-blocking connect ended with, or nil when it succeeded.
+    /// The first byte waiting to be read, left in place (MSG_PEEK); nil at end of input.
+    public func peekFirstByte() -> IOResult<UInt8?> {
+        var byte: UInt8 = 0
+        let count = recv(fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        if count == 1 { return .processed(byte) }
+        if count == 0 { return .processed(nil) }
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? .wouldBlock : .processed(nil)
+    }
+
+    /// Sends what the socket takes at once, without waiting (a last word before closing).
+    public func sendWithoutWaiting(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+    }
+
     public func pendingError() -> SystemError? {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)

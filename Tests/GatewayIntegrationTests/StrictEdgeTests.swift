@@ -84,6 +84,15 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 5, "answered only after the header timeout")
     }
 
+    @Test func plainHTTPSentToATLSPortGets400() throws {
+        let setup = try TLSGateway()
+        let response = try Self.raw(setup.tlsPort, "GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(response.status == 400 && response.text.contains("plain HTTP was sent to the TLS listener tls"), "\(response.status) \(response.text)")
+        // TLS clients go on as before.
+        let result = try setup.curl("/health")
+        #expect(result.status == 0 && result.stdout.contains("ok"), "\(result.output)")
+    }
+
     @Test func twoHostHeadersGet400() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
