@@ -70,11 +70,6 @@ final class JSONActionHandler {
         }
     }
 
-    static func isPresent(_ member: JSONObjectScan.Member?, in body: [UInt8]) -> Bool {
-        guard let member else { return false }
-        return JSONObjectScan.leadingByte(member, in: body) != UInt8(ascii: "n")
-    }
-
     private func withSession(_ request: ActionRequest, _ responder: HTTPResponder, _ body: (SessionSnapshot) -> Void) {
         guard let session = lookUp(request, touch: true) else {
             reply(responder, unknownSession(request))

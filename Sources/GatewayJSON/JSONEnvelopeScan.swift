@@ -1,6 +1,5 @@
 /// One validating pass over a JSON Action request that records where the members the gateway
-/// reads stand (action, api, authToken, params, requestId, debug, responseOptions, and the
-/// databaseName and ownerName inside params), building nothing: no arrays, no key strings. The
+/// reads stand (action, api, authToken, params, requestId, debug, responseOptions), building nothing: no arrays, no key strings. The
 /// whole document is validated as strictly as `JSONParser` does, so nothing malformed is forwarded.
 ///
 /// Keys are compared after decoding escapes: `"\u0061ction"` is `action`, so a request cannot carry
@@ -13,10 +12,7 @@ public struct JSONEnvelopeScan: Sendable {
     }
 
     public var action, api, authToken, params, requestId, debug, responseOptions: JSONObjectScan.Member?
-    public var paramsDatabaseName, paramsOwnerName: JSONObjectScan.Member?
     public var top = Object()
-    /// Set when `params` is an object.
-    public var paramsObject: Object?
     /// The first top-level interpreted member that appears twice.
     public var duplicate: String?
 
@@ -24,16 +20,16 @@ public struct JSONEnvelopeScan: Sendable {
     public static func scan(_ bytes: [UInt8]) throws(JSONParseError) -> JSONEnvelopeScan? {
         try JSONParser.withTopLevelObject(bytes, range: 0..<bytes.count) { (parser) throws(JSONParseError) -> JSONEnvelopeScan in
             var envelope = JSONEnvelopeScan()
-            envelope.top = try parser.scanEnvelopeObject(&envelope, nested: false)
+            envelope.top = try parser.scanEnvelopeObject(&envelope)
             return envelope
         }
     }
 
-    enum Slot { case action, api, authToken, params, requestId, debug, responseOptions, databaseName, ownerName }
+    enum Slot { case action, api, authToken, params, requestId, debug, responseOptions }
 
     mutating func record(_ slot: Slot, _ member: JSONObjectScan.Member) {
-        func take(_ field: inout JSONObjectScan.Member?, reportingDuplicates: Bool = true) {
-            if field == nil { field = member } else if reportingDuplicates && duplicate == nil { duplicate = member.key }
+        func take(_ field: inout JSONObjectScan.Member?) {
+            if field == nil { field = member } else if duplicate == nil { duplicate = member.key }
         }
         switch slot {
         case .action: take(&action)
@@ -43,8 +39,6 @@ public struct JSONEnvelopeScan: Sendable {
         case .requestId: take(&requestId)
         case .debug: take(&debug)
         case .responseOptions: take(&responseOptions)
-        case .databaseName: take(&paramsDatabaseName, reportingDuplicates: false)
-        case .ownerName: take(&paramsOwnerName, reportingDuplicates: false)
         }
     }
 }
@@ -54,9 +48,8 @@ extension JSONObjectScan.Member: Equatable {
 }
 
 extension JSONParser {
-    /// At `{`: moves past an object, recording the interpreted members into `envelope` (the top
-    /// level's, or with `nested` those of params).
-    mutating func scanEnvelopeObject(_ envelope: inout JSONEnvelopeScan, nested: Bool) throws(JSONParseError) -> JSONEnvelopeScan.Object {
+    /// At `{`: moves past the top-level object, recording the interpreted members into `envelope`.
+    mutating func scanEnvelopeObject(_ envelope: inout JSONEnvelopeScan) throws(JSONParseError) -> JSONEnvelopeScan.Object {
         var object = JSONEnvelopeScan.Object()
         index += 1
         skipWhitespace()
@@ -69,17 +62,13 @@ extension JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let slot = try envelopeKey(nested: nested)
+            let slot = try envelopeKey()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
             index += 1
             skipWhitespace()
             let start = index
-            if slot?.0 == .params, index < bytes.count, bytes[index] == UInt8(ascii: "{"), envelope.paramsObject == nil {
-                envelope.paramsObject = try scanEnvelopeObject(&envelope, nested: true)
-            } else {
-                try skipValue(depth: 1)
-            }
+            try skipValue(depth: 1)
             if let (which, name) = slot { envelope.record(which, JSONObjectScan.Member(key: name, value: start..<index)) }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -94,7 +83,7 @@ extension JSONParser {
     }
 
     /// Moves past a key; returns which interpreted member it names, if any.
-    private mutating func envelopeKey(nested: Bool) throws(JSONParseError) -> (JSONEnvelopeScan.Slot, String)? {
+    private mutating func envelopeKey() throws(JSONParseError) -> (JSONEnvelopeScan.Slot, String)? {
         let start = index
         let escaped = try skipString()
         let inner = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)])
@@ -105,12 +94,12 @@ extension JSONParser {
             let key = try parseString()
             index = end
             var decoded = key
-            return decoded.withUTF8 { Self.slot(named: $0, nested: nested) }
+            return decoded.withUTF8 { Self.slot(named: $0) }
         }
-        return Self.slot(named: inner, nested: nested)
+        return Self.slot(named: inner)
     }
 
-    private static func slot(named key: UnsafeBufferPointer<UInt8>, nested: Bool) -> (JSONEnvelopeScan.Slot, String)? {
+    private static func slot(named key: UnsafeBufferPointer<UInt8>) -> (JSONEnvelopeScan.Slot, String)? {
         guard let base = key.baseAddress, !key.isEmpty else { return nil }
         let count = key.count
         // A plain byte loop: this runs for every key of every request.
@@ -123,11 +112,6 @@ extension JSONParser {
                 i += 1
             }
             return true
-        }
-        if nested {
-            if equals("databaseName") { return (.databaseName, "databaseName") }
-            if equals("ownerName") { return (.ownerName, "ownerName") }
-            return nil
         }
         switch count {
         case 3: if equals("api") { return (.api, "api") }
