@@ -2,6 +2,7 @@
 /* SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP, whose per-call algorithm
    fetch takes a global lock; the session table hashes a token on every request. */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include <malloc.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include "CGatewayShims.h"
@@ -182,3 +183,7 @@ int cgw_ticket_keys_install(SSL_CTX *ctx, cgw_ticket_keys *keys) {
     if (cgw_ticket_keys_index < 0 || SSL_CTX_set_ex_data(ctx, cgw_ticket_keys_index, keys) != 1) return 0;
     return (int)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, cgw_ticket_callback);
 }
+
+int cgw_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+
+int cgw_trim_heap(void) { return malloc_trim(0); }

@@ -16,6 +16,12 @@ public struct LimitsConfiguration: Sendable, Equatable {
     public var sendTimeoutSeconds = 60.0
     /// HTTP/2 streams one connection may have open at once. Default 100; more are refused.
     public var maxConcurrentStreams = 100
+    /// Request body bytes the whole gateway buffers at once. Default 256 MiB; beyond: 503 (17006).
+    public var maxBufferedBodyBytes = 256 << 20
+    /// Client RST_STREAM frames one HTTP/2 connection may send at once, and then per second, before
+    /// GOAWAY ENHANCE_YOUR_CALM. Defaults 200 and 50.
+    public var http2ResetBurst = 200
+    public var http2ResetsPerSecond = 50
     /// On SIGTERM/SIGINT, how long requests under way may take to finish. Default 10 s.
     public var shutdownGraceSeconds = 10.0
 
@@ -32,6 +38,12 @@ public struct LimitsConfiguration: Sendable, Equatable {
         limits.keepAliveTimeoutSeconds = reader.seconds("keepAliveTimeoutSeconds", default: limits.keepAliveTimeoutSeconds, range: 0.01...86_400)
         limits.sendTimeoutSeconds = reader.seconds("sendTimeoutSeconds", default: limits.sendTimeoutSeconds, range: 0.01...86_400)
         limits.maxConcurrentStreams = reader.int("maxConcurrentStreams", default: limits.maxConcurrentStreams, range: 1...10_000)
+        limits.maxBufferedBodyBytes = reader.int("maxBufferedBodyBytes", default: limits.maxBufferedBodyBytes, range: 1 << 16...1 << 40)
+        if limits.maxBufferedBodyBytes < limits.maxBodyBytes {
+            reader.report("maxBufferedBodyBytes", "\(limits.maxBufferedBodyBytes) is less than limits.maxBodyBytes (\(limits.maxBodyBytes)): a body of the allowed size could never be buffered")
+        }
+        limits.http2ResetBurst = reader.int("http2ResetBurst", default: limits.http2ResetBurst, range: 1...1_000_000)
+        limits.http2ResetsPerSecond = reader.int("http2ResetsPerSecond", default: limits.http2ResetsPerSecond, range: 1...1_000_000)
         limits.shutdownGraceSeconds = reader.seconds("shutdownGraceSeconds", default: limits.shutdownGraceSeconds, range: 0...3600)
         reader.finish()
         return limits

@@ -28,6 +28,8 @@ struct SessionResponseRewrite {
 final class ForwardExchange: UpstreamExchange, HTTPExchange {
     let requestBytes: [UInt8]
     private let clientBody: [UInt8]
+    /// The body's share of the gateway's body budget, held while this exchange holds the body.
+    private let bodyClaim: BodyClaim?
     private let responder: HTTPResponder
     private let pool: UpstreamPool
     private let log: RequestLog?
@@ -40,10 +42,11 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     private var head: HTTP1ResponseHead?
     private var expectedLength: Int?
 
-    init(requestBytes: [UInt8], clientBody: [UInt8], responder: HTTPResponder, pool: UpstreamPool, log: RequestLog?,
+    init(requestBytes: [UInt8], clientBody: [UInt8], bodyClaim: BodyClaim?, responder: HTTPResponder, pool: UpstreamPool, log: RequestLog?,
          rewrite: SessionResponseRewrite? = nil) {
         self.requestBytes = requestBytes
         self.clientBody = clientBody
+        self.bodyClaim = bodyClaim
         self.responder = responder
         self.pool = pool
         self.log = log

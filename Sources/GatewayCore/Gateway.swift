@@ -100,7 +100,10 @@ public final class Gateway {
         ticketRotation = TicketRotation(loop: loops[0], rings: tlsListeners.map(\.holder.tickets),
                                         intervalMilliseconds: Int64(max(20, shortestLifetime / 3)) * 1000)
         let statistics = counters
-        for handler in handlers { handler.listenerStatistics = statistics }
+        for handler in handlers {
+            handler.listenerStatistics = statistics
+            handler.bodyBudget = settings.bodyBudget
+        }
         healthChecker = HealthChecker(loop: loops[0], targets: targets, logger: logger)
     }
 
@@ -236,7 +239,8 @@ public final class Gateway {
             headerTimeoutMilliseconds: milliseconds(limits.headerTimeoutSeconds),
             bodyTimeoutMilliseconds: milliseconds(limits.bodyTimeoutSeconds),
             keepAliveTimeoutMilliseconds: milliseconds(limits.keepAliveTimeoutSeconds),
-            sendTimeoutMilliseconds: milliseconds(limits.sendTimeoutSeconds))
+            sendTimeoutMilliseconds: milliseconds(limits.sendTimeoutSeconds),
+            bodyBudget: BodyBudget(limit: limits.maxBufferedBodyBytes))
     }
 
     static func milliseconds(_ seconds: Double) -> Int64 { max(1, Int64((seconds * 1000).rounded())) }

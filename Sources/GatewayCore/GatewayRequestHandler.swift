@@ -13,6 +13,7 @@ final class GatewayRequestHandler: HTTPRequestHandler {
     let actions: JSONActionHandler
     /// Every listener's connection count and TLS/HTTP/2 counters, for GET /stats.
     var listenerStatistics: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
+    var bodyBudget: BodyBudget?
 
     init(apiRoot: String, targets: [UpstreamTarget], actions: JSONActionHandler) {
         self.apiRoot = apiRoot
@@ -64,7 +65,12 @@ final class GatewayRequestHandler: HTTPRequestHandler {
             }
             return .object(members)
         }
-        responder.respond(status: 200, body: JSONWriter.bytes(.object([("listeners", .array(listeners))])))
+        var report: [(String, JSONValue)] = [("listeners", .array(listeners))]
+        if let bodyBudget {
+            report.append(("bufferedBodyBytes", .number(String(bodyBudget.inUse))))
+            report.append(("maxBufferedBodyBytes", .number(String(bodyBudget.limit))))
+        }
+        responder.respond(status: 200, body: JSONWriter.bytes(.object(report)))
     }
 
     private func answerReadiness(_ responder: HTTPResponder) {

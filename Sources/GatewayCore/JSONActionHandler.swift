@@ -167,7 +167,7 @@ final class JSONActionHandler {
         let rewrite = SessionResponseRewrite(
             substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: request.body[token]),
             handler: self, session: session.digest)
-        let exchange = ForwardExchange(requestBytes: bytes, clientBody: http.body, responder: responder, pool: pool,
+        let exchange = ForwardExchange(requestBytes: bytes, clientBody: http.body, bodyClaim: http.bodyClaim, responder: responder, pool: pool,
                                        log: log, rewrite: rewrite)
         exchange.start()
         return responder.isActive ? exchange : nil

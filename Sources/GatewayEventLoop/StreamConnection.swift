@@ -239,35 +239,32 @@ open class StreamConnection: IOHandler, TimerHandler {
         }
     }
 
+    /// Bytes read per wake-up on a plain socket: a protocol whose every few bytes can cost work
+    /// (HTTP/2 frames) reads less at a time, so other connections of the loop wait less.
+    public var readLimitBytes = Int.max
+
     private func readAvailable() {
         if let channel {
             readThroughChannel(channel)
             return
         }
-        var received = false
-        while !isClosed {
-            let result: IOResult<Int>
-            do {
-                result = try loop.scratch.read(from: socket) { input.append($0) }
-            } catch {
-                close(error: error)
-                return
-            }
-            switch result {
-            case .wouldBlock:
-                if received { didReceive() }
-                return
-            case .processed(0):
-                if received { didReceive() }
-                if !isClosed { didReachEndOfInput() }
-                return
-            case .processed(let count):
-                received = true
-                if count < loop.scratch.capacity {
-                    didReceive()
-                    return
-                }
-            }
+        // One read per wake-up: level-triggered epoll reports the rest after the loop's other ready
+        // connections had their turn, so a client sending a flood holds the loop for one buffer's
+        // worth of work at a time.
+        let result: IOResult<Int>
+        do {
+            result = try loop.scratch.read(from: socket, upTo: readLimitBytes) { input.append($0) }
+        } catch {
+            close(error: error)
+            return
+        }
+        switch result {
+        case .wouldBlock:
+            return
+        case .processed(0):
+            didReachEndOfInput()
+        case .processed:
+            didReceive()
         }
     }
 

@@ -25,6 +25,9 @@ public struct HTTP1RequestParser: Sendable {
         return false
     }
 
+    /// Body bytes of the current request held so far.
+    public var bufferedBodyCount: Int { body.count }
+
     public mutating func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (consumed: Int, event: HTTP1RequestEvent?) {
         switch state {
         case .head(let scanned):

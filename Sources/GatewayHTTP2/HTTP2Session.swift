@@ -11,6 +11,9 @@ public protocol HTTP2SessionDelegate: AnyObject {
     func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool
     /// The client finished the request (END_STREAM).
     func streamRequestComplete(_ id: Int32)
+    /// The client sent RST_STREAM for stream `id` (before `streamClosed`). Returning false ends the
+    /// connection at once with GOAWAY ENHANCE_YOUR_CALM: no frame after this one is read.
+    func streamResetByPeer(_ id: Int32) -> Bool
     /// The stream is gone (answered, reset by either side, or the connection is ending).
     func streamClosed(_ id: Int32, errorCode: UInt32)
     /// Bytes of a response body left the per-stream queue (the peer's window opened).
@@ -51,6 +54,8 @@ public final class HTTP2Session {
         guard nghttp2_option_new(&options) == 0, let options else { throw HTTP2Error(description: "out of memory") }
         defer { nghttp2_option_del(options) }
         nghttp2_option_set_max_settings(options, 32)
+        // nghttp2's own reset limit (it answers INTERNAL_ERROR) stays a backstop behind the delegate's.
+        nghttp2_option_set_stream_reset_rate_limit(options, UInt64(settings.resetBurst) * 2 + 1000, UInt64(settings.resetsPerSecond) * 2 + 33)
         var created: OpaquePointer?
         let me = Unmanaged.passUnretained(self).toOpaque()
         guard nghttp2_session_server_new2(&created, callbacks, me, options) == 0, let created else {
@@ -154,6 +159,14 @@ public final class HTTP2Session {
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
     }
 
+    /// A server preface that ends the connection at once: empty SETTINGS, then GOAWAY (last stream 0).
+    public static func refusalPreface(errorCode: UInt32) -> [UInt8] {
+        let settings: [UInt8] = [0, 0, 0, 4, 0, 0, 0, 0, 0]
+        let goAway: [UInt8] = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        return settings + goAway + withUnsafeBytes(of: errorCode.bigEndian) { Array($0) }
+    }
+
+    public static let enhanceYourCalm = NGHTTP2_ENHANCE_YOUR_CALM.rawValue
     public static let internalError = NGHTTP2_INTERNAL_ERROR.rawValue
     public static let refusedStream = NGHTTP2_REFUSED_STREAM.rawValue
     public static let cancel = NGHTTP2_CANCEL.rawValue
@@ -249,6 +262,14 @@ private func onDataChunk(_ session: OpaquePointer?, _ flags: UInt8, _ stream: In
 private func onFrame(_ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame else { return 0 }
     let type = frame.pointee.hd.type
+    if type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
+        guard HTTP2Session.from(userData).sessionDelegate.streamResetByPeer(frame.pointee.hd.stream_id) else {
+            _ = nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+            // Failing the callback stops nghttp2 from reading the rest of the input (more streams to reset).
+            return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+        }
+        return 0
+    }
     guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue),
           frame.pointee.hd.flags & endStreamFlag != 0 else { return 0 }
     HTTP2Session.from(userData).sessionDelegate.streamRequestComplete(frame.pointee.hd.stream_id)

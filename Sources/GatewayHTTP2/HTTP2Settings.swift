@@ -9,6 +9,11 @@ public struct HTTP2Settings: Sendable, Equatable {
     public var maxBodyBytes = 16 << 20
     /// SETTINGS_INITIAL_WINDOW_SIZE for request bodies.
     public var initialWindowBytes: UInt32 = 1 << 20
+    /// RST_STREAM frames a client may send: a bucket of `resetBurst` refilled at `resetsPerSecond`.
+    /// An empty bucket ends the connection with GOAWAY ENHANCE_YOUR_CALM (the rapid-reset attack,
+    /// CVE-2023-44487, costs the server a stream's work for one cheap frame).
+    public var resetBurst = 200
+    public var resetsPerSecond = 50
 
     public init() {}
 }

@@ -38,6 +38,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     private var awaitingPreface: Bool
     private var parser: HTTP1RequestParser
     private var head: HTTP1RequestHead?
+    private var bodyClaim: BodyClaim?
     private var phase = Phase.reading
     private var sequence: UInt64 = 0
     private var exchange: HTTPExchange?
@@ -169,15 +170,20 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
                 return
             }
             input.consume(step.consumed)
-            guard let event = step.event else { break }
+            guard let event = step.event else {
+                if let head, case .chunked = head.framing, !claimBody(parser.bufferedBodyCount) { return }
+                break
+            }
             switch event {
             case .head(let head):
                 self.head = head
+                if case .contentLength(let declared) = head.framing, !claimBody(declared) { return }
                 if head.framing != .none {
                     arm(.body)
                     if head.expectsContinue && input.isEmpty { write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
                 }
             case .end(let body):
+                if !body.isEmpty && !claimBody(body.count) { return }
                 dispatch(body: body)
             }
         }
@@ -196,8 +202,26 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         var request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
         request.clientCommonName = clientCommonName
         request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
+        request.bodyClaim = bodyClaim
+        bodyClaim = nil
         let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: sequence))
         if phase != .reading { exchange = pending }
+    }
+
+    /// Claims a body's bytes from the gateway's budget (a declared length at once, a chunked body
+    /// as it arrives); when the budget is spent the request is answered 503 and the connection closes.
+    private func claimBody(_ total: Int) -> Bool {
+        let claim = bodyClaim ?? BodyClaim(settings.bodyBudget)
+        bodyClaim = claim
+        if claim.cover(total) { return true }
+        options.statistics.count(.bodyBudgetRefusals)
+        if options.statistics.mayWarn(now: loop.now) {
+            logger.warning("listener \(listenerName): request body from \(peer?.description ?? "?") refused: \(claim.refusal)")
+        }
+        respondAndClose(status: 503, envelope: .error(.bodyBudgetExhausted, claim.refusal))
+        bodyClaim = nil
+        parser = HTTP1RequestParser(limits: settings.limits)
+        return false
     }
 
     private func updateReadPolicy() {
@@ -375,6 +399,8 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         live.remove(self)
         slot.release()
         drainWaiters.removeAll()
+        bodyClaim = nil
+        parser = HTTP1RequestParser(limits: settings.limits)
         if let pending = exchange {
             exchange = nil
             pending.cancel()

@@ -19,11 +19,14 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         var headers = HTTPHeaders()
         var headerBytes = 0
         var body: [UInt8] = []
+        var bodyClaim: BodyClaim?
         var phase = Phase.receiving
         var exchange: HTTPExchange?
         var drainWaiters: [() -> Void] = []
-        /// Loop time of the last request bytes, or of the moment its answer started waiting for the client.
-        var lastProgress: Int64 = 0
+        /// Loop time of the request's HEADERS: its body must be complete `bodyTimeout` later.
+        var openedAt: Int64 = 0
+        /// When the gateway answered a request the client had not finished (408, 413, 503).
+        var answeredEarlyAt: Int64?
         var waitingSince: Int64?
     }
 
@@ -48,6 +51,12 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private var idleTimer = TimerID.none
     private var goingAway = false
     private var receiving = false
+    /// Streams whose requests completed during the current read. They are dispatched once all the
+    /// read's frames are handled, so a stream the same read resets (a rapid reset) never reaches
+    /// the upstream at all.
+    private var completedStreams: [Int32] = []
+    private var resetLimit: ResetRateLimit
+    private var calmedDown = false
 
     init(takingOver predecessor: StreamConnection, peer: SocketAddress?, peerHost: String?, listenerName: String, slot: ConnectionCounter,
          settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, clientCommonName: String?,
@@ -63,12 +72,22 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         self.slot = slot
         self.clientCommonName = clientCommonName
         self.logger = logger
+        resetLimit = ResetRateLimit(burst: limits.resetBurst, perSecond: limits.resetsPerSecond, now: predecessor.loop.now)
         super.init(takingOver: predecessor)
+        readLimitBytes = 16384
     }
 
     /// Sends the server preface and handles whatever the client already sent.
     func begin() {
         live.add(self)
+        if let peerHost, options.addressResets.isExhausted(peerHost, now: loop.now) {
+            // This address is still over its reset allowance: refused before any HTTP/2 state exists.
+            options.statistics.count(.http2ResetFloods)
+            write(HTTP2Session.refusalPreface(errorCode: HTTP2Session.enhanceYourCalm))
+            closeAfterFlush()
+            if !isClosed { lingerTimer = loop.schedule(after: 1000, handler: self, tag: 3) }
+            return
+        }
         do {
             session = try HTTP2Session(settings: limits, delegate: self)
         } catch {
@@ -96,10 +115,13 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         }
         receiving = false
         input.removeAll()
+        dispatchCompletedStreams()
         if let failure {
-            logger.debug("listener \(listenerName): HTTP/2 connection from \(peer?.description ?? "?") failed: \(failure)")
+            if !calmedDown { logger.debug("listener \(listenerName): HTTP/2 connection from \(peer?.description ?? "?") failed: \(failure)") }
             flushSession()
             closeAfterFlush()
+            // A peer that does not read its GOAWAY keeps the connection no longer than a second.
+            if !isClosed { lingerTimer = loop.schedule(after: 1000, handler: self, tag: 3) }
             return
         }
         flushSession()
@@ -127,7 +149,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func streamOpened(_ id: Int32) {
         let stream = Stream()
-        stream.lastProgress = loop.now
+        stream.openedAt = loop.now
         streams[id] = stream
         options.statistics.count(.http2Streams)
         disarmIdle()
@@ -154,7 +176,6 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool {
         guard let stream = streams[id], stream.phase == .receiving else { return true }
-        stream.lastProgress = loop.now
         guard bufferedBodyBytes + data.count <= bufferedBodyLimit else {
             logger.debug("listener \(listenerName): stream \(id) refused: \(bufferedBodyLimit) bytes of request bodies already buffered on this connection")
             release(stream)
@@ -165,7 +186,19 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         guard stream.body.count + data.count <= limits.maxBodyBytes else {
             release(stream)
             let envelope = FairComEnvelope.error(.bodyTooLarge, "request body is larger than \(limits.maxBodyBytes) bytes (limits.maxBodyBytes)")
-            respond(id, stream, status: 413, headers: [("Content-Type", "application/json")], body: envelope.bytes)
+            answerEarly(id, stream, status: 413, envelope)
+            return true
+        }
+        let claim = stream.bodyClaim ?? BodyClaim(settings.bodyBudget)
+        stream.bodyClaim = claim
+        guard claim.cover(stream.body.count + data.count) else {
+            options.statistics.count(.bodyBudgetRefusals)
+            if options.statistics.mayWarn(now: loop.now) {
+                logger.warning("listener \(listenerName): request body from \(peer?.description ?? "?") refused: \(claim.refusal)")
+            }
+            let envelope = FairComEnvelope.error(.bodyBudgetExhausted, claim.refusal)
+            release(stream)
+            answerEarly(id, stream, status: 503, envelope)
             return true
         }
         stream.body.append(contentsOf: data)
@@ -176,9 +209,45 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private func release(_ stream: Stream) {
         bufferedBodyBytes -= stream.body.count
         stream.body = []
+        stream.bodyClaim = nil
+    }
+
+    /// Answers a request whose body is still coming; the client may go on sending (it is dropped).
+    private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope) {
+        stream.answeredEarlyAt = loop.now
+        respond(id, stream, status: status, headers: [("Content-Type", "application/json")], body: envelope.bytes)
     }
 
     func streamRequestComplete(_ id: Int32) {
+        if let stream = streams[id] { stream.answeredEarlyAt = nil }
+        completedStreams.append(id)
+    }
+
+    func streamResetByPeer(_ id: Int32) -> Bool {
+        options.statistics.count(.http2ResetsReceived)
+        guard !calmedDown else { return false }
+        let now = loop.now
+        if resetLimit.allow(now: now) && options.addressResets.allow(peerHost ?? "", burst: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now) {
+            return true
+        }
+        calmedDown = true
+        goingAway = true
+        lastAcceptedStream = 0
+        options.statistics.count(.http2ResetFloods)
+        if options.statistics.mayWarn(now: loop.now) {
+            logger.warning("listener \(listenerName): HTTP/2 client \(peer?.description ?? "?") reset streams faster than \(limits.resetsPerSecond) per second (burst \(limits.resetBurst)): GOAWAY ENHANCE_YOUR_CALM (\(options.statistics[.http2ResetFloods]) such connections so far)")
+        }
+        return false
+    }
+
+    private func dispatchCompletedStreams() {
+        guard !completedStreams.isEmpty else { return }
+        let ready = completedStreams
+        completedStreams.removeAll(keepingCapacity: true)
+        for id in ready where !calmedDown { dispatch(id) }
+    }
+
+    private func dispatch(_ id: Int32) {
         guard let stream = streams[id], stream.phase == .receiving, !goingAway || id <= lastAcceptedStream else { return }
         stream.phase = .awaitingResponse
         if stream.authority.isEmpty == false && stream.headers["host"] == nil { stream.headers.add("host", stream.authority) }
@@ -189,6 +258,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         request.clientCommonName = clientCommonName
         request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
         request.protocolName = "HTTP/2"
+        request.bodyClaim = stream.bodyClaim
         release(stream)
         let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: UInt64(id)))
         if stream.phase == .awaitingResponse || stream.phase == .streaming { stream.exchange = pending }
@@ -315,11 +385,14 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     }
 
     private var trimTimer = TimerID.none
+    private var lingerTimer = TimerID.none
     private var sweepTimer = TimerID.none
 
-    /// Once a second while streams are open: a request whose bytes stopped coming for the body
-    /// timeout, or an answer the client has not taken for the send timeout, is reset, so a stalled
-    /// stream holds neither memory nor an upstream connection for long.
+    /// Once a second while streams are open. A request whose body is not complete `bodyTimeout`
+    /// after its HEADERS is answered 408, as HTTP/1.1 does (a trickle of bytes does not extend it),
+    /// and reset a second later if the client still has not ended it; an answer the client has not
+    /// taken for the send timeout is reset. A stalled stream holds neither memory nor an upstream
+    /// connection for long.
     private func armSweep() {
         guard sweepTimer.isNone else { return }
         sweepTimer = loop.schedule(after: 1000, handler: self, tag: 2)
@@ -329,11 +402,19 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         sweepTimer = .none
         let now = loop.now
         for (id, stream) in streams {
-            let stalledRequest = stream.phase == .receiving && now - stream.lastProgress > settings.bodyTimeoutMilliseconds
+            if stream.phase == .receiving && now - stream.openedAt > settings.bodyTimeoutMilliseconds {
+                logger.debug("listener \(listenerName): stream \(id) answered 408: request body not complete in time")
+                release(stream)
+                let seconds = Double(settings.bodyTimeoutMilliseconds) / 1000
+                answerEarly(id, stream, status: 408, .error(.requestTimeout, "request body not received within \(seconds) seconds"))
+                continue
+            }
+            let unfinished = stream.answeredEarlyAt.map { now - $0 >= 1000 } ?? false
             let stalledAnswer = stream.waitingSince.map { now - $0 > settings.sendTimeoutMilliseconds } ?? false
-            guard stalledRequest || stalledAnswer else { continue }
-            logger.debug("listener \(listenerName): stream \(id) reset: \(stalledRequest ? "request body stalled" : "client stopped reading its answer")")
+            guard unfinished || stalledAnswer else { continue }
+            logger.debug("listener \(listenerName): stream \(id) reset: \(unfinished ? "request still not ended after its answer" : "client stopped reading its answer")")
             stream.phase = .answered
+            stream.answeredEarlyAt = nil
             stream.drainWaiters.removeAll()
             session?.reset(stream: id, errorCode: HTTP2Session.cancel)
         }
@@ -343,6 +424,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     override func timerFired(_ tag: Int) {
         if tag == 2 { sweep(); return }
+        if tag == 3 { lingerTimer = .none; close(); return }
         if tag == 1 {
             trimTimer = .none
             if streams.isEmpty && pendingOutputBytes == 0 { channel?.releaseBuffers() }
@@ -357,6 +439,8 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         disarmIdle()
         loop.cancel(sweepTimer)
         sweepTimer = .none
+        loop.cancel(lingerTimer)
+        lingerTimer = .none
         live.remove(self)
         slot.release()
         let open = streams

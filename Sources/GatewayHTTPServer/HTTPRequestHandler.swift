@@ -16,6 +16,8 @@ public struct HTTPRequest: Sendable {
     public var usernameMustMatchCertificate = false
     /// "HTTP/1.1" or "HTTP/2", for logs.
     public var protocolName = "HTTP/1.1"
+    /// The body's share of the gateway's body budget; whoever keeps the body keeps this with it.
+    public var bodyClaim: BodyClaim?
 
     public init(head: HTTP1RequestHead, body: [UInt8], peer: SocketAddress?, peerHost: String?, listenerName: String) {
         self.head = head

@@ -15,11 +15,13 @@ public struct HTTPServerSettings: Sendable {
     public var pipelineWindowBytes: Int
     /// Output queued for a slow client beyond which the producer is paused. Default 256 KiB.
     public var outputHighWaterBytes: Int
+    /// Request body bytes held at once by every connection sharing these settings.
+    public var bodyBudget: BodyBudget
 
     public init(limits: HTTP1Limits = HTTP1Limits(), headerTimeoutMilliseconds: Int64 = 10_000,
                 bodyTimeoutMilliseconds: Int64 = 30_000, keepAliveTimeoutMilliseconds: Int64 = 60_000,
                 sendTimeoutMilliseconds: Int64 = 60_000, pipelineWindowBytes: Int = 65536,
-                outputHighWaterBytes: Int = 262_144) {
+                outputHighWaterBytes: Int = 262_144, bodyBudget: BodyBudget = BodyBudget(limit: 256 << 20)) {
         self.limits = limits
         self.headerTimeoutMilliseconds = headerTimeoutMilliseconds
         self.bodyTimeoutMilliseconds = bodyTimeoutMilliseconds
@@ -27,5 +29,6 @@ public struct HTTPServerSettings: Sendable {
         self.sendTimeoutMilliseconds = sendTimeoutMilliseconds
         self.pipelineWindowBytes = pipelineWindowBytes
         self.outputHighWaterBytes = outputHighWaterBytes
+        self.bodyBudget = bodyBudget
     }
 }

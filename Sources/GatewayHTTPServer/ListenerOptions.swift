@@ -12,6 +12,8 @@ public struct ListenerOptions: Sendable {
     /// createSession must name the client certificate's subject CN as its username.
     public var usernameMustMatchCertificate = false
     public let statistics = ListenerStatistics()
+    /// HTTP/2 client resets per client address, across connections.
+    let addressResets = AddressResetLimits()
 
     public init() {}
 }
@@ -26,7 +28,7 @@ public final class ListenerStatistics: Sendable {
 
     public enum Counter: Int, CaseIterable, Sendable {
         case handshakes, resumedHandshakes, handshakeFailures, clientCertificateRejections, handshakeTimeouts
-        case http2Connections, http2Streams
+        case http2Connections, http2Streams, http2ResetsReceived, http2ResetFloods, bodyBudgetRefusals
 
         public var name: String {
             switch self {
@@ -37,6 +39,9 @@ public final class ListenerStatistics: Sendable {
             case .handshakeTimeouts: return "tlsHandshakeTimeouts"
             case .http2Connections: return "http2Connections"
             case .http2Streams: return "http2Streams"
+            case .http2ResetsReceived: return "http2ResetsReceived"
+            case .http2ResetFloods: return "http2ResetFloods"
+            case .bodyBudgetRefusals: return "bodyBudgetRefusals"
             }
         }
     }
@@ -48,4 +53,14 @@ public final class ListenerStatistics: Sendable {
     }
 
     public subscript(_ counter: Counter) -> Int { counters[counter.rawValue].value.load(ordering: .relaxed) }
+
+    private let lastWarning = Atomic<Int64>(-1000)
+
+    /// True at most once a second per listener: an attack repeated on every new connection then
+    /// writes a line a second (with the running count), not a line per connection.
+    public func mayWarn(now: Int64) -> Bool {
+        let last = lastWarning.load(ordering: .relaxed)
+        guard now - last >= 1000 else { return false }
+        return lastWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+    }
 }

@@ -63,6 +63,8 @@ public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
     public static let requestTimeout = GatewayErrorCode(rawValue: 17004)
     /// The listener is at `maxConnections`.
     public static let tooManyConnections = GatewayErrorCode(rawValue: 17005)
+    /// The gateway holds `limits.maxBufferedBodyBytes` of request bodies already.
+    public static let bodyBudgetExhausted = GatewayErrorCode(rawValue: 17006)
     /// No upstream could be reached (connect refused, reset, closed early, malformed response).
     public static let upstreamUnavailable = GatewayErrorCode(rawValue: 17010)
     /// The upstream did not answer within its timeout.

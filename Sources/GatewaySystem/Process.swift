@@ -1,3 +1,4 @@
+import CGatewayShims
 import COpenSSL
 import Glibc
 
@@ -6,6 +7,13 @@ public enum ProcessSetup {
     /// A peer that resets a connection must not kill the process with SIGPIPE.
     public static func ignoreSIGPIPE() {
         signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Buffers above 128 KiB (request bodies) are mapped and unmapped on their own, so their memory
+    /// goes back to the system as soon as they are freed. glibc otherwise raises this threshold after
+    /// the first large free, and later bodies then stay in the heap after the clients leave.
+    public static func returnLargeBuffersToSystem() {
+        _ = cgw_set_mmap_threshold(128 * 1024)
     }
 
     public static var onlineProcessorCount: Int {

@@ -19,8 +19,8 @@ public final class ReadScratch {
     }
 
     /// Reads from `socket` once and hands the bytes read to `consume` (only valid inside it).
-    public func read(from socket: Socket, _ consume: (UnsafeRawBufferPointer) -> Void) throws(SystemError) -> IOResult<Int> {
-        let result = try socket.read(into: storage)
+    public func read(from socket: Socket, upTo limit: Int = .max, _ consume: (UnsafeRawBufferPointer) -> Void) throws(SystemError) -> IOResult<Int> {
+        let result = try socket.read(into: limit < capacity ? UnsafeMutableRawBufferPointer(rebasing: storage[0..<limit]) : storage)
         if case .processed(let count) = result, count > 0 {
             consume(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
         }

@@ -85,11 +85,17 @@ public final class UpstreamConnection: StreamConnection {
         processInput()
     }
 
-    /// The requester no longer wants the answer: the connection cannot be reused mid-response.
+    /// The requester no longer wants the answer (its client reset the stream or left). The exchange
+    /// goes on without it: the response is read and dropped and the connection returns to the pool,
+    /// so a client that cancels cheaply does not cost the upstream a new connection. A response
+    /// longer than `discardLimitBytes` is not worth reading: the connection closes instead.
     public func abandon() {
-        exchange = nil
-        close()
+        guard let abandoned = exchange, !(abandoned is DiscardedExchange) else { return }
+        exchange = DiscardedExchange(requestBytes: abandoned.requestBytes)
+        if deliveryPaused { resumeDelivery() }
     }
+
+    static let discardLimitBytes = 256 * 1024
 
     public override func didReceive() {
         if exchange == nil {
@@ -121,6 +127,11 @@ public final class UpstreamConnection: StreamConnection {
                 exchange.upstreamResponseHead(head)
             case .body(let bytes):
                 exchange.upstreamResponseBody(bytes)
+                if let dropped = exchange as? DiscardedExchange, dropped.droppedBytes > Self.discardLimitBytes {
+                    self.exchange = nil
+                    close()
+                    return
+                }
             case .end:
                 finishExchange()
                 return
@@ -210,4 +221,19 @@ public final class UpstreamConnection: StreamConnection {
         }
         pool.remove(self)
     }
+}
+
+/// What an abandoned exchange becomes: the request still goes out if it has not yet, and the
+/// answer is counted and dropped.
+private final class DiscardedExchange: UpstreamExchange {
+    let requestBytes: [UInt8]
+    private(set) var droppedBytes = 0
+
+    init(requestBytes: [UInt8]) { self.requestBytes = requestBytes }
+
+    func upstreamAssigned(_ connection: UpstreamConnection) {}
+    func upstreamResponseHead(_ head: HTTP1ResponseHead) {}
+    func upstreamResponseBody(_ bytes: consuming [UInt8]) { droppedBytes += bytes.count }
+    func upstreamResponseEnd() {}
+    func upstreamFailed(_ failure: UpstreamFailure) {}
 }

@@ -76,6 +76,7 @@ if command == "repair-journal" {
 }
 let logger = Logger(label: "gateway", level: Logger.Level(name: configuration.logging.level) ?? .info)
 ProcessSetup.ignoreSIGPIPE()
+ProcessSetup.returnLargeBuffersToSystem()
 TerminationSignals.block()
 let gateway: Gateway
 do {

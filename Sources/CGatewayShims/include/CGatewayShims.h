@@ -14,6 +14,11 @@ int cgw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 /* fallocate(FALLOC_FL_KEEP_SIZE): blocks past the end of a file without growing it. _GNU_SOURCE too. */
 int cgw_preallocate_keep_size(int fd, int64_t offset, int64_t length);
 
+/* mallopt(M_MMAP_THRESHOLD, bytes): <malloc.h> is not in Swift's Glibc module. */
+int cgw_set_mmap_threshold(int bytes);
+/* malloc_trim(0): gives freed heap pages back to the system. */
+int cgw_trim_heap(void);
+
 /* SHA-256 of data into out (32 bytes), without EVP's per-call fetch. */
 void cgw_sha256(const void *data, size_t length, unsigned char *out);
 

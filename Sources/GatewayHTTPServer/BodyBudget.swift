@@ -1,0 +1,58 @@
+import Synchronization
+
+/// The request body bytes the whole gateway holds at once, across loops and connections
+/// (`limits.maxBufferedBodyBytes`). Bodies are buffered whole before the token in them is known, so
+/// without a shared ceiling many clients sending large bodies slowly could exhaust the machine's
+/// memory; beyond it a new body is refused with 503 while the ones already held go on.
+public final class BodyBudget: Sendable {
+    public let limit: Int
+    private let used = Atomic<Int>(0)
+
+    public init(limit: Int) { self.limit = limit }
+
+    /// Bytes currently claimed by request bodies.
+    public var inUse: Int { used.load(ordering: .relaxed) }
+
+    /// Claims `count` more bytes, or nothing when they would pass the limit.
+    func claim(_ count: Int) -> Bool {
+        var current = used.load(ordering: .relaxed)
+        while true {
+            guard count <= limit - current else { return false }
+            let (exchanged, original) = used.compareExchange(expected: current, desired: current + count, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    func release(_ count: Int) {
+        used.wrappingSubtract(count, ordering: .relaxed)
+    }
+}
+
+/// The part of the budget one request body holds. It travels with the request (into the exchange
+/// that forwards it) and gives its bytes back when the last holder lets go of it.
+public final class BodyClaim: Sendable {
+    private let budget: BodyBudget
+    private let claimed = Atomic<Int>(0)
+
+    init(_ budget: BodyBudget) { self.budget = budget }
+
+    /// Bytes held by this body.
+    public var bytes: Int { claimed.load(ordering: .relaxed) }
+
+    /// Grows the claim to cover `total` bytes; false (and unchanged) when the budget is spent.
+    func cover(_ total: Int) -> Bool {
+        let more = total - bytes
+        guard more > 0 else { return true }
+        guard budget.claim(more) else { return false }
+        claimed.wrappingAdd(more, ordering: .relaxed)
+        return true
+    }
+
+    deinit { budget.release(claimed.load(ordering: .relaxed)) }
+
+    /// The 503 message: what is full, and the key that sets it.
+    var refusal: String {
+        "the gateway already holds \(budget.inUse) bytes of request bodies, its limit (limits.maxBufferedBodyBytes \(budget.limit)); retry later"
+    }
+}

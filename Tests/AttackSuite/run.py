@@ -1,0 +1,199 @@
+"""Runs each attack against a real gateway and stub and checks that the gateway stays up, that a
+probe client's p99 stays within 2x its baseline, and that open fds and RSS return to their
+baseline afterwards; prints the figures. Usage: run.py [--seconds S] [NAME ...]"""
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+import attacks
+from harness import (AttackFailed, Probe, Sampler, get_json, listener_stats, open_fds, percentile, rss_kib,
+                     start_gateway, start_stub, wait_for)
+
+RSS_SLACK_KIB = 6 * 1024
+
+
+class Scenario:
+    def __init__(self, name, attack, attackers=2, limits=None, sessions=None, stub_latency_ms=0, check=None, pool=8,
+                 login_probe=False):
+        self.name, self.attack, self.attackers, self.login_probe = name, attack, attackers, login_probe
+        self.limits, self.sessions, self.stub_latency_ms, self.check, self.pool = limits, sessions, stub_latency_ms, check, pool
+
+
+def check_rapid_reset(scenario, stub, gateway, results, before, after):
+    accepted = after["stub"]["connectionsAccepted"] - before["stub"]["connectionsAccepted"]
+    calm = sum(r["goawayEnhanceYourCalm"] for r in results)
+    problems = []
+    if accepted > gateway.pool:
+        problems.append(f"the stub accepted {accepted} new connections, more than the pool's {gateway.pool}")
+    if calm == 0:
+        problems.append("no attacker connection was sent GOAWAY ENHANCE_YOUR_CALM")
+    return {"upstreamConnectionsOpened": accepted, "resetFloodsStopped": after["gateway"]["http2ResetFloods"]}, problems
+
+
+def require(figure, minimum=1):
+    """A check that the attack did what it says (a figure at least `minimum`), so a broken attacker fails."""
+    def check(scenario, stub, gateway, results, before, after):
+        seen = sum(r.get(figure, 0) for r in results)
+        return {}, [] if seen >= minimum else [f"{figure} is {seen}: the attack did not do what it should"]
+    return check
+
+
+def check_body_budget(scenario, stub, gateway, results, before, after):
+    refused = sum(r["refused503"] for r in results)
+    problems = [] if refused else ["no body was refused with 503 although the attack holds more than the budget"]
+    return {"bodyBudgetRefusals": after["gateway"]["bodyBudgetRefusals"]}, problems
+
+
+def check_trickle(scenario, stub, gateway, results, before, after):
+    opened = sum(r["streamsOpened"] for r in results)
+    answered = sum(r["streamsAnswered"] for r in results)
+    # Streams of the connections still open when the attack stopped may not have reached the timeout.
+    still_waiting = scenario.attackers * 4 * 50
+    problems = [] if answered >= opened - still_waiting and answered > 0 else [
+        f"only {answered} of {opened} trickled streams were answered within the body timeout"]
+    return {}, problems
+
+
+MiB = 1 << 20
+SCENARIOS = [
+    Scenario("rapid-reset", attacks.rapid_reset, check=check_rapid_reset),
+    Scenario("failed-logins", attacks.wrong_password_logins, stub_latency_ms=5, login_probe=True,
+             check=require("throttled")),
+    Scenario("unfinished-bodies", attacks.unfinished_bodies, check=check_body_budget,
+             limits={"maxBufferedBodyBytes": 64 * MiB, "bodyTimeoutSeconds": 2}),
+    Scenario("http2-trickled-bodies", attacks.trickled_streams, check=check_trickle, limits={"bodyTimeoutSeconds": 2}),
+    Scenario("slowloris", attacks.slowloris, check=require("answered408"), limits={"headerTimeoutSeconds": 2}),
+    Scenario("slow-read", attacks.slow_readers, check=require("slowReaders"), limits={"sendTimeoutSeconds": 2}),
+    Scenario("pipelining-flood", attacks.pipelining_flood, check=require("pipelinedRequests"), limits={"sendTimeoutSeconds": 2}),
+    Scenario("http2-floods", attacks.http2_floods, check=require("hpackBombs")),
+    Scenario("control-cpu-burn", attacks.idle_burn),
+]
+
+
+def attacker_main(attack, stub, gateway, running, results):
+    # The attackers share the machine's cores with the gateway and the probe. Kept to the last core
+    # and at the lowest priority, their own CPU use (and the kernel's work on their sends, done on
+    # their core) barely delays the probe, so the probe measures what the attack costs the gateway.
+    os.nice(19)
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) > 1:
+        os.sched_setaffinity(0, {cores[-1]})
+    try:
+        results.put(attack(stub, gateway, running))
+    except Exception as error:  # an attacker that breaks must fail the scenario, not hang it
+        results.put({"attackerError": f"{type(error).__name__}: {error}"})
+
+
+def run_scenario(scenario, folder, seconds):
+    stub = start_stub(folder, scenario.stub_latency_ms)
+    gateway = None
+    try:
+        gateway = start_gateway(folder, stub.port, limits=scenario.limits, sessions=scenario.sessions, pool=scenario.pool)
+        probe = Probe(gateway.port, logins=scenario.login_probe)
+        probe.measure(count=100)
+        baseline, _ = probe.measure(count=1000)
+        time.sleep(0.2)
+        fds_before, rss_before = open_fds(gateway.pid), rss_kib(gateway.pid)
+        before = {"stub": get_json(stub.port, "/stub/stats"), "gateway": listener_stats(gateway)}
+        sampler = Sampler(gateway.pid)
+        sampler.start()
+        running, results = multiprocessing.Event(), multiprocessing.Queue()
+        running.set()
+        workers = [multiprocessing.Process(target=attacker_main, args=(scenario.attack, stub, gateway, running, results))
+                   for _ in range(scenario.attackers)]
+        for worker in workers:
+            worker.start()
+        time.sleep(0.3)
+        print(f"  {time.monotonic():.1f} attack started", file=sys.stderr, flush=True)
+        under, failures = probe.measure(seconds=seconds)
+        running.clear()
+        print(f"  {time.monotonic():.1f} {scenario.name}: probe done", file=sys.stderr, flush=True)
+        outcomes = [results.get(timeout=60) for _ in workers]
+        print(f"  {time.monotonic():.1f} {scenario.name}: attackers reported", file=sys.stderr, flush=True)
+        for worker in workers:
+            worker.join(timeout=30)
+        probe.close()
+        problems = [o["attackerError"] for o in outcomes if "attackerError" in o]
+        if not gateway.alive():
+            raise AttackFailed(f"the gateway died: {gateway.output()[-3000:]}")
+        # Everything the attack opened is closed by its timeouts; then fds and RSS are back.
+        try:
+            wait_for(lambda: open_fds(gateway.pid) <= fds_before, 20, "open fds to return")
+        except AttackFailed:
+            pass
+        try:
+            wait_for(lambda: rss_kib(gateway.pid) <= rss_before + RSS_SLACK_KIB, 20, "RSS to return")
+        except AttackFailed:
+            pass
+        print(f"  {time.monotonic():.1f} {scenario.name}: resources settled", file=sys.stderr, flush=True)
+        sampler.stop()
+        after = {"stub": get_json(stub.port, "/stub/stats"), "gateway": listener_stats(gateway)}
+        figures = {"baselineP99ms": round(percentile(baseline, 0.99) * 1000, 2),
+                   "attackP99ms": round(percentile(under, 0.99) * 1000, 2),
+                   "probeRequests": len(under), "probeFailures": failures,
+                   "fds": f"{fds_before} -> {open_fds(gateway.pid)}",
+                   "rssMiB": f"{rss_before / 1024:.1f} -> peak {sampler.peak / 1024:.1f} -> {rss_kib(gateway.pid) / 1024:.1f}"}
+        figures["p99Ratio"] = round(figures["attackP99ms"] / max(figures["baselineP99ms"], 0.001), 2)
+        for outcome in outcomes:
+            for key, value in outcome.items():
+                if isinstance(value, (int, float)):
+                    figures[key] = figures.get(key, 0) + value
+        if scenario.check:
+            extra, more = scenario.check(scenario, stub, gateway, outcomes, before, after)
+            figures.update(extra)
+            problems += more
+        if failures:
+            problems.append(f"{failures} probe requests failed")
+        if figures["p99Ratio"] > 2:
+            problems.append(f"probe p99 {figures['attackP99ms']} ms is more than 2x its baseline {figures['baselineP99ms']} ms")
+        if open_fds(gateway.pid) > fds_before:
+            problems.append(f"open fds did not return: {figures['fds']}")
+        if rss_kib(gateway.pid) > rss_before + RSS_SLACK_KIB:
+            problems.append(f"RSS did not return within {RSS_SLACK_KIB // 1024} MiB: {figures['rssMiB']}")
+        return figures, problems
+    finally:
+        if gateway:
+            gateway.stop()
+        stub.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=4, help="how long each attack runs")
+    parser.add_argument("names", nargs="*")
+    options = parser.parse_args()
+    chosen = [s for s in SCENARIOS if not options.names or s.name in options.names]
+    if not chosen:
+        sys.exit(f"no attack named {options.names}; known: {[s.name for s in SCENARIOS]}")
+    folder = tempfile.mkdtemp(prefix="attacks-")
+    failed = []
+    try:
+        for scenario in chosen:
+            started = time.monotonic()
+            try:
+                figures, problems = run_scenario(scenario, folder, options.seconds)
+            except Exception as error:
+                figures, problems = {}, [f"{type(error).__name__}: {error}"]
+                traceback.print_exc()
+            verdict = "FAIL" if problems else "ok"
+            print(f"{verdict:4} {scenario.name:24} {time.monotonic() - started:5.1f} s  "
+                  + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+            for problem in problems:
+                print(f"     - {problem}", flush=True)
+            if problems:
+                failed.append(scenario.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"attack suite: {len(chosen) - len(failed)} of {len(chosen)} held" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("fork")
+    main()
