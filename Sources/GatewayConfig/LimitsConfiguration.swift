@@ -18,10 +18,11 @@ public struct LimitsConfiguration: Sendable, Equatable {
     public var maxConcurrentStreams = 100
     /// Request body bytes the whole gateway buffers at once. Default 256 MiB; beyond: 503 (17006).
     public var maxBufferedBodyBytes = 256 << 20
-    /// Client RST_STREAM frames one HTTP/2 connection may send at once, and then per second, before
-    /// GOAWAY ENHANCE_YOUR_CALM. Defaults 200 and 50.
-    public var http2ResetBurst = 200
-    public var http2ResetsPerSecond = 50
+    /// RST_STREAM, SETTINGS and PING frames and oversized header lists one HTTP/2 client (one
+    /// connection, and one address across its connections) may send at once, and then per second,
+    /// before GOAWAY ENHANCE_YOUR_CALM. Defaults 200 and 50.
+    public var http2CostlyFrameBurst = 200
+    public var http2CostlyFramesPerSecond = 50
     /// On SIGTERM/SIGINT, how long requests under way may take to finish. Default 10 s.
     public var shutdownGraceSeconds = 10.0
 
@@ -42,8 +43,8 @@ public struct LimitsConfiguration: Sendable, Equatable {
         if limits.maxBufferedBodyBytes < limits.maxBodyBytes {
             reader.report("maxBufferedBodyBytes", "\(limits.maxBufferedBodyBytes) is less than limits.maxBodyBytes (\(limits.maxBodyBytes)): a body of the allowed size could never be buffered")
         }
-        limits.http2ResetBurst = reader.int("http2ResetBurst", default: limits.http2ResetBurst, range: 1...1_000_000)
-        limits.http2ResetsPerSecond = reader.int("http2ResetsPerSecond", default: limits.http2ResetsPerSecond, range: 1...1_000_000)
+        limits.http2CostlyFrameBurst = reader.int("http2CostlyFrameBurst", default: limits.http2CostlyFrameBurst, range: 1...1_000_000)
+        limits.http2CostlyFramesPerSecond = reader.int("http2CostlyFramesPerSecond", default: limits.http2CostlyFramesPerSecond, range: 1...1_000_000)
         limits.shutdownGraceSeconds = reader.seconds("shutdownGraceSeconds", default: limits.shutdownGraceSeconds, range: 0...3600)
         reader.finish()
         return limits

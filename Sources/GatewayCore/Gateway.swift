@@ -34,6 +34,7 @@ public final class Gateway {
     /// Each TLS listener's name, its settings and the holder its connections take contexts from.
     private var tlsListeners: [(name: String, settings: TLSServerSettings, holder: TLSContextHolder)] = []
     private var ticketRotation: TicketRotation?
+    private var memoryTrimmer: MemoryTrimmer?
     private var counters: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
 
     /// Binds every listener; throws (having bound nothing) if any cannot be bound.
@@ -105,12 +106,14 @@ public final class Gateway {
             handler.bodyBudget = settings.bodyBudget
         }
         healthChecker = HealthChecker(loop: loops[0], targets: targets, logger: logger)
+        memoryTrimmer = MemoryTrimmer(loop: loops[0], budget: settings.bodyBudget)
     }
 
     /// Starts the loops; the first health probes are launched before, while no loop runs yet.
     public func start() {
         healthChecker?.start()
         ticketRotation?.start()
+        memoryTrimmer?.start()
         let first = handlers[0].actions
         let expiry = SessionExpiry(handler: first)
         self.expiry = expiry

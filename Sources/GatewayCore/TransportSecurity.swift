@@ -17,8 +17,8 @@ enum TransportSecurity {
             http2.maxHeaderCount = limits.maxHeaderCount
             http2.maxBodyBytes = limits.maxBodyBytes
             http2.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
-            http2.resetBurst = limits.http2ResetBurst
-            http2.resetsPerSecond = limits.http2ResetsPerSecond
+            http2.costlyFrameBurst = limits.http2CostlyFrameBurst
+            http2.costlyFramesPerSecond = limits.http2CostlyFramesPerSecond
             options.http2 = http2
         }
         if let tls = listener.tls {

@@ -1,5 +1,9 @@
 /// A growable byte queue: bytes are appended at the end and consumed from the front.
+///
+/// Emptied, it keeps up to `retainedCapacity` of storage: an idle connection (client or pooled
+/// upstream) that once carried a large body does not hold on to that memory.
 public struct ByteBuffer: Sendable {
+    static let retainedCapacity = 65536
     public private(set) var storage: [UInt8] = []
     public private(set) var readerIndex = 0
 
@@ -27,7 +31,7 @@ public struct ByteBuffer: Sendable {
         readerIndex += count
         precondition(readerIndex <= storage.count)
         if readerIndex == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= 1 << 20)
+            storage.removeAll(keepingCapacity: storage.capacity <= Self.retainedCapacity)
             readerIndex = 0
         } else if readerIndex >= 65536 && readerIndex * 2 >= storage.count {
             storage.removeFirst(readerIndex)
@@ -36,7 +40,7 @@ public struct ByteBuffer: Sendable {
     }
 
     public mutating func removeAll() {
-        storage.removeAll(keepingCapacity: storage.capacity <= 1 << 20)
+        storage.removeAll(keepingCapacity: storage.capacity <= Self.retainedCapacity)
         readerIndex = 0
     }
 

@@ -5,20 +5,25 @@ import CNGHTTP2
 public protocol HTTP2SessionDelegate: AnyObject {
     /// A request's HEADERS frame starts stream `id`.
     func streamOpened(_ id: Int32)
-    /// One header field; returning false resets the stream (a limit was crossed).
-    func stream(_ id: Int32, header name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool
+    /// One header field: accepted, or the stream reset (a limit was crossed), or the connection ended.
+    func stream(_ id: Int32, header name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTP2HeaderVerdict
     /// Request body bytes; returning false resets the stream.
     func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool
     /// The client finished the request (END_STREAM).
     func streamRequestComplete(_ id: Int32)
-    /// The client sent RST_STREAM for stream `id` (before `streamClosed`). Returning false ends the
-    /// connection at once with GOAWAY ENHANCE_YOUR_CALM: no frame after this one is read.
-    func streamResetByPeer(_ id: Int32) -> Bool
+    /// The client sent a frame that costs the server work (a RST_STREAM comes before its
+    /// `streamClosed`). Returning false ends the connection at once with GOAWAY ENHANCE_YOUR_CALM:
+    /// no frame after this one is read.
+    func costlyFrameReceived(_ kind: HTTP2CostlyFrame) -> Bool
     /// The stream is gone (answered, reset by either side, or the connection is ending).
     func streamClosed(_ id: Int32, errorCode: UInt32)
     /// Bytes of a response body left the per-stream queue (the peer's window opened).
     func streamBodyDrained(_ id: Int32, queuedBytes: Int)
 }
+
+public enum HTTP2HeaderVerdict { case accept, resetStream, endConnection }
+
+public enum HTTP2CostlyFrame: String { case reset = "RST_STREAM", settings = "SETTINGS", ping = "PING", oversizedHeaders = "oversized header list" }
 
 /// A protocol-level failure of the whole connection; nghttp2 has queued a GOAWAY when it could.
 public struct HTTP2Error: Error, CustomStringConvertible {
@@ -55,7 +60,7 @@ public final class HTTP2Session {
         defer { nghttp2_option_del(options) }
         nghttp2_option_set_max_settings(options, 32)
         // nghttp2's own reset limit (it answers INTERNAL_ERROR) stays a backstop behind the delegate's.
-        nghttp2_option_set_stream_reset_rate_limit(options, UInt64(settings.resetBurst) * 2 + 1000, UInt64(settings.resetsPerSecond) * 2 + 33)
+        nghttp2_option_set_stream_reset_rate_limit(options, UInt64(settings.costlyFrameBurst) * 2 + 1000, UInt64(settings.costlyFramesPerSecond) * 2 + 33)
         var created: OpaquePointer?
         let me = Unmanaged.passUnretained(self).toOpaque()
         guard nghttp2_session_server_new2(&created, callbacks, me, options) == 0, let created else {
@@ -245,9 +250,13 @@ private func onBeginHeaders(_ session: OpaquePointer?, _ frame: UnsafePointer<ng
 private func onHeader(_ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ name: UnsafePointer<UInt8>?, _ nameLength: Int,
                       _ value: UnsafePointer<UInt8>?, _ valueLength: Int, _ flags: UInt8, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == requestHeaders else { return 0 }
-    let accepted = HTTP2Session.from(userData).sessionDelegate.stream(frame.pointee.hd.stream_id,
+    let verdict = HTTP2Session.from(userData).sessionDelegate.stream(frame.pointee.hd.stream_id,
         header: UnsafeRawBufferPointer(start: name, count: nameLength), value: UnsafeRawBufferPointer(start: value, count: valueLength))
-    return accepted ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+    switch verdict {
+    case .accept: return 0
+    case .resetStream: return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
+    case .endConnection: return calmDown(session)
+    }
 }
 
 private func onDataChunk(_ session: OpaquePointer?, _ flags: UInt8, _ stream: Int32, _ data: UnsafePointer<UInt8>?, _ length: Int,
@@ -262,18 +271,27 @@ private func onDataChunk(_ session: OpaquePointer?, _ flags: UInt8, _ stream: In
 private func onFrame(_ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     guard let frame else { return 0 }
     let type = frame.pointee.hd.type
-    if type == UInt8(NGHTTP2_RST_STREAM.rawValue) {
-        guard HTTP2Session.from(userData).sessionDelegate.streamResetByPeer(frame.pointee.hd.stream_id) else {
-            _ = nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
-            // Failing the callback stops nghttp2 from reading the rest of the input (more streams to reset).
-            return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
-        }
-        return 0
+    let costly: HTTP2CostlyFrame? = switch type {
+    case UInt8(NGHTTP2_RST_STREAM.rawValue): .reset
+    case UInt8(NGHTTP2_SETTINGS.rawValue) where frame.pointee.hd.flags & ackFlag == 0: .settings
+    case UInt8(NGHTTP2_PING.rawValue) where frame.pointee.hd.flags & ackFlag == 0: .ping
+    default: nil
+    }
+    if let costly {
+        return HTTP2Session.from(userData).sessionDelegate.costlyFrameReceived(costly) ? 0 : calmDown(session)
     }
     guard type == UInt8(NGHTTP2_HEADERS.rawValue) || type == UInt8(NGHTTP2_DATA.rawValue),
           frame.pointee.hd.flags & endStreamFlag != 0 else { return 0 }
     HTTP2Session.from(userData).sessionDelegate.streamRequestComplete(frame.pointee.hd.stream_id)
     return 0
+}
+
+private let ackFlag = UInt8(NGHTTP2_FLAG_ACK.rawValue)
+
+/// GOAWAY ENHANCE_YOUR_CALM, and a failed callback so nghttp2 reads no more of the input.
+private func calmDown(_ session: OpaquePointer?) -> Int32 {
+    _ = nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+    return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
 }
 
 private func onStreamClose(_ session: OpaquePointer?, _ stream: Int32, _ errorCode: UInt32, _ userData: UnsafeMutableRawPointer?) -> Int32 {

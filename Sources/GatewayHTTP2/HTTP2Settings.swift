@@ -9,11 +9,12 @@ public struct HTTP2Settings: Sendable, Equatable {
     public var maxBodyBytes = 16 << 20
     /// SETTINGS_INITIAL_WINDOW_SIZE for request bodies.
     public var initialWindowBytes: UInt32 = 1 << 20
-    /// RST_STREAM frames a client may send: a bucket of `resetBurst` refilled at `resetsPerSecond`.
-    /// An empty bucket ends the connection with GOAWAY ENHANCE_YOUR_CALM (the rapid-reset attack,
-    /// CVE-2023-44487, costs the server a stream's work for one cheap frame).
-    public var resetBurst = 200
-    public var resetsPerSecond = 50
+    /// Frames that are cheap to send and cost the server work (RST_STREAM: the rapid-reset attack,
+    /// CVE-2023-44487; SETTINGS and PING, which must be answered; header lists beyond the limit,
+    /// which must still be decoded): a bucket of `costlyFrameBurst` refilled at
+    /// `costlyFramesPerSecond`. An empty bucket ends the connection with GOAWAY ENHANCE_YOUR_CALM.
+    public var costlyFrameBurst = 200
+    public var costlyFramesPerSecond = 50
 
     public init() {}
 }

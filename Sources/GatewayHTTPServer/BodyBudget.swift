@@ -4,24 +4,40 @@ import Synchronization
 /// (`limits.maxBufferedBodyBytes`). Bodies are buffered whole before the token in them is known, so
 /// without a shared ceiling many clients sending large bodies slowly could exhaust the machine's
 /// memory; beyond it a new body is refused with 503 while the ones already held go on.
+///
+/// The last eighth is kept for small bodies (up to 64 KiB, a typical JSON action), so clients
+/// holding large bodies cannot make the gateway refuse everyone else's ordinary requests.
 public final class BodyBudget: Sendable {
     public let limit: Int
     private let used = Atomic<Int>(0)
+    private let peak = Atomic<Int>(0)
+    static let smallBodyBytes = 64 * 1024
+    private var largeBodyLimit: Int { limit - limit / 8 }
 
     public init(limit: Int) { self.limit = limit }
 
     /// Bytes currently claimed by request bodies.
     public var inUse: Int { used.load(ordering: .relaxed) }
 
-    /// Claims `count` more bytes, or nothing when they would pass the limit.
-    func claim(_ count: Int) -> Bool {
+    /// Claims `count` more bytes for a body that will then hold `total`, or nothing when they
+    /// would pass the limit that applies to a body of that size.
+    func claim(_ count: Int, total: Int) -> Bool {
+        let ceiling = total <= Self.smallBodyBytes ? limit : largeBodyLimit
         var current = used.load(ordering: .relaxed)
         while true {
-            guard count <= limit - current else { return false }
+            guard count <= ceiling - current else { return false }
             let (exchanged, original) = used.compareExchange(expected: current, desired: current + count, ordering: .relaxed)
-            if exchanged { return true }
+            if exchanged {
+                peak.max(current + count, ordering: .relaxed)
+                return true
+            }
             current = original
         }
+    }
+
+    /// The most held at once since the last call; resets it to what is held now.
+    public func takePeak() -> Int {
+        peak.exchange(inUse, ordering: .relaxed)
     }
 
     func release(_ count: Int) {
@@ -44,7 +60,7 @@ public final class BodyClaim: Sendable {
     func cover(_ total: Int) -> Bool {
         let more = total - bytes
         guard more > 0 else { return true }
-        guard budget.claim(more) else { return false }
+        guard budget.claim(more, total: total) else { return false }
         claimed.wrappingAdd(more, ordering: .relaxed)
         return true
     }

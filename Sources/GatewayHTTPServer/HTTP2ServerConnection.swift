@@ -55,7 +55,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     /// read's frames are handled, so a stream the same read resets (a rapid reset) never reaches
     /// the upstream at all.
     private var completedStreams: [Int32] = []
-    private var resetLimit: ResetRateLimit
+    private var frameLimit: FrameRateLimit
     private var calmedDown = false
 
     init(takingOver predecessor: StreamConnection, peer: SocketAddress?, peerHost: String?, listenerName: String, slot: ConnectionCounter,
@@ -72,7 +72,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         self.slot = slot
         self.clientCommonName = clientCommonName
         self.logger = logger
-        resetLimit = ResetRateLimit(burst: limits.resetBurst, perSecond: limits.resetsPerSecond, now: predecessor.loop.now)
+        frameLimit = FrameRateLimit(burst: limits.costlyFrameBurst, perSecond: limits.costlyFramesPerSecond, now: predecessor.loop.now)
         super.init(takingOver: predecessor)
         readLimitBytes = 16384
     }
@@ -80,9 +80,9 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     /// Sends the server preface and handles whatever the client already sent.
     func begin() {
         live.add(self)
-        if let peerHost, options.addressResets.isExhausted(peerHost, now: loop.now) {
-            // This address is still over its reset allowance: refused before any HTTP/2 state exists.
-            options.statistics.count(.http2ResetFloods)
+        if let peerHost, options.addressFrames.isExhausted(peerHost, now: loop.now) {
+            // This address is still over its allowance of costly frames: refused before any HTTP/2 state exists.
+            options.statistics.count(.http2FloodsStopped)
             write(HTTP2Session.refusalPreface(errorCode: HTTP2Session.enhanceYourCalm))
             closeAfterFlush()
             if !isClosed { lingerTimer = loop.schedule(after: 1000, handler: self, tag: 3) }
@@ -156,12 +156,13 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         armSweep()
     }
 
-    func stream(_ id: Int32, header name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
-        guard let stream = streams[id] else { return false }
+    func stream(_ id: Int32, header name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTP2HeaderVerdict {
+        guard let stream = streams[id] else { return .resetStream }
         stream.headerBytes += name.count + value.count + 32
         guard stream.headerBytes <= limits.maxHeaderListBytes, stream.headers.count < limits.maxHeaderCount else {
             logger.debug("listener \(listenerName): stream \(id) reset: header list beyond \(limits.maxHeaderListBytes) bytes or \(limits.maxHeaderCount) fields")
-            return false
+            // nghttp2 still decodes the rest of the block (an HPACK bomb makes that dear): it counts.
+            return costlyFrameReceived(.oversizedHeaders) ? .resetStream : .endConnection
         }
         let nameText = String(decoding: name, as: UTF8.self), valueText = String(decoding: value, as: UTF8.self)
         switch nameText {
@@ -171,7 +172,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         case ":scheme": stream.scheme = valueText
         default: stream.headers.add(nameText, valueText)
         }
-        return true
+        return .accept
     }
 
     func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool {
@@ -223,19 +224,20 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         completedStreams.append(id)
     }
 
-    func streamResetByPeer(_ id: Int32) -> Bool {
-        options.statistics.count(.http2ResetsReceived)
+    func costlyFrameReceived(_ kind: HTTP2CostlyFrame) -> Bool {
+        if kind == .reset { options.statistics.count(.http2ResetsReceived) }
         guard !calmedDown else { return false }
         let now = loop.now
-        if resetLimit.allow(now: now) && options.addressResets.allow(peerHost ?? "", burst: limits.resetBurst, perSecond: limits.resetsPerSecond, now: now) {
+        if frameLimit.allow(now: now)
+            && options.addressFrames.allow(peerHost ?? "", burst: limits.costlyFrameBurst, perSecond: limits.costlyFramesPerSecond, now: now) {
             return true
         }
         calmedDown = true
         goingAway = true
         lastAcceptedStream = 0
-        options.statistics.count(.http2ResetFloods)
+        options.statistics.count(.http2FloodsStopped)
         if options.statistics.mayWarn(now: loop.now) {
-            logger.warning("listener \(listenerName): HTTP/2 client \(peer?.description ?? "?") reset streams faster than \(limits.resetsPerSecond) per second (burst \(limits.resetBurst)): GOAWAY ENHANCE_YOUR_CALM (\(options.statistics[.http2ResetFloods]) such connections so far)")
+            logger.warning("listener \(listenerName): HTTP/2 client \(peer?.description ?? "?") sent \(kind.rawValue) and other costly frames faster than \(limits.costlyFramesPerSecond) per second (burst \(limits.costlyFrameBurst), limits.http2CostlyFrame*): GOAWAY ENHANCE_YOUR_CALM (\(options.statistics[.http2FloodsStopped]) such connections so far)")
         }
         return false
     }

@@ -12,8 +12,8 @@ public struct ListenerOptions: Sendable {
     /// createSession must name the client certificate's subject CN as its username.
     public var usernameMustMatchCertificate = false
     public let statistics = ListenerStatistics()
-    /// HTTP/2 client resets per client address, across connections.
-    let addressResets = AddressResetLimits()
+    /// HTTP/2 costly frames per client address, across connections.
+    let addressFrames = AddressFrameLimits()
 
     public init() {}
 }
@@ -28,7 +28,7 @@ public final class ListenerStatistics: Sendable {
 
     public enum Counter: Int, CaseIterable, Sendable {
         case handshakes, resumedHandshakes, handshakeFailures, clientCertificateRejections, handshakeTimeouts
-        case http2Connections, http2Streams, http2ResetsReceived, http2ResetFloods, bodyBudgetRefusals
+        case http2Connections, http2Streams, http2ResetsReceived, http2FloodsStopped, bodyBudgetRefusals
 
         public var name: String {
             switch self {
@@ -40,7 +40,7 @@ public final class ListenerStatistics: Sendable {
             case .http2Connections: return "http2Connections"
             case .http2Streams: return "http2Streams"
             case .http2ResetsReceived: return "http2ResetsReceived"
-            case .http2ResetFloods: return "http2ResetFloods"
+            case .http2FloodsStopped: return "http2FloodsStopped"
             case .bodyBudgetRefusals: return "bodyBudgetRefusals"
             }
         }

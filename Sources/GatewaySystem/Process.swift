@@ -16,6 +16,11 @@ public enum ProcessSetup {
         _ = cgw_set_mmap_threshold(128 * 1024)
     }
 
+    /// Returns free pages inside malloc's heaps to the system (`malloc_trim`); takes milliseconds.
+    public static func returnFreedMemory() {
+        _ = cgw_trim_heap()
+    }
+
     public static var onlineProcessorCount: Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }

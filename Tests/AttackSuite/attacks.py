@@ -172,14 +172,14 @@ def slowloris(stub, gateway, running):
 
 
 def slow_readers(stub, gateway, running):
-    """Clients that ask for a 1 MiB answer (the stub's echo) 8 times over, and never read."""
+    """Clients that ask for a 256 KiB answer (the stub's echo) 8 times over, and never read."""
     token = login(gateway.port, source="127.0.0.1")["authToken"]
-    payload = json.dumps({"api": "db", "action": "echo", "authToken": token, "params": {"blob": "x" * (1 << 20)}}).encode()
+    payload = json.dumps({"api": "db", "action": "echo", "authToken": token, "params": {"blob": "x" * (1 << 18)}}).encode()
     request = (f"POST /api HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
     counts = {"slowReaders": 0}
     readers = []
     while running.is_set():
-        while len(readers) < 32:
+        while len(readers) < 16:
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.settimeout(5)
@@ -219,10 +219,10 @@ def pipelining_flood(stub, gateway, running):
     return counts
 
 
-def http2_floods(stub, gateway, running):
-    """In turn: SETTINGS, PING and WINDOW_UPDATE floods without reading, an endless CONTINUATION
-    chain, and an HPACK bomb (one big header in the table, then referenced thousands of times)."""
-    counts = {"settingsFloods": 0, "pingFloods": 0, "continuationFloods": 0, "hpackBombs": 0}
+def http2_floods(stub, gateway, running, kinds=("settingsFloods", "pingFloods", "continuationFloods", "hpackBombs")):
+    """In turn: SETTINGS and PING floods without reading, an endless CONTINUATION chain, and an
+    HPACK bomb (one big header in the table, then referenced thousands of times)."""
+    counts = {kind: 0 for kind in kinds}
     bomb_first = h2raw.request_headers() + h2raw.indexed_literal("bomb", "b" * 4000)
     while running.is_set():
         for kind in counts:
@@ -257,3 +257,9 @@ def idle_burn(stub, gateway, running):
         for _ in range(10000):
             spins += 1
     return {"spins": spins}
+
+
+def flood(*kinds):
+    def attack(stub, gateway, running):
+        return http2_floods(stub, gateway, running, kinds)
+    return attack

@@ -1,8 +1,8 @@
 import Synchronization
 
-/// A token bucket of one HTTP/2 connection's client resets, refilled from the loop's clock:
-/// `burst` resets at once, then `perSecond` on average.
-struct ResetRateLimit {
+/// A token bucket of one HTTP/2 connection's costly frames (resets, SETTINGS, PING, oversized
+/// header lists), refilled from the loop's clock: `burst` at once, then `perSecond` on average.
+struct FrameRateLimit {
     private let burst: Double
     private let perMillisecond: Double
     private var tokens: Double
@@ -15,7 +15,7 @@ struct ResetRateLimit {
         stamp = now
     }
 
-    /// Takes one reset; false when the client has used up its allowance.
+    /// Takes one frame; false when the client has used up its allowance.
     mutating func allow(now: Int64) -> Bool {
         guard hasToken(now: now) else { return false }
         tokens -= 1
@@ -41,11 +41,11 @@ struct ResetRateLimit {
 /// The table is bounded: addresses whose bucket has refilled are forgotten first, and past
 /// `capacity` addresses it starts afresh (an attacker with that many addresses is then limited
 /// per connection only).
-final class AddressResetLimits: Sendable {
-    private let buckets = Mutex<[String: ResetRateLimit]>([:])
+final class AddressFrameLimits: Sendable {
+    private let buckets = Mutex<[String: FrameRateLimit]>([:])
     static let capacity = 10_000
 
-    /// Whether `address` has no reset left: its new connections are turned away at once.
+    /// Whether `address` has no allowance left: its new connections are turned away at once.
     func isExhausted(_ address: String, now: Int64) -> Bool {
         buckets.withLock { table in
             guard var bucket = table[address] else { return false }
@@ -55,10 +55,10 @@ final class AddressResetLimits: Sendable {
         }
     }
 
-    /// Takes one reset of `address`; false when that address has used up its allowance.
+    /// Takes one frame of `address`; false when that address has used up its allowance.
     func allow(_ address: String, burst: Int, perSecond: Int, now: Int64) -> Bool {
         buckets.withLock { table in
-            var bucket = table[address] ?? ResetRateLimit(burst: burst, perSecond: perSecond, now: now)
+            var bucket = table[address] ?? FrameRateLimit(burst: burst, perSecond: perSecond, now: now)
             let allowed = bucket.allow(now: now)
             table[address] = bucket
             if table.count > Self.capacity {
