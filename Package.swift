@@ -2,7 +2,8 @@
 import PackageDescription
 
 // One library target per concern; dependencies point down only:
-// GatewaySystem → GatewayEventLoop → GatewayHTTPServer / GatewayUpstreams / GatewaySessions → GatewayCore → gateway.
+// GatewaySystem → GatewayEventLoop → GatewayHTTPServer / GatewayUpstreams / GatewaySessions → GatewayCore → gateway
+// (and gateway-fuzz, the fuzz targets).
 // Release builds drop Swift's run-time exclusivity checks (static ones remain): measured 6% less CPU
 // per forwarded TLS request. Debug builds, which the test suite runs, keep the checks.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
@@ -35,6 +36,9 @@ let package = Package(
         .target(name: "FairComStub", dependencies: ["GatewayHTTPServer", "GatewayTLS", "GatewayJSON", "GatewayLogging"]),
         .executableTarget(name: "gateway", dependencies: ["GatewayCore"]),
         .executableTarget(name: "faircom-stub", dependencies: ["FairComStub"]),
+        // libFuzzer targets (scripts/fuzz); built normally it replays a corpus.
+        .executableTarget(name: "gateway-fuzz", dependencies: ["GatewayCore", "GatewayHTTP1", "GatewayJSON", "GatewayConfig"],
+                          path: "fuzz/Sources/gateway-fuzz"),
 
         .target(name: "GatewayTestSupport", dependencies: ["GatewaySystem", "GatewayJSON"], path: "Tests/GatewayTestSupport"),
         .testTarget(name: "GatewaySystemTests", dependencies: ["GatewaySystem", "GatewayTestSupport"]),

@@ -37,6 +37,9 @@ public struct HTTP1RequestParser: Sendable {
                 while skip + 1 < bytes.count && bytes[skip] == 13 && bytes[skip + 1] == 10 { skip += 2 }
             }
             let rest = UnsafeRawBufferPointer(rebasing: bytes[skip...])
+            // A CR that may begin one more empty line waits, unscanned, for its LF (found by fuzzing:
+            // otherwise the CRLF was taken for an empty request line when a read ended between them).
+            if scanned == 0 && rest.count == 1 && rest[0] == 13 { return (skip, nil) }
             switch try scanHeaderBlock(rest, from: scanned, limits: limits) {
             case .needMore(let scannedUpTo):
                 state = .head(scannedUpTo: scannedUpTo)
