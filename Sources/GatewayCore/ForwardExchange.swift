@@ -53,6 +53,11 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         self.rewrite = rewrite
     }
 
+    deinit {
+        OffLoopRelease.release(requestBytes)
+        OffLoopRelease.release(clientBody)
+    }
+
     func start() { pool.submit(self) }
 
     func upstreamAssigned(_ connection: UpstreamConnection) {

@@ -4,33 +4,33 @@ import GatewaySystem
 /// it stands (`authToken`, `result`, an echo in `debugInfo`), so that no upstream token reaches a
 /// client. Works on a whole body or on a stream of chunks, keeping back just enough bytes to
 /// find a token split across chunks. The tokens stay Strings: their UTF-8 is read in place.
-struct TokenSubstitution {
+public struct TokenSubstitution {
     private let upstreamToken: [UInt8]
     /// The gateway's token, usually a slice of the request body it came in.
     private let gatewayToken: ArraySlice<UInt8>
     private var carry: [UInt8] = []
 
-    init(upstreamToken: [UInt8], gatewayToken: ArraySlice<UInt8>) {
+    public init(upstreamToken: [UInt8], gatewayToken: ArraySlice<UInt8>) {
         self.upstreamToken = upstreamToken
         self.gatewayToken = gatewayToken
     }
 
-    init(upstreamToken: String, gatewayToken: String) {
+    public init(upstreamToken: String, gatewayToken: String) {
         self.init(upstreamToken: Array(upstreamToken.utf8), gatewayToken: ArraySlice(gatewayToken.utf8))
     }
 
     /// Whether replacing keeps a body's length (and so its Content-Length).
-    var preservesLength: Bool { upstreamToken.count == gatewayToken.count }
+    public var preservesLength: Bool { upstreamToken.count == gatewayToken.count }
 
     /// `bytes` with every occurrence replaced.
-    mutating func replacingAll(in bytes: [UInt8]) -> [UInt8] {
+    public mutating func replacingAll(in bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         _ = scan(bytes, into: &out, keepingTail: false)
         return out
     }
 
     /// The part of carry + `chunk` that is safe to send now.
-    mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
         let input = carry.isEmpty ? chunk : carry + chunk
         var out: [UInt8] = []
         let consumed = scan(input, into: &out, keepingTail: true)
@@ -41,7 +41,7 @@ struct TokenSubstitution {
     /// Replaces in `chunk` what is safe to send now, holding back a possible token start at its end.
     /// When the tokens have the same length and nothing is held back from before, this works in
     /// place: no copy of the response passes through the gateway.
-    mutating func feed(_ chunk: inout [UInt8]) {
+    public mutating func feed(_ chunk: inout [UInt8]) {
         guard preservesLength, carry.isEmpty, !upstreamToken.isEmpty else {
             chunk = feed(chunk)
             return
@@ -67,7 +67,7 @@ struct TokenSubstitution {
 
 
     /// Whatever was held back at the end of the stream.
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         defer { carry = [] }
         return carry
     }

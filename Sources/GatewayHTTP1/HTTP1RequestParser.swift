@@ -25,6 +25,22 @@ public struct HTTP1RequestParser: Sendable {
         return false
     }
 
+    static let initialBodyCapacity = 65536
+
+    /// Makes room for the whole declared body at once, so a large one is never copied to grow.
+    public mutating func reserveDeclaredBody(then advise: (UnsafeRawPointer?, Int) -> Void = { _, _ in }) {
+        guard case .fixedBody(let remaining) = state else { return }
+        body.reserveCapacity(body.count + remaining)
+        let capacity = body.capacity
+        body.withUnsafeBytes { advise($0.baseAddress, capacity) }
+    }
+
+    /// Gives up the current request's body (the connection is closing), for its owner to free.
+    public mutating func takeBufferedBody() -> [UInt8] {
+        state = .head(scannedUpTo: 0)
+        return takeBody()
+    }
+
     /// Body bytes of the current request held so far.
     public var bufferedBodyCount: Int { body.count }
 
@@ -50,7 +66,9 @@ public struct HTTP1RequestParser: Sendable {
                 switch head.framing {
                 case .contentLength(let n) where n > 0:
                     state = .fixedBody(remaining: n)
-                    body.reserveCapacity(n)
+                    // Only a first part: the connection reserves the rest (`reserveDeclaredBody`)
+                    // once the body has its share of the gateway's budget.
+                    body.reserveCapacity(min(n, Self.initialBodyCapacity))
                 case .chunked:
                     state = .chunkedBody
                     chunked = ChunkedDecoder()

@@ -67,6 +67,9 @@ public final class BodyClaim: Sendable {
 
     deinit { budget.release(claimed.load(ordering: .relaxed)) }
 
+    /// Sent with the 503: the bodies held are usually done within a second or so.
+    static let retryAfter = [("Retry-After", "1")]
+
     /// The 503 message: what is full, and the key that sets it.
     var refusal: String {
         "the gateway already holds \(budget.inUse) bytes of request bodies, its limit (limits.maxBufferedBodyBytes \(budget.limit)); retry later"

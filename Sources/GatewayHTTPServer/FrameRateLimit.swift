@@ -44,6 +44,12 @@ struct FrameRateLimit {
 final class AddressFrameLimits: Sendable {
     private let buckets = Mutex<[String: FrameRateLimit]>([:])
     static let capacity = 10_000
+    /// Until when some address may be out of allowance (loop milliseconds): only then is a new
+    /// connection's address looked up, so ordinary accepts never take the lock.
+    private let floodSeenUntil = Atomic<Int64>(-1)
+
+    /// Whether any address may be over its allowance now.
+    func mayBeExhausted(now: Int64) -> Bool { now < floodSeenUntil.load(ordering: .relaxed) }
 
     /// Whether `address` has no allowance left: its new connections are turned away at once.
     func isExhausted(_ address: String, now: Int64) -> Bool {
@@ -60,6 +66,7 @@ final class AddressFrameLimits: Sendable {
         buckets.withLock { table in
             var bucket = table[address] ?? FrameRateLimit(burst: burst, perSecond: perSecond, now: now)
             let allowed = bucket.allow(now: now)
+            if !allowed { floodSeenUntil.store(now + 2000, ordering: .relaxed) }
             table[address] = bucket
             if table.count > Self.capacity {
                 table = table.filter { !$0.value.isFull(now: now) }

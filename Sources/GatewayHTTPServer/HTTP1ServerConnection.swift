@@ -177,7 +177,10 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             switch event {
             case .head(let head):
                 self.head = head
-                if case .contentLength(let declared) = head.framing, !claimBody(declared) { return }
+                if case .contentLength(let declared) = head.framing {
+                    guard claimBody(declared) else { return }
+                    parser.reserveDeclaredBody(then: LargeBufferPages.preferHuge)
+                }
                 if head.framing != .none {
                     arm(.body)
                     if head.expectsContinue && input.isEmpty { write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
@@ -218,7 +221,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         if options.statistics.mayWarn(now: loop.now) {
             logger.warning("listener \(listenerName): request body from \(peer?.description ?? "?") refused: \(claim.refusal)")
         }
-        respondAndClose(status: 503, envelope: .error(.bodyBudgetExhausted, claim.refusal))
+        respondAndClose(status: 503, envelope: .error(.bodyBudgetExhausted, claim.refusal), headers: BodyClaim.retryAfter)
         bodyClaim = nil
         parser = HTTP1RequestParser(limits: settings.limits)
         return false
@@ -240,12 +243,12 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         respondAndClose(status: error.status, envelope: .error(code, error.message))
     }
 
-    private func respondAndClose(status: Int, envelope: FairComEnvelope) {
+    private func respondAndClose(status: Int, envelope: FairComEnvelope, headers: [(String, String)] = []) {
         phase = .awaitingResponse
         sequence &+= 1
         responseKeepAlive = false
         disarm()
-        write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false))
+        write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false, extraHeaders: headers))
         closeAfterFlush()
     }
 
@@ -399,8 +402,8 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         live.remove(self)
         slot.release()
         drainWaiters.removeAll()
+        OffLoopRelease.release(parser.takeBufferedBody())
         bodyClaim = nil
-        parser = HTTP1RequestParser(limits: settings.limits)
         if let pending = exchange {
             exchange = nil
             pending.cancel()

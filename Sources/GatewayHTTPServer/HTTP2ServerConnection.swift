@@ -191,17 +191,24 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
             return true
         }
         let claim = stream.bodyClaim ?? BodyClaim(settings.bodyBudget)
+        var needed = stream.body.count + data.count
+        if stream.bodyClaim == nil, let declared = stream.headers["content-length"].flatMap({ Int($0) }),
+           declared >= needed, declared <= limits.maxBodyBytes {
+            // A declared length is claimed and reserved at once, so a large body is never copied to grow.
+            needed = declared
+        }
         stream.bodyClaim = claim
-        guard claim.cover(stream.body.count + data.count) else {
+        guard claim.cover(needed) else {
             options.statistics.count(.bodyBudgetRefusals)
             if options.statistics.mayWarn(now: loop.now) {
                 logger.warning("listener \(listenerName): request body from \(peer?.description ?? "?") refused: \(claim.refusal)")
             }
             let envelope = FairComEnvelope.error(.bodyBudgetExhausted, claim.refusal)
             release(stream)
-            answerEarly(id, stream, status: 503, envelope)
+            answerEarly(id, stream, status: 503, envelope, headers: BodyClaim.retryAfter)
             return true
         }
+        if stream.body.isEmpty && needed > data.count { stream.body.reserveCapacity(needed) }
         stream.body.append(contentsOf: data)
         bufferedBodyBytes += data.count
         return true
@@ -209,14 +216,15 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     private func release(_ stream: Stream) {
         bufferedBodyBytes -= stream.body.count
+        OffLoopRelease.release(stream.body)
         stream.body = []
         stream.bodyClaim = nil
     }
 
     /// Answers a request whose body is still coming; the client may go on sending (it is dropped).
-    private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope) {
+    private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope, headers: [(String, String)] = []) {
         stream.answeredEarlyAt = loop.now
-        respond(id, stream, status: status, headers: [("Content-Type", "application/json")], body: envelope.bytes)
+        respond(id, stream, status: status, headers: [("Content-Type", "application/json")] + headers, body: envelope.bytes)
     }
 
     func streamRequestComplete(_ id: Int32) {

@@ -54,6 +54,14 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
     }
 
     private func admit(_ client: Socket, peer: SocketAddress?) {
+        // An address flooding HTTP/2 with costly frames is turned away at accept while it has no
+        // allowance left: a new connection then costs it a handshake and us a close.
+        if options.http2 != nil, options.addressFrames.mayBeExhausted(now: loop.now), let host = peer?.host,
+           options.addressFrames.isExhausted(host, now: loop.now) {
+            options.statistics.count(.http2FloodsStopped)
+            client.close()
+            return
+        }
         guard counter.tryAcquire() else {
             refuse(client)
             return

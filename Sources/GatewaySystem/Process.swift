@@ -9,11 +9,12 @@ public enum ProcessSetup {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// Buffers above 128 KiB (request bodies) are mapped and unmapped on their own, so their memory
-    /// goes back to the system as soon as they are freed. glibc otherwise raises this threshold after
-    /// the first large free, and later bodies then stay in the heap after the clients leave.
+    /// Buffers above 1 MiB (large request bodies) are mapped and unmapped on their own, so their
+    /// memory goes back to the system as soon as they are freed. glibc otherwise raises this
+    /// threshold after the first large free, and later bodies then stay in the heap after the
+    /// clients leave. Not lower: every unmap flushes the other cores' TLBs.
     public static func returnLargeBuffersToSystem() {
-        _ = cgw_set_mmap_threshold(128 * 1024)
+        _ = cgw_set_mmap_threshold(1 << 20)
     }
 
     /// Returns free pages inside malloc's heaps to the system (`malloc_trim`); takes milliseconds.

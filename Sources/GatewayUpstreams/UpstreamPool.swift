@@ -12,7 +12,9 @@ public final class UpstreamPool {
     let loop: EventLoop
     private let logger: Logger
     private var idle: [UpstreamConnection] = []
-    private var waiting: [UpstreamExchange] = []
+    /// A FIFO with a moving head; a slot is emptied when its request leaves, so the queue never
+    /// keeps a finished request (and the body it holds) alive.
+    private var waiting: [UpstreamExchange?] = []
     private var waitingHead = 0
     public private(set) var openCount = 0
 
@@ -47,6 +49,7 @@ public final class UpstreamPool {
     public func withdraw(_ exchange: UpstreamExchange) {
         if let index = waiting[waitingHead...].firstIndex(where: { $0 === exchange }) {
             waiting.remove(at: index)
+            compactIfDrained()
         }
     }
 
@@ -97,12 +100,21 @@ public final class UpstreamPool {
     private func nextWaiting() -> UpstreamExchange? {
         guard waitingHead < waiting.count else { return nil }
         let next = waiting[waitingHead]
+        waiting[waitingHead] = nil
         waitingHead += 1
         if waitingHead > 64 && waitingHead * 2 > waiting.count {
             waiting.removeFirst(waitingHead)
             waitingHead = 0
         }
+        compactIfDrained()
         return next
+    }
+
+    private func compactIfDrained() {
+        if waitingHead == waiting.count {
+            waiting.removeAll(keepingCapacity: waiting.capacity <= 1024)
+            waitingHead = 0
+        }
     }
 
     private func noteHealth(_ health: UpstreamTarget.Health, reason: String) {

@@ -29,6 +29,12 @@ def wait_for(condition, seconds, what):
     raise AttackFailed(f"timed out after {seconds} s waiting for {what}")
 
 
+def attacker_core():
+    """The core the attackers get to themselves (the last one), or None on a single core."""
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[-1] if len(cores) > 1 else None
+
+
 class Process:
     """A server binary whose output goes to a file; ready once `marker` appears in it."""
 

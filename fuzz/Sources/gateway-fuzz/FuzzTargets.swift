@@ -1,5 +1,5 @@
 import GatewayConfig
-@testable import GatewayCore
+import GatewayCore
 import GatewayHTTP1
 import GatewayJSON
 
