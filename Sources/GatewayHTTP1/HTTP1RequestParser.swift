@@ -28,11 +28,8 @@ public struct HTTP1RequestParser: Sendable {
     static let initialBodyCapacity = 65536
 
     /// Makes room for the whole declared body at once, so a large one is never copied to grow.
-    public mutating func reserveDeclaredBody(then advise: (UnsafeRawPointer?, Int) -> Void = { _, _ in }) {
-        guard case .fixedBody(let remaining) = state else { return }
-        body.reserveCapacity(body.count + remaining)
-        let capacity = body.capacity
-        body.withUnsafeBytes { advise($0.baseAddress, capacity) }
+    public mutating func reserveDeclaredBody() {
+        if case .fixedBody(let remaining) = state { body.reserveCapacity(body.count + remaining) }
     }
 
     /// Gives up the current request's body (the connection is closing), for its owner to free.

@@ -179,7 +179,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
                 self.head = head
                 if case .contentLength(let declared) = head.framing {
                     guard claimBody(declared) else { return }
-                    parser.reserveDeclaredBody(then: LargeBufferPages.preferHuge)
+                    parser.reserveDeclaredBody()
                 }
                 if head.framing != .none {
                     arm(.body)

@@ -1,5 +1,4 @@
 import Dispatch
-import Glibc
 
 /// Frees large buffers away from the event loops. Unmapping a large body (megabytes the kernel
 /// must unmap page by page, then flush from every core's TLB) takes milliseconds, which a loop
@@ -17,17 +16,3 @@ public enum OffLoopRelease {
     }
 }
 
-/// Large buffers' pages: a body of megabytes filled 64 KiB at a time would otherwise take a page
-/// fault every 4 KiB.
-public enum LargeBufferPages {
-    /// Asks for 2 MiB pages over the whole 2 MiB blocks of `count` bytes at `base` (a hint; the
-    /// kernel may decline).
-    public static func preferHuge(_ base: UnsafeRawPointer?, count: Int) {
-        let huge = 2 << 20
-        guard let base, count >= 2 * huge else { return }
-        let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
-        let end = (Int(bitPattern: base) + count) & ~(huge - 1)
-        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(pointer, end - start, 14 /* MADV_HUGEPAGE */)
-    }
-}
