@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig", "GatewayTLS"]),
         .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
         .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayEventLoop", "GatewayTestSupport"]),
+        .testTarget(name: "GatewayHTTPServerTests", dependencies: ["GatewayHTTPServer"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "GatewayJSON"]),
         .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem", "GatewayTestSupport"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: [

@@ -27,6 +27,18 @@ import Testing
         #expect(config.limits.maxBodyBytes == 16 << 20)
     }
 
+    @Test func theBodyBudgetAndHTTP2AllowanceAreReadAndChecked() throws {
+        let config = try GatewayConfiguration.parse(Array(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"maxBufferedBodyBytes":33554432,"http2CostlyFrameBurst":20,"http2CostlyFramesPerSecond":5}}"#.utf8))
+        #expect(config.limits.maxBufferedBodyBytes == 32 << 20)
+        #expect(config.limits.http2CostlyFrameBurst == 20 && config.limits.http2CostlyFramesPerSecond == 5)
+        let defaults = try GatewayConfiguration.parse(Array(Self.minimal.utf8))
+        #expect(defaults.limits.maxBufferedBodyBytes == 256 << 20)
+        let tooSmall = Self.problems(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"maxBodyBytes":2097152,"maxBufferedBodyBytes":1048576}}"#)
+        #expect(tooSmall.contains { $0.contains("limits.maxBufferedBodyBytes") && $0.contains("less than limits.maxBodyBytes") }, "\(tooSmall)")
+        let zero = Self.problems(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"http2CostlyFrameBurst":0}}"#)
+        #expect(zero.contains { $0.contains("limits.http2CostlyFrameBurst") }, "\(zero)")
+    }
+
     @Test func minimalConfigurationGetsDefaults() throws {
         let config = try GatewayConfiguration.parse(Array(Self.minimal.utf8))
         #expect(config.apiRoot == "/api" && config.listeners[0].address == "127.0.0.1" && config.listeners[0].maxConnections == 10_000)
