@@ -244,21 +244,35 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
-class Sampler(threading.Thread):
-    """Samples the gateway's RSS every 50 ms while an attack runs."""
+class Sampler:
+    """Samples the gateway's RSS every 50 ms while an attack runs, from a process of its own (a
+    thread would take the interpreter lock from the probe and show up in its latencies)."""
 
     def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.running = pid, 0, True
+        import multiprocessing
+        self.pid = pid
+        self._peak = multiprocessing.Value("q", 0)
+        self._running = multiprocessing.Event()
+        self._process = multiprocessing.Process(target=self._run, daemon=True)
 
-    def run(self):
-        while self.running:
+    def _run(self):
+        while self._running.is_set():
             try:
-                self.peak = max(self.peak, rss_kib(self.pid))
+                value = rss_kib(self.pid)
             except OSError:
                 return
+            if value > self._peak.value:
+                self._peak.value = value
             time.sleep(0.05)
 
+    def start(self):
+        self._running.set()
+        self._process.start()
+
     def stop(self):
-        self.running = False
-        self.join()
+        self._running.clear()
+        self._process.join(timeout=5)
+
+    @property
+    def peak(self):
+        return self._peak.value
