@@ -40,7 +40,12 @@ public struct LimitsConfiguration: Sendable, Equatable {
         limits.sendTimeoutSeconds = reader.seconds("sendTimeoutSeconds", default: limits.sendTimeoutSeconds, range: 0.01...86_400)
         limits.maxConcurrentStreams = reader.int("maxConcurrentStreams", default: limits.maxConcurrentStreams, range: 1...10_000)
         limits.maxBufferedBodyBytes = reader.int("maxBufferedBodyBytes", default: limits.maxBufferedBodyBytes, range: 1 << 16...1 << 40)
-        if limits.maxBufferedBodyBytes < limits.maxBodyBytes {
+        // Bodies above 64 KiB may use seven eighths of the budget (the rest is kept for small ones).
+        let largeBodyShare = limits.maxBufferedBodyBytes - limits.maxBufferedBodyBytes / 8
+        if limits.maxBodyBytes > 65536 && largeBodyShare < limits.maxBodyBytes {
+            let needed = (limits.maxBodyBytes * 8 + 6) / 7
+            reader.report("maxBufferedBodyBytes", "\(limits.maxBufferedBodyBytes) is less than limits.maxBodyBytes (\(limits.maxBodyBytes)) plus the eighth kept for small bodies: a body of the allowed size could never be buffered; use at least \(needed)")
+        } else if limits.maxBufferedBodyBytes < limits.maxBodyBytes {
             reader.report("maxBufferedBodyBytes", "\(limits.maxBufferedBodyBytes) is less than limits.maxBodyBytes (\(limits.maxBodyBytes)): a body of the allowed size could never be buffered")
         }
         limits.http2CostlyFrameBurst = reader.int("http2CostlyFrameBurst", default: limits.http2CostlyFrameBurst, range: 1...1_000_000)

@@ -9,10 +9,23 @@ import h2raw
 from harness import AttackFailed, get_json, login, post
 
 
+def login_despite_flood(port, seconds=10):
+    """Logs in from 127.0.0.1 even while another attacker from there has been turned away (its
+    connections are closed at accept until the address's allowance refills)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return login(port, source="127.0.0.1")["authToken"]
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def rapid_reset(stub, gateway, running):
     """HTTP/2 rapid reset (CVE-2023-44487): per connection, batches of 100 x (HEADERS + DATA of
     a forwarded action + RST_STREAM CANCEL), 25 batches, then a new connection."""
-    token = login(gateway.port, source="127.0.0.1")["authToken"]
+    token = login_despite_flood(gateway.port)
     body = json.dumps({"api": "db", "action": "listDatabases", "authToken": token}).encode()
     block = h2raw.request_headers(extra=[("content-length", str(len(body)))])
     connections = resets = calm = 0

@@ -77,11 +77,12 @@ class Connection:
 
     def __init__(self, port, timeout=5):
         self.timeout = timeout
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.sendall(PREFACE + settings() + window_update(0, 1 << 30))
         self.buffer = b""
         self.goaway_code = None
         self.closed = False
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        # A gateway turning this address away closes at once: the connection is then just closed.
+        self.send(PREFACE + settings() + window_update(0, 1 << 30))
 
     def send(self, payload):
         try:

@@ -27,7 +27,7 @@ class Scenario:
 
 def check_rapid_reset(scenario, stub, gateway, results, before, after):
     accepted = after["stub"]["connectionsAccepted"] - before["stub"]["connectionsAccepted"]
-    calm = sum(r["goawayEnhanceYourCalm"] for r in results)
+    calm = sum(r.get("goawayEnhanceYourCalm", 0) for r in results)
     problems = []
     if accepted > gateway.pool:
         problems.append(f"the stub accepted {accepted} new connections, more than the pool's {gateway.pool}")
@@ -56,8 +56,8 @@ def check_body_budget(scenario, stub, gateway, results, before, after, budget_mi
 
 
 def check_trickle(scenario, stub, gateway, results, before, after):
-    opened = sum(r["streamsOpened"] for r in results)
-    answered = sum(r["streamsAnswered"] for r in results)
+    opened = sum(r.get("streamsOpened", 0) for r in results)
+    answered = sum(r.get("streamsAnswered", 0) for r in results)
     # Streams of the connections still open when the attack stopped may not have reached the timeout.
     still_waiting = scenario.attackers * 4 * 50
     problems = [] if answered >= opened - still_waiting and answered > 0 else [

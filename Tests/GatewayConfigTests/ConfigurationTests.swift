@@ -35,6 +35,11 @@ import Testing
         #expect(defaults.limits.maxBufferedBodyBytes == 256 << 20)
         let tooSmall = Self.problems(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"maxBodyBytes":2097152,"maxBufferedBodyBytes":1048576}}"#)
         #expect(tooSmall.contains { $0.contains("limits.maxBufferedBodyBytes") && $0.contains("less than limits.maxBodyBytes") }, "\(tooSmall)")
+        // Equal is not enough: a large body may use seven eighths of the budget only.
+        let equal = Self.problems(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"maxBodyBytes":300000,"maxBufferedBodyBytes":300000}}"#)
+        #expect(equal.contains { $0.contains("use at least 342858") }, "\(equal)")
+        let enough = Self.problems(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"maxBodyBytes":300000,"maxBufferedBodyBytes":342858}}"#)
+        #expect(enough.isEmpty, "\(enough)")
         let zero = Self.problems(#"{"listeners":[{"name":"a","port":8080}],"upstreams":[{"name":"u","url":"http://127.0.0.1:18080/api"}],"limits":{"http2CostlyFrameBurst":0}}"#)
         #expect(zero.contains { $0.contains("limits.http2CostlyFrameBurst") }, "\(zero)")
     }
