@@ -20,8 +20,10 @@ RSS_SLACK_KIB = 6 * 1024
 
 class Scenario:
     def __init__(self, name, attack, attackers=2, limits=None, sessions=None, stub_latency_ms=0, check=None, pool=8,
-                 login_probe=False):
+                 login_probe=False, rounds=None, window=None):
         self.name, self.attack, self.attackers, self.login_probe = name, attack, attackers, login_probe
+        # Attacks that work through a timeout need windows longer than it (fewer, longer rounds).
+        self.rounds, self.window = rounds, window
         self.limits, self.sessions, self.stub_latency_ms, self.check, self.pool = limits, sessions, stub_latency_ms, check, pool
 
 
@@ -59,7 +61,7 @@ def check_trickle(scenario, stub, gateway, results, before, after):
     opened = sum(r.get("streamsOpened", 0) for r in results)
     answered = sum(r.get("streamsAnswered", 0) for r in results)
     # Streams of the connections still open when the attack stopped may not have reached the timeout.
-    still_waiting = scenario.attackers * 4 * 50
+    still_waiting = scenario.attackers * 4 * 50 * (scenario.rounds or ROUNDS)
     problems = [] if answered >= opened - still_waiting and answered > 0 else [
         f"only {answered} of {opened} trickled streams were answered within the body timeout"]
     return {}, problems
@@ -72,8 +74,10 @@ SCENARIOS = [
              check=require("throttled")),
     Scenario("unfinished-bodies", attacks.unfinished_bodies, check=check_body_budget,
              limits={"maxBufferedBodyBytes": 64 * MiB, "bodyTimeoutSeconds": 2}),
-    Scenario("http2-trickled-bodies", attacks.trickled_streams, check=check_trickle, limits={"bodyTimeoutSeconds": 2}),
-    Scenario("slowloris", attacks.slowloris, check=require("answered408"), limits={"headerTimeoutSeconds": 2}),
+    Scenario("http2-trickled-bodies", attacks.trickled_streams, check=check_trickle, limits={"bodyTimeoutSeconds": 1},
+             rounds=3, window=3),
+    Scenario("slowloris", attacks.slowloris, check=require("answered408"), limits={"headerTimeoutSeconds": 1},
+             rounds=3, window=3),
     Scenario("slow-read", attacks.slow_readers, check=require("slowReaders"), limits={"sendTimeoutSeconds": 2}),
     Scenario("pipelining-flood", attacks.pipelining_flood, check=require("pipelinedRequests"), limits={"sendTimeoutSeconds": 2}),
     Scenario("http2-settings-flood", attacks.flood("settingsFloods"), check=require("settingsFloods")),
@@ -84,12 +88,12 @@ SCENARIOS = [
 ]
 
 
-def windowed_p99(latencies, windows=6):
-    """The median of the p99s of consecutive windows: this machine stalls a few milliseconds now
-    and then whatever runs, and one stall-heavy window must not decide the verdict either way."""
-    size = max(1, len(latencies) // windows)
-    p99s = sorted(percentile(latencies[i * size:(i + 1) * size], 0.99) for i in range(windows))
-    return (p99s[(windows - 1) // 2] + p99s[windows // 2]) / 2
+ROUNDS = 6
+
+
+def median(values):
+    ordered = sorted(values)
+    return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
 
 def attacker_main(attack, stub, gateway, running, results):
@@ -125,18 +129,6 @@ def stop_attackers(running, results, workers):
     return outcomes
 
 
-def measure_baseline(probe, scenario, stub, gateway, count=1500):
-    """The probe's latencies while burners take the attackers' place, as many, on the same core,
-    at the same priority, without touching the gateway: on this small machine the attackers' own
-    CPU use slows everyone (its two cores may share one physical core), and the comparison must
-    show what the attack costs the gateway, not what any busy neighbour would."""
-    burners = start_attackers(attacks.idle_burn, scenario.attackers, stub, gateway)
-    time.sleep(0.2)
-    latencies, _ = probe.measure(count=count)
-    stop_attackers(*burners)
-    return latencies
-
-
 def run_scenario(scenario, folder, seconds):
     stub = start_stub(folder, scenario.stub_latency_ms)
     gateway = None
@@ -144,16 +136,29 @@ def run_scenario(scenario, folder, seconds):
         gateway = start_gateway(folder, stub.port, limits=scenario.limits, sessions=scenario.sessions, pool=scenario.pool)
         probe = Probe(gateway.port, logins=scenario.login_probe)
         probe.measure(count=100)
-        baseline = measure_baseline(probe, scenario, stub, gateway)
-        time.sleep(0.2)
         fds_before, rss_before = client_connections(gateway.pid, gateway.port), rss_kib(gateway.pid)
         before = {"stub": get_json(stub.port, "/stub/stats"), "gateway": listener_stats(gateway)}
         sampler = Sampler(gateway.pid)
         sampler.start()
-        attackers = start_attackers(scenario.attack, scenario.attackers, stub, gateway)
-        time.sleep(0.3)
-        under, failures = probe.measure(seconds=seconds)
-        outcomes = stop_attackers(*attackers)
+        # Alternating rounds: a second of burners in the attackers' place, then a second of attack.
+        # This machine's own noise drifts from one second to the next; each attack window is
+        # compared with baselines taken around it, and the verdict is the median of the rounds.
+        baseline_p99s, attack_p99s, under, failures, outcomes = [], [], [], 0, []
+        rounds = scenario.rounds or ROUNDS
+        window = scenario.window or max(0.5, seconds / rounds)
+        for _ in range(rounds):
+            burners = start_attackers(attacks.idle_burn, scenario.attackers, stub, gateway)
+            time.sleep(0.2)
+            quiet, _ = probe.measure(seconds=window)
+            stop_attackers(*burners)
+            attackers = start_attackers(scenario.attack, scenario.attackers, stub, gateway)
+            time.sleep(0.3)
+            loud, failed = probe.measure(seconds=window)
+            outcomes += stop_attackers(*attackers)
+            baseline_p99s.append(percentile(quiet, 0.99))
+            attack_p99s.append(percentile(loud, 0.99))
+            under += loud
+            failures += failed
         probe.close()
         problems = [o["attackerError"] for o in outcomes if "attackerError" in o]
         if not gateway.alive():
@@ -168,14 +173,9 @@ def run_scenario(scenario, folder, seconds):
         except AttackFailed:
             pass
         sampler.stop()
-        # The baseline is measured again once the attack is over: the machine's own noise that
-        # moment counts as baseline too.
-        probe = Probe(gateway.port, logins=scenario.login_probe)
-        baseline_after = measure_baseline(probe, scenario, stub, gateway)
-        probe.close()
         after = {"stub": get_json(stub.port, "/stub/stats"), "gateway": listener_stats(gateway)}
-        figures = {"baselineP99ms": round(windowed_p99(baseline + baseline_after) * 1000, 2),
-                   "attackP99ms": round(windowed_p99(under) * 1000, 2),
+        figures = {"baselineP99ms": round(median(baseline_p99s) * 1000, 2),
+                   "attackP99ms": round(median(attack_p99s) * 1000, 2),
                    "probeRequests": len(under), "probeFailures": failures,
                    "clientSockets": f"{fds_before} -> {client_connections(gateway.pid, gateway.port)}", "fds": open_fds(gateway.pid),
                    "rssMiB": f"{rss_before / 1024:.1f} -> peak {sampler.peak / 1024:.1f} -> {rss_kib(gateway.pid) / 1024:.1f}"}
