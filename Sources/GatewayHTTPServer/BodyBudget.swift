@@ -1,3 +1,5 @@
+import GatewayLogging
+import GatewaySystem
 import Synchronization
 
 /// The request body bytes the whole gateway holds at once, across loops and connections
@@ -66,6 +68,13 @@ public final class BodyClaim: Sendable {
     }
 
     deinit { budget.release(claimed.load(ordering: .relaxed)) }
+
+    /// Counts and logs (at most once a second per listener) a body refused for the budget.
+    func noteRefusal(_ statistics: ListenerStatistics, logger: Logger, listener: String, peer: SocketAddress?, now: Int64) {
+        statistics.count(.bodyBudgetRefusals)
+        guard statistics.mayWarn(now: now) else { return }
+        logger.warning("listener \(listener): request body from \(peer?.description ?? "?") refused: \(refusal)")
+    }
 
     /// Sent with the 503: the bodies held are usually done within a second or so.
     static let retryAfter = [("Retry-After", "1")]

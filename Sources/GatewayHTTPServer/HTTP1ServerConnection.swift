@@ -217,10 +217,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         let claim = bodyClaim ?? BodyClaim(settings.bodyBudget)
         bodyClaim = claim
         if claim.cover(total) { return true }
-        options.statistics.count(.bodyBudgetRefusals)
-        if options.statistics.mayWarn(now: loop.now) {
-            logger.warning("listener \(listenerName): request body from \(peer?.description ?? "?") refused: \(claim.refusal)")
-        }
+        claim.noteRefusal(options.statistics, logger: logger, listener: listenerName, peer: peer, now: loop.now)
         respondAndClose(status: 503, envelope: .error(.bodyBudgetExhausted, claim.refusal), headers: BodyClaim.retryAfter)
         bodyClaim = nil
         parser = HTTP1RequestParser(limits: settings.limits)

@@ -84,8 +84,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
             // This address is still over its allowance of costly frames: refused before any HTTP/2 state exists.
             options.statistics.count(.http2FloodsStopped)
             write(HTTP2Session.refusalPreface(errorCode: HTTP2Session.enhanceYourCalm))
-            closeAfterFlush()
-            if !isClosed { lingerTimer = loop.schedule(after: 1000, handler: self, tag: 3) }
+            closeSoon()
             return
         }
         do {
@@ -119,9 +118,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         if let failure {
             if !calmedDown { logger.debug("listener \(listenerName): HTTP/2 connection from \(peer?.description ?? "?") failed: \(failure)") }
             flushSession()
-            closeAfterFlush()
-            // A peer that does not read its GOAWAY keeps the connection no longer than a second.
-            if !isClosed { lingerTimer = loop.schedule(after: 1000, handler: self, tag: 3) }
+            closeSoon()
             return
         }
         flushSession()
@@ -199,10 +196,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         }
         stream.bodyClaim = claim
         guard claim.cover(needed) else {
-            options.statistics.count(.bodyBudgetRefusals)
-            if options.statistics.mayWarn(now: loop.now) {
-                logger.warning("listener \(listenerName): request body from \(peer?.description ?? "?") refused: \(claim.refusal)")
-            }
+            claim.noteRefusal(options.statistics, logger: logger, listener: listenerName, peer: peer, now: loop.now)
             let envelope = FairComEnvelope.error(.bodyBudgetExhausted, claim.refusal)
             release(stream)
             answerEarly(id, stream, status: 503, envelope, headers: BodyClaim.retryAfter)
@@ -396,6 +390,13 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     private var trimTimer = TimerID.none
     private var lingerTimer = TimerID.none
+
+    /// Closes once the output is written, or after a second at most: a peer that does not read
+    /// its GOAWAY does not keep the connection.
+    private func closeSoon() {
+        closeAfterFlush()
+        if !isClosed { lingerTimer = loop.schedule(after: 1000, handler: self, tag: 3) }
+    }
     private var sweepTimer = TimerID.none
 
     /// Once a second while streams are open. A request whose body is not complete `bodyTimeout`
