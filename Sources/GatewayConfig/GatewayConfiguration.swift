@@ -39,10 +39,14 @@ public struct GatewayConfiguration: Sendable {
     /// the current directory of whoever starts the gateway (systemd, a shell, a test).
     /// The configuration file's links are resolved first: the folder is the real file's, and logs name absolute paths.
     mutating func resolvePaths(relativeTo configurationPath: String) {
-        guard !sessions.dataDirectory.hasPrefix("/") else { return }
         let file = FileSystem.realPath(configurationPath) ?? configurationPath
         let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
-        sessions.dataDirectory = (folder.isEmpty ? "/" : folder + "/") + sessions.dataDirectory
+        func resolve(_ path: inout String) {
+            guard !path.isEmpty, !path.hasPrefix("/") else { return }
+            path = (folder.isEmpty ? "/" : folder + "/") + path
+        }
+        resolve(&sessions.dataDirectory)
+        resolve(&logging.accessLogFile)
     }
 
     public static func parse(_ bytes: [UInt8], source: String = "gateway.json") throws(ConfigError) -> GatewayConfiguration {
@@ -160,14 +164,19 @@ public struct ListenerConfiguration: Sendable, Equatable {
 public struct LoggingConfiguration: Sendable, Equatable {
     /// "debug", "info" (default), "warning" or "error".
     public var level = "info"
-    /// One line per request (method, path, status, upstream, milliseconds). Default off.
+    /// One JSON object per request, answered or forwarded. Default off.
     public var accessLog = false
+    /// Where the access log goes: a file opened for appending (reopened on SIGUSR1), or standard
+    /// error when empty (the default). Relative to the configuration file's folder.
+    public var accessLogFile = ""
 
     static func decode(_ reader: ObjectReader) -> LoggingConfiguration {
         var reader = reader
         var logging = LoggingConfiguration()
         logging.level = reader.string("level", default: "info", allowed: ["debug", "info", "warning", "error"])
         logging.accessLog = reader.bool("accessLog", default: false)
+        logging.accessLogFile = reader.string("accessLogFile", default: "")
+        if logging.accessLogFile.contains("\0") { reader.report("accessLogFile", "must be a file path") }
         reader.finish()
         return logging
     }

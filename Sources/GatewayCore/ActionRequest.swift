@@ -73,6 +73,22 @@ struct ActionRequest {
         return .success(ActionRequest(body: body, envelope: envelope, kind: kind, authTokenBytes: tokenBytes, debug: debug))
     }
 
+    /// Names the request's api and action in its record, as catalog indexes (and the client's
+    /// action name for the log, when `logging` and the catalog does not know it).
+    func name(into record: RequestRecord, logging: Bool) {
+        body.withUnsafeBytes { bytes in
+            func inner(_ member: JSONObjectScan.Member?) -> UnsafeRawBufferPointer? {
+                guard let range = member?.value, range.count >= 2, body[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+                return UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
+            }
+            if let api = inner(envelope.api) { record.api = ActionCatalog.api(api) }
+            if let action = inner(envelope.action) { record.action = ActionCatalog.action(action) }
+        }
+        if logging && record.action == ActionCatalog.otherAction, let action = envelope.action {
+            record.actionName = JSONObjectScan.string(action, in: body)
+        }
+    }
+
     /// The kind of a non-empty string action; nil for anything else. A plain name is read in place.
     static func kind(of member: JSONObjectScan.Member, in body: [UInt8]) -> ActionKind? {
         let range = member.value

@@ -32,7 +32,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     private let bodyClaim: BodyClaim?
     private let responder: HTTPResponder
     private let pool: UpstreamPool
-    private let log: RequestLog?
+    private let record: RequestRecord?
     private var connection: UpstreamConnection?
     private var responseStarted = false
     private var retried = false
@@ -42,14 +42,14 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     private var head: HTTP1ResponseHead?
     private var expectedLength: Int?
 
-    init(requestBytes: [UInt8], clientBody: [UInt8], bodyClaim: BodyClaim?, responder: HTTPResponder, pool: UpstreamPool, log: RequestLog?,
+    init(requestBytes: [UInt8], clientBody: [UInt8], bodyClaim: BodyClaim?, responder: HTTPResponder, pool: UpstreamPool, record: RequestRecord?,
          rewrite: SessionResponseRewrite? = nil) {
         self.requestBytes = requestBytes
         self.clientBody = clientBody
         self.bodyClaim = bodyClaim
         self.responder = responder
         self.pool = pool
-        self.log = log
+        self.record = record
         self.rewrite = rewrite
     }
 
@@ -58,7 +58,11 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         OffLoopRelease.release(clientBody)
     }
 
-    func start() { pool.submit(self) }
+    func start() {
+        record?.upstreamStarted()
+        pool.counters.requests += 1
+        pool.submit(self)
+    }
 
     func upstreamAssigned(_ connection: UpstreamConnection) {
         self.connection = connection
@@ -72,7 +76,6 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         case .none: length = 0
         case .chunked, .untilClose: length = nil
         }
-        log?.status = head.status
         expectedLength = length
         if let rewrite, !rewrite.substitution.preservesLength {
             if let length, length <= SessionResponseRewrite.wholeBodyLimit {
@@ -118,6 +121,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     func upstreamResponseEnd() {
         connection = nil
         finished = true
+        record?.upstreamEnded()
         if var rewrite, let body = wholeBody, let head {
             if Self.reportsUnknownSession(body) { rewrite.upstreamSessionLost() }
             responder.respond(status: head.status, headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
@@ -126,7 +130,6 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
             if rewrite != nil { responder.sendBody(rewrite!.substitution.finish()) }
             responder.end()
         }
-        log?.finish()
     }
 
     /// Whether an upstream answer is FairCom's 12031: the upstream no longer has the session.
@@ -148,11 +151,15 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         if failure.retryable && !retried && !responseStarted {
             // A kept-alive connection the upstream had already closed: the request never arrived.
             retried = true
+            pool.counters.retries += 1
             pool.submit(self)
             return
         }
         finished = true
-        log?.failure = failure.description
+        record?.upstreamEnded()
+        record?.reason = failure.description
+        pool.counters.failures += 1
+        if failure.kind == .connectTimeout || failure.kind == .responseTimeout { pool.counters.timeouts += 1 }
         if responseStarted {
             responder.end(reusable: false)
         } else {
@@ -161,11 +168,9 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
             case .queueFull: .upstreamBusy
             default: .upstreamUnavailable
             }
-            log?.status = failure.httpStatus
             let envelope = FairComEnvelope.error(code, failure.description, requestId: FairComEnvelope.requestId(in: clientBody))
             responder.respond(status: failure.httpStatus, body: envelope.bytes)
         }
-        log?.finish()
     }
 
     func cancel() {
@@ -177,7 +182,8 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         } else {
             pool.withdraw(self)
         }
-        log?.failure = "client closed the connection"
-        log?.finish()
+        record?.upstreamEnded()
+        record?.reason = "client closed the connection"
+        record?.responseFinished(complete: false)
     }
 }

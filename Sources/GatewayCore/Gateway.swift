@@ -66,10 +66,12 @@ public final class Gateway {
                                          toClose: &toClose, restored: &restored)
         sessionsToClose = toClose
         restoredSessions = restored
+        let accessLogs = try Self.openAccessLogs(configuration.logging, count: loops.count)
         let handlers = loops.map { [services] loop in
+            let recorder = LoopRecorder(loopIndex: loop.index, accessLog: accessLogs[loop.index])
             let actions = JSONActionHandler(loop: loop, services: services,
                                             pools: targets.map { UpstreamPool(target: $0, loop: loop, logger: logger) },
-                                            logger: logger, accessLog: configuration.logging.accessLog)
+                                            logger: logger, recorder: recorder)
             return GatewayRequestHandler(apiRoot: configuration.apiRoot, targets: targets, actions: actions)
         }
         self.handlers = handlers
@@ -178,6 +180,23 @@ public final class Gateway {
         }
     }
 
+    /// SIGUSR1 (logrotate's postrotate): each loop opens the access log file again under its name.
+    /// A loop whose file cannot be opened keeps writing to the old one and says so.
+    public func reopenLogs() {
+        let logger = self.logger
+        for handler in handlers {
+            let recorder = handler.actions.recorder
+            handler.actions.loop.execute {
+                guard let file = recorder.accessLog, let path = file.path else { return }
+                do throws(SystemError) {
+                    try file.reopen()
+                } catch {
+                    logger.error("SIGUSR1: cannot reopen the access log \"\(path)\": \(error.reason); still writing to the old file")
+                }
+            }
+        }
+    }
+
     /// Reads the journal back: permanent sessions always return, ordinary ones when
     /// `sessions.persistSessions` is true; the rest are handed back to be closed upstream.
     static func openSessions(_ configuration: GatewayConfiguration, dataDirectory: DataDirectory, logger: Logger, now: Int64,
@@ -223,6 +242,19 @@ public final class Gateway {
         if dropped > 0 { summary += ", \(dropped) dropped (upstream no longer configured)" }
         logger.info(summary)
         return SessionServices(table: table, journal: journal, dataDirectory: dataDirectory, defaults: defaults, rules: rules, logger: logger)
+    }
+
+    /// One access log per loop (each loop writes its own lines to its own descriptor), or none.
+    static func openAccessLogs(_ logging: LoggingConfiguration, count: Int) throws -> [LogFile?] {
+        guard logging.accessLog else { return Array(repeating: nil, count: count) }
+        guard !logging.accessLogFile.isEmpty else { return (0..<count).map { _ in LogFile() } }
+        do throws(SystemError) {
+            var files: [LogFile?] = []
+            for _ in 0..<count { files.append(try LogFile(path: logging.accessLogFile)) }
+            return files
+        } catch {
+            throw GatewayStartError(message: "logging.accessLogFile: cannot open \"\(logging.accessLogFile)\": \(error.reason)")
+        }
     }
 
     /// Pool limits are per loop; the configured totals are split evenly (at least one each).

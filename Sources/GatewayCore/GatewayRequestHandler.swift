@@ -22,6 +22,11 @@ final class GatewayRequestHandler: HTTPRequestHandler {
     }
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
+        let recorder = actions.recorder
+        let record = RequestRecord(recorder: recorder, request: request, requestId: recorder.requestId(given: request.head.headers["x-request-id"]))
+        var responder = responder
+        responder.observer = record
+        responder.extraHeaders = [("X-Request-ID", record.requestId)]
         let path = request.head.path
         if let problem = RequestPath.problem(path) {
             responder.respond(status: 400, body: FairComEnvelope.error(.badHTTPRequest, "\(problem)").bytes)
@@ -33,7 +38,8 @@ final class GatewayRequestHandler: HTTPRequestHandler {
                 responder.respond(status: 405, headers: [("Content-Type", "application/json"), ("Allow", "POST")], body: envelope.bytes)
                 return nil
             }
-            return actions.handle(request, responder: responder, suffix: path.dropFirst(apiRoot.count))
+            record.isJSONAction = true
+            return actions.handle(request, responder: responder, suffix: path.dropFirst(apiRoot.count), record: record)
         }
         switch (request.head.method, path) {
         case ("GET", "/health"), ("HEAD", "/health"):
@@ -47,6 +53,10 @@ final class GatewayRequestHandler: HTTPRequestHandler {
             responder.respond(status: 404, body: envelope.bytes)
         }
         return nil
+    }
+
+    func serverAnswered(_ answer: ServerAnswer) {
+        actions.recorder.serverAnswered(answer)
     }
 
     private func isAPIPath(_ path: Substring) -> Bool {
@@ -89,25 +99,25 @@ final class GatewayRequestHandler: HTTPRequestHandler {
 }
 
 /// Builds the HTTP/1.1 request sent upstream. Only what FairCom needs crosses: the path under the
-/// upstream's prefix, the content type, the length, and the client address as X-Forwarded-For.
+/// upstream's prefix, the content type, the length, and what `ForwardedHeaders` says of the client.
 enum UpstreamRequestWriter {
     static func post(target: UpstreamTarget, suffix: Substring, query: Substring, contentType: String?,
-                     clientAddress: String?, body: [UInt8]) -> [UInt8] {
-        post(target: target, suffix: suffix, query: query, contentType: contentType, clientAddress: clientAddress,
+                     forwarding: ForwardedHeaders?, body: [UInt8]) -> [UInt8] {
+        post(target: target, suffix: suffix, query: query, contentType: contentType, forwarding: forwarding,
              bodyCount: body.count) { $0.append(contentsOf: body) }
     }
 
     /// The same, with the body written by `appendBody` (`bodyCount` bytes) straight after the head,
     /// so that a spliced body is built once, in place.
     static func post(target: UpstreamTarget, suffix: Substring, query: Substring, contentType: String?,
-                     clientAddress: String?, bodyCount: Int, appendBody: (inout [UInt8]) -> Void) -> [UInt8] {
+                     forwarding: ForwardedHeaders?, bodyCount: Int, appendBody: (inout [UInt8]) -> Void) -> [UInt8] {
         var path = target.path
         if !suffix.isEmpty {
             if path.hasSuffix("/") { path.removeLast() }
             path += suffix
         }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + path.utf8.count + bodyCount)
+        bytes.reserveCapacity(320 + path.utf8.count + bodyCount)
         bytes.append(contentsOf: "POST ".utf8)
         bytes.append(contentsOf: path.utf8)
         bytes.append(contentsOf: query.utf8)
@@ -117,10 +127,7 @@ enum UpstreamRequestWriter {
         bytes.append(contentsOf: (contentType ?? "application/json").utf8)
         bytes.append(contentsOf: "\r\nContent-Length: ".utf8)
         HTTP1Serializer.appendDecimal(bodyCount, to: &bytes)
-        if let clientAddress {
-            bytes.append(contentsOf: "\r\nX-Forwarded-For: ".utf8)
-            bytes.append(contentsOf: clientAddress.utf8)
-        }
+        forwarding?.write(into: &bytes)
         bytes.append(contentsOf: "\r\n\r\n".utf8)
         appendBody(&bytes)
         return bytes

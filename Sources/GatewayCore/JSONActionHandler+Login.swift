@@ -9,15 +9,18 @@ import GatewayUpstreams
 /// issue the token. Authentication comes before the count, so a login that fails it (a wrong
 /// password, hammered) never holds a place that a real login of the same account needs.
 extension JSONActionHandler {
-    func createSession(_ request: ActionRequest, http: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
+    func createSession(_ request: ActionRequest, http: HTTPRequest, responder: HTTPResponder, record: RequestRecord) -> HTTPExchange? {
         let parameters: SessionParameters
         do {
             parameters = try SessionParameters.forCreate(request.params, defaults: services.defaults)
         } catch {
+            recorder.metrics.countRefusal(.invalidRequest)
             reply(responder, failure(request, error.isDuplicate ? .duplicateProperty : .invalidProperty, error.message))
             return nil
         }
+        record.username = parameters.username
         if parameters.requestsPermanentSession && !services.defaults.enablePermanentJsonApiSessions {
+            recorder.metrics.countRefusal(.invalidRequest)
             reply(responder, failure(request, .permanentSessionsDisabled,
                 "Permanent sessions are disabled on this gateway. To allow them, set \"enablePermanentJsonApiSessions\": true in the \"jsonActionApiDefaults\" section of gateway.json and restart the gateway."))
             return nil
@@ -27,6 +30,7 @@ extension JSONActionHandler {
                 "The username '\(parameters.username)' does not match the client certificate's subject CN '\($0)'. This listener requires them to be equal (listeners[].tls.usernameMustMatchCertificate in gateway.json)."
             } ?? "This listener requires a client certificate whose subject CN is the username (listeners[].tls.usernameMustMatchCertificate in gateway.json); none was presented."
             logger.info("login of '\(parameters.username)' on listener \(http.listenerName) refused: certificate CN \(http.clientCommonName.map { "'\($0)'" } ?? "absent")")
+            recorder.metrics.countRefusal(.authentication)
             reply(responder, failure(request, .certificateMismatch, message))
             return nil
         }
@@ -35,6 +39,7 @@ extension JSONActionHandler {
         let client = services.clientAddress(peer: http.peerHost, forwardedFor: forwardedFor.isEmpty ? nil : forwardedFor.joined(separator: ","))
         if let throttled = services.throttle.begin(username: parameters.username, address: client, nowMilliseconds: loop.now) {
             let (code, message) = Self.describe(throttled, rules: services.rules.loginThrottle)
+            if case .tooManyInFlight = throttled { recorder.metrics.countRefusal(.tooManyInFlight) } else { recorder.metrics.countRefusal(.throttled) }
             logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
             reply(responder, failure(request, code, message))
             return nil
@@ -42,13 +47,16 @@ extension JSONActionHandler {
         // Already full: refused at once, without asking the upstream. Counted only once authenticated.
         if let refusal = services.table.refusal(username: parameters.username, address: client) {
             services.throttle.finish(username: parameters.username, address: client, authenticated: nil, nowMilliseconds: loop.now)
+            recorder.metrics.countRefusal(refusal.metricsReason)
             let (code, message) = Self.describe(refusal)
             logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
             reply(responder, failure(request, code, message))
             return nil
         }
+        let pool = choosePool()
+        record.upstream = pool.target.name
         let login = LoginAttempt(handler: self, request: request, parameters: parameters, client: client,
-                                 responder: responder, pool: choosePool())
+                                 responder: responder, pool: pool, record: record, forwarding: forwardedHeaders(http, record: record))
         login.start()
         return login
     }
@@ -102,10 +110,14 @@ final class LoginAttempt: HTTPExchange {
     private var askedForPermanent: Bool
     private var call: UpstreamCall?
     private var done = false
+    private let record: RequestRecord
+    private let forwarding: ForwardedHeaders
 
     init(handler: JSONActionHandler, request: ActionRequest, parameters: SessionParameters, client: String,
-         responder: HTTPResponder, pool: UpstreamPool) {
+         responder: HTTPResponder, pool: UpstreamPool, record: RequestRecord, forwarding: ForwardedHeaders) {
         self.handler = handler
+        self.record = record
+        self.forwarding = forwarding
         self.request = request
         self.parameters = parameters
         self.client = client
@@ -115,7 +127,11 @@ final class LoginAttempt: HTTPExchange {
     }
 
     func start() {
-        call = UpstreamCall.post(loginBody(), to: pool) { [self] result in self.upstreamAnswered(result) }
+        record.upstreamStarted()
+        call = UpstreamCall.post(loginBody(), to: pool, forwarding: forwarding) { [self] result in
+            self.record.upstreamEnded()
+            self.upstreamAnswered(result)
+        }
     }
 
     /// The client's params, with the session defaults gateway.json sets where the client leaves
@@ -140,12 +156,14 @@ final class LoginAttempt: HTTPExchange {
         switch result {
         case .failure(let failure):
             settle(authenticated: nil)
+            handler.recorder.metrics.countRefusal(.upstreamFailure)
             refuse(httpStatus: failure.httpStatus, failure.kind == .connectTimeout || failure.kind == .responseTimeout ? .upstreamTimeout : .upstreamUnavailable,
                    failure.description)
         case .success((let status, let body)):
             guard status == 200, let answer = try? JSONParser.parse(body), case .object = answer,
                   let errorCode = answer["errorCode"]?.intValue else {
                 settle(authenticated: nil)
+                handler.recorder.metrics.countRefusal(.upstreamFailure)
                 refuse(httpStatus: 502, .upstreamUnavailable, "upstream '\(upstream)': createSession was answered with HTTP \(status) and no FairCom envelope")
                 return
             }
@@ -157,6 +175,7 @@ final class LoginAttempt: HTTPExchange {
                     return
                 }
                 settle(authenticated: false)
+                handler.recorder.metrics.countRefusal(.authentication)
                 handler.logger.info("login of '\(parameters.username)' from \(client) refused by upstream '\(upstream)': error \(errorCode)")
                 refuse(httpStatus: 200, GatewayErrorCode(rawValue: errorCode), answer["errorMessage"]?.stringValue ?? "login refused by upstream '\(upstream)'")
                 return
@@ -191,6 +210,7 @@ final class LoginAttempt: HTTPExchange {
         case .success(let granted): reservation = granted
         case .failure(let refusal):
             done = true
+            handler.recorder.metrics.countRefusal(refusal.metricsReason)
             let (code, message) = JSONActionHandler.describe(refusal)
             handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
             // The upstream session this login opened has no gateway session: close it.
@@ -226,6 +246,8 @@ final class LoginAttempt: HTTPExchange {
             handler.closeUpstreamSession(of: session, reason: "client left during login")
             return
         }
+        handler.recorder.metrics.loginsAccepted += 1
+        record.session = session.digest
         handler.logger.info("session \(session.digest.fingerprint) opened for '\(session.username)' from \(client) on upstream '\(session.upstream)'\(session.settings.permanentSession ? " (permanent)" : "")")
         handler.reply(responder, handler.envelope(for: request, session: session, result: handler.sessionResult(session, token: token), authToken: token))
     }
@@ -239,5 +261,15 @@ final class LoginAttempt: HTTPExchange {
 
     func cancel() {
         // The client left; the login goes on so the throttle and the limits are settled, and `recorded` undoes it.
+    }
+}
+
+extension LimitRefusal {
+    var metricsReason: MetricsCounts.LoginRefusal {
+        switch self {
+        case .total: .maxJsonApiSessions
+        case .perAddress: .maxJsonApiSessionsPerIpAddress
+        case .perUsername: .maxJsonApiSessionsPerUsername
+        }
     }
 }

@@ -12,22 +12,22 @@ final class JSONActionHandler {
     let loop: EventLoop
     let services: SessionServices
     let logger: Logger
-    private let accessLog: Bool
+    let recorder: LoopRecorder
     private var selector: UpstreamSelector
     private let poolsByName: [String: UpstreamPool]
 
     static let unknownSessionMessage = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
 
-    init(loop: EventLoop, services: SessionServices, pools: [UpstreamPool], logger: Logger, accessLog: Bool) {
+    init(loop: EventLoop, services: SessionServices, pools: [UpstreamPool], logger: Logger, recorder: LoopRecorder) {
         self.loop = loop
         self.services = services
         self.logger = logger
-        self.accessLog = accessLog
+        self.recorder = recorder
         selector = UpstreamSelector(pools: pools)
         poolsByName = Dictionary(pools.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    func handle(_ http: HTTPRequest, responder: HTTPResponder, suffix: Substring) -> HTTPExchange? {
+    func handle(_ http: HTTPRequest, responder: HTTPResponder, suffix: Substring, record: RequestRecord) -> HTTPExchange? {
         let request: ActionRequest
         switch ActionRequest.parse(http.body) {
         case .success(let parsed): request = parsed
@@ -35,19 +35,26 @@ final class JSONActionHandler {
             reply(responder, FairComEnvelope.error(rejection.code, rejection.message, requestId: rejection.requestId))
             return nil
         }
+        request.name(into: record, logging: recorder.accessLog != nil)
         switch request.kind {
-        case .createSession: return createSession(request, http: http, responder: responder)
-        case .pingSession: pingSession(request, responder: responder)
-        case .listSessions: withSession(request, responder) { listSessions(request, caller: $0, responder: responder) }
-        case .describeSessions: withSession(request, responder) { describeSessions(request, caller: $0, responder: responder) }
-        case .deleteSession: deleteSession(request, responder: responder)
-        case .alterSession: withSession(request, responder) { alterSession(request, caller: $0, responder: responder) }
+        case .createSession: return createSession(request, http: http, responder: responder, record: record)
+        case .pingSession:
+            record.session = digest(of: request)
+            pingSession(request, responder: responder)
+        case .listSessions: withSession(request, responder, record) { listSessions(request, caller: $0, responder: responder) }
+        case .describeSessions: withSession(request, responder, record) { describeSessions(request, caller: $0, responder: responder) }
+        case .deleteSession:
+            record.session = digest(of: request)
+            deleteSession(request, responder: responder)
+        case .alterSession: withSession(request, responder, record) { alterSession(request, caller: $0, responder: responder) }
         case .other:
             guard let digest = digest(of: request), let session = services.table.touchForForwarding(digest, now: loop.now) else {
                 reply(responder, unknownSession(request))
                 return nil
             }
-            return forward(request, session: session, http: http, responder: responder, suffix: suffix)
+            record.session = digest
+            record.username = session.username
+            return forward(request, session: session, http: http, responder: responder, suffix: suffix, record: record)
         }
         return nil
     }
@@ -70,11 +77,13 @@ final class JSONActionHandler {
         }
     }
 
-    private func withSession(_ request: ActionRequest, _ responder: HTTPResponder, _ body: (SessionSnapshot) -> Void) {
+    private func withSession(_ request: ActionRequest, _ responder: HTTPResponder, _ record: RequestRecord, _ body: (SessionSnapshot) -> Void) {
         guard let session = lookUp(request, touch: true) else {
             reply(responder, unknownSession(request))
             return
         }
+        record.session = session.digest
+        record.username = session.username
         body(session)
     }
 
@@ -109,6 +118,10 @@ final class JSONActionHandler {
 
     func pool(named name: String) -> UpstreamPool? { poolsByName[name] }
 
+    func forwardedHeaders(_ http: HTTPRequest, record: RequestRecord) -> ForwardedHeaders {
+        ForwardedHeaders(http, requestId: record.requestId, trustedProxies: services.rules.trustedProxies)
+    }
+
     func choosePool() -> UpstreamPool { selector.choose() }
 
     /// Closes the upstream session behind a gateway session that ended (deleteSession, expiry,
@@ -139,6 +152,7 @@ final class JSONActionHandler {
     /// Ends a session whose upstream reported it unknown (12031): the upstream restarted or expired it.
     func upstreamLost(_ digest: TokenDigest) {
         guard let session = services.table.remove(digest) else { return }
+        recorder.metrics.sessionsLostUpstream += 1
         services.record(.closed(session.digest))
         logger.info("session \(session.digest.fingerprint) of '\(session.username)' ended: upstream '\(session.upstream)' no longer knows it")
     }
@@ -146,21 +160,19 @@ final class JSONActionHandler {
     // MARK: forwarding
 
     private func forward(_ request: ActionRequest, session: ForwardingView, http: HTTPRequest, responder: HTTPResponder,
-                         suffix: Substring) -> HTTPExchange? {
+                         suffix: Substring, record: RequestRecord) -> HTTPExchange? {
         guard let pool = pool(named: session.upstream), let token = request.authTokenBytes else {
             upstreamLost(session.digest)
             reply(responder, unknownSession(request))
             return nil
         }
-        let log = accessLog
-            ? RequestLog(enabled: true, logger: logger, loop: loop, method: http.head.method, path: http.head.path,
-                         client: http.peerHost ?? "-", protocolName: http.protocolName)
-            : nil
-        log?.upstream = pool.target.name
+        record.upstream = pool.target.name
+        record.forwarded = true
         let splice = upstreamSplice(request, session: session)
         let query = http.head.target.firstIndex(of: "?").map { http.head.target[$0...] } ?? ""
         let bytes = UpstreamRequestWriter.post(target: pool.target, suffix: suffix, query: query,
-                                               contentType: http.head.headers["content-type"], clientAddress: http.peerHost,
+                                               contentType: http.head.headers["content-type"],
+                                               forwarding: forwardedHeaders(http, record: record),
                                                bodyCount: splice.resultCount(from: request.body.count)) {
             splice.apply(to: request.body, appendingTo: &$0)
         }
@@ -168,7 +180,7 @@ final class JSONActionHandler {
             substitution: TokenSubstitution(upstreamToken: session.upstreamToken, gatewayToken: request.body[token]),
             handler: self, session: session.digest)
         let exchange = ForwardExchange(requestBytes: bytes, clientBody: http.body, bodyClaim: http.bodyClaim, responder: responder, pool: pool,
-                                       log: log, rewrite: rewrite)
+                                       record: record, rewrite: rewrite)
         exchange.start()
         return responder.isActive ? exchange : nil
     }

@@ -15,6 +15,7 @@ final class SessionExpiry: TimerHandler {
     func timerFired(_ tag: Int) {
         for session in handler.services.table.expire(now: handler.loop.now) {
             handler.services.record(.closed(session.digest))
+            handler.recorder.metrics.sessionsExpired += 1
             handler.closeUpstreamSession(of: session, reason: "idle timeout")
             handler.logger.info("session \(session.digest.fingerprint) of '\(session.username)' expired after \(session.settings.idleConnectionTimeoutSeconds) s idle")
         }

@@ -75,6 +75,7 @@ final class SessionReconciliation: TimerHandler {
                 guard let ghost = handler.services.table.remove(session.digest) else { return }
                 handler.services.record(.closed(ghost.digest))
                 dropped += 1
+                handler.recorder.metrics.ghostsReconciled += 1
                 handler.logger.info("session \(ghost.digest.fingerprint) of '\(ghost.username)' dropped: restored from the journal, but upstream '\(ghost.upstream)' no longer knows it")
             } else {
                 confirmed += 1

@@ -15,18 +15,19 @@ final class UpstreamCall: UpstreamExchange {
     private var retried = false
     private var responseStarted = false
 
-    private init(pool: UpstreamPool, body: [UInt8], completion: @escaping (Result<(status: Int, body: [UInt8]), UpstreamFailure>) -> Void) {
+    private init(pool: UpstreamPool, body: [UInt8], forwarding: ForwardedHeaders?,
+                 completion: @escaping (Result<(status: Int, body: [UInt8]), UpstreamFailure>) -> Void) {
         self.pool = pool
         requestBytes = UpstreamRequestWriter.post(target: pool.target, suffix: "", query: "", contentType: nil,
-                                                  clientAddress: nil, body: body)
+                                                  forwarding: forwarding, body: body)
         self.completion = completion
     }
 
-    /// Posts `body` to `pool`'s upstream endpoint.
+    /// Posts `body` to `pool`'s upstream endpoint; `forwarding` says whose request it is (a login).
     @discardableResult
-    static func post(_ body: [UInt8], to pool: UpstreamPool,
+    static func post(_ body: [UInt8], to pool: UpstreamPool, forwarding: ForwardedHeaders? = nil,
                      completion: @escaping (Result<(status: Int, body: [UInt8]), UpstreamFailure>) -> Void) -> UpstreamCall {
-        let call = UpstreamCall(pool: pool, body: body, completion: completion)
+        let call = UpstreamCall(pool: pool, body: body, forwarding: forwarding, completion: completion)
         pool.submit(call)
         return call
     }

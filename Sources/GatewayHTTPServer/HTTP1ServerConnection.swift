@@ -34,6 +34,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     private let live: LiveConnections
     private let tls: TLSChannel?
     private var clientCommonName: String?
+    private var tlsVersion: String?
     /// Until the first bytes show HTTP/1.1 or the HTTP/2 preface (plain listeners with HTTP/2).
     private var awaitingPreface: Bool
     private var parser: HTTP1RequestParser
@@ -79,6 +80,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         options.statistics.count(.handshakes)
         if tls.isResumed { options.statistics.count(.resumedHandshakes) }
         clientCommonName = tls.peerCommonName
+        tlsVersion = tls.protocolVersion
         if options.http2 != nil && tls.applicationProtocol == "h2" {
             handOverToHTTP2()
             return
@@ -125,7 +127,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         disarm()
         live.remove(self)
         let successor = HTTP2ServerConnection(takingOver: self, peer: peer, peerHost: peerHost, listenerName: listenerName, slot: slot,
-                                              settings: settings, options: options, live: live, clientCommonName: clientCommonName,
+                                              settings: settings, options: options, live: live, clientCommonName: clientCommonName, tlsVersion: tlsVersion,
                                               handler: handler, logger: logger)
         options.statistics.count(.http2Connections)
         successor.begin()
@@ -204,6 +206,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         disarm()
         var request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
         request.clientCommonName = clientCommonName
+        request.tlsVersion = tlsVersion
         request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
         request.bodyClaim = bodyClaim
         bodyClaim = nil
@@ -247,6 +250,9 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         disarm()
         write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false, extraHeaders: headers))
         closeAfterFlush()
+        handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
+                                            peerHost: peerHost, listenerName: listenerName, protocolName: "HTTP/1.1",
+                                            tlsVersion: tlsVersion, method: head?.method, path: head.map { String($0.path) }))
     }
 
     // MARK: output (called through HTTPResponder)

@@ -47,6 +47,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private let peerHost: String?
     private let slot: ConnectionCounter
     private let clientCommonName: String?
+    private let tlsVersion: String?
     private let logger: Logger
     private var idleTimer = TimerID.none
     private var goingAway = false
@@ -59,7 +60,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private var calmedDown = false
 
     init(takingOver predecessor: StreamConnection, peer: SocketAddress?, peerHost: String?, listenerName: String, slot: ConnectionCounter,
-         settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, clientCommonName: String?,
+         settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, clientCommonName: String?, tlsVersion: String?,
          handler: HTTPRequestHandler, logger: Logger) {
         self.handler = handler
         self.settings = settings
@@ -71,6 +72,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         self.peerHost = peerHost
         self.slot = slot
         self.clientCommonName = clientCommonName
+        self.tlsVersion = tlsVersion
         self.logger = logger
         frameLimit = FrameRateLimit(burst: limits.costlyFrameBurst, perSecond: limits.costlyFramesPerSecond, now: predecessor.loop.now)
         super.init(takingOver: predecessor)
@@ -219,6 +221,9 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope, headers: [(String, String)] = []) {
         stream.answeredEarlyAt = loop.now
         respond(id, stream, status: status, headers: [("Content-Type", "application/json")] + headers, body: envelope.bytes)
+        handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
+                                            peerHost: peerHost, listenerName: listenerName, protocolName: "HTTP/2",
+                                            tlsVersion: tlsVersion, method: stream.method, path: stream.path))
     }
 
     func streamRequestComplete(_ id: Int32) {
@@ -260,6 +265,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
                                     keepAlive: true, expectsContinue: false)
         var request = HTTPRequest(head: head, body: stream.body, peer: peer, peerHost: peerHost, listenerName: listenerName)
         request.clientCommonName = clientCommonName
+        request.tlsVersion = tlsVersion
         request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
         request.protocolName = "HTTP/2"
         request.bodyClaim = stream.bodyClaim

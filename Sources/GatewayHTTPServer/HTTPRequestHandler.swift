@@ -16,6 +16,10 @@ public struct HTTPRequest: Sendable {
     public var usernameMustMatchCertificate = false
     /// "HTTP/1.1" or "HTTP/2", for logs.
     public var protocolName = "HTTP/1.1"
+    /// The negotiated TLS version ("TLSv1.3"); nil on a plain listener.
+    public var tlsVersion: String?
+    /// When the request was complete (monotonic microseconds).
+    public var receivedAtMicroseconds: Int64 = MonotonicClock.nowMicroseconds()
     /// The body's share of the gateway's body budget; whoever keeps the body keeps this with it.
     public var bodyClaim: BodyClaim?
 
@@ -38,4 +42,24 @@ public protocol HTTPExchange: AnyObject {
 public protocol HTTPRequestHandler: AnyObject {
     /// Returns the pending work when the answer comes later, so that a vanished client can cancel it.
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange?
+    /// The server answered a request itself, before any handler saw it (malformed, too large,
+    /// too slow, over the body budget).
+    func serverAnswered(_ answer: ServerAnswer)
+}
+
+public extension HTTPRequestHandler {
+    func serverAnswered(_ answer: ServerAnswer) {}
+}
+
+/// A request the server answered itself, as the access log and metrics see it.
+public struct ServerAnswer: Sendable {
+    public var status: Int
+    public var errorCode: Int
+    public var message: String
+    public var peerHost: String?
+    public var listenerName: String
+    public var protocolName: String
+    public var tlsVersion: String?
+    public var method: String?
+    public var path: String?
 }

@@ -18,38 +18,57 @@ protocol ResponseSink: AnyObject {
 public struct HTTPResponder {
     let sink: ResponseSink
     let sequence: UInt64
+    /// Told of the answer as it goes out (access log, metrics).
+    public var observer: ResponseObserver?
+    /// Sent with every answer through this responder (X-Request-ID).
+    public var extraHeaders: [(String, String)] = []
+
+    init(sink: ResponseSink, sequence: UInt64) {
+        self.sink = sink
+        self.sequence = sequence
+    }
 
     /// Whether the connection still waits for this answer.
     public var isActive: Bool { sink.isAwaiting(sequence) }
 
     /// Sends a whole response.
     public func respond(status: Int, headers: [(String, String)] = [("Content-Type", "application/json")], body: [UInt8]) {
-        guard isActive else { return }
-        sink.sendWholeResponse(sequence, status: status, headers: headers, body: body)
+        guard isActive else { observer?.responseFinished(complete: false); return }
+        sink.sendWholeResponse(sequence, status: status, headers: extraHeaders.isEmpty ? headers : headers + extraHeaders, body: body)
+        if let observer {
+            observer.responseStarted(status: status)
+            observer.responseBodySent(body)
+            observer.responseFinished(complete: true)
+        }
     }
 
     /// Starts a streamed response; `contentLength` nil streams chunked (HTTP/1.1).
     public func beginStreaming(status: Int, reason: String? = nil, headers: [(String, String)], contentLength: Int?) {
         guard isActive else { return }
-        sink.beginStreaming(sequence, status: status, reason: reason, headers: headers, contentLength: contentLength)
+        sink.beginStreaming(sequence, status: status, reason: reason, headers: extraHeaders.isEmpty ? headers : headers + extraHeaders,
+                            contentLength: contentLength)
+        observer?.responseStarted(status: status)
     }
 
     public func sendBody(_ bytes: [UInt8]) {
         guard isActive else { return }
         sink.sendStreamedBody(sequence, bytes)
+        observer?.responseBodySent(bytes)
     }
 
     /// Ends a streamed response; `reusable` false means the body was cut short (HTTP/1.1 closes the
     /// connection, HTTP/2 resets the stream).
     public func end(reusable: Bool = true) {
-        guard isActive else { return }
+        guard isActive else { observer?.responseFinished(complete: false); return }
         sink.endStreaming(sequence, reusable: reusable)
+        observer?.responseFinished(complete: reusable)
     }
 
     /// Drops the request without an answer (what a crashed peer would do).
     public func abort() {
-        guard isActive else { return }
+        guard isActive else { observer?.responseFinished(complete: false); return }
         sink.abort(sequence)
+        observer?.responseFinished(complete: false)
     }
 
     /// True while more output is queued for the client than the high-water mark.
@@ -59,4 +78,12 @@ public struct HTTPResponder {
     public func whenDrained(_ resume: @escaping () -> Void) {
         sink.whenDrained(sequence, resume)
     }
+}
+
+/// Follows one answer out: its status, its body's size, and whether it went out whole.
+public protocol ResponseObserver: AnyObject {
+    func responseStarted(status: Int)
+    func responseBodySent(_ bytes: [UInt8])
+    /// Once per answer; `complete` false when it was cut short or dropped. May be called again; only the first counts.
+    func responseFinished(complete: Bool)
 }

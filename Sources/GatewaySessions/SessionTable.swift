@@ -39,6 +39,7 @@ public struct ForwardingView: Sendable {
     public let digest: TokenDigest
     public let upstream: String
     public let upstreamToken: [UInt8]
+    public let username: String
 }
 
 /// A counted place for a login that is still being authenticated upstream.
@@ -159,7 +160,7 @@ public final class SessionTable: SessionSource {
         state.withLock { s in
             guard let session = s.sessions[digest] else { return nil }
             session.lastAccessedMilliseconds = max(session.lastAccessedMilliseconds, now)
-            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: session.upstreamToken)
+            return ForwardingView(digest: digest, upstream: session.upstream, upstreamToken: session.upstreamToken, username: session.username)
         }
     }
 

@@ -1,8 +1,10 @@
 import Glibc
 
-/// Termination signals delivered to one waiting thread instead of interrupting the loops.
+/// The signals an operator may send, delivered to one waiting thread instead of interrupting the
+/// loops. Every signal whose default action would end the process without a word is caught here,
+/// so that each one is logged: SIGKILL and SIGSTOP alone cannot be.
 public enum TerminationSignals {
-    /// Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it starts afterwards; call first.
+    /// Blocks the signals in this thread and every thread it starts afterwards; call first.
     public static func block() {
         var set = signalSet()
         pthread_sigmask(SIG_BLOCK, &set, nil)
@@ -21,16 +23,31 @@ public enum TerminationSignals {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
         case SIGHUP: return "SIGHUP"
-        default: return "signal \(signal)"
+        case SIGQUIT: return "SIGQUIT"
+        case SIGUSR1: return "SIGUSR1"
+        case SIGUSR2: return "SIGUSR2"
+        case SIGALRM: return "SIGALRM"
+        case SIGXCPU: return "SIGXCPU"
+        case SIGXFSZ: return "SIGXFSZ"
+        default:
+            let first = realTimeMinimum, last = realTimeMaximum
+            if (first...last).contains(signal) { return "SIGRTMIN+\(signal - first)" }
+            return "signal \(signal)"
         }
     }
+
+    static let caught: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+                                  SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGSTKFLT]
 
     private static func signalSet() -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        sigaddset(&set, SIGHUP)
+        for signal in caught { sigaddset(&set, signal) }
+        for signal in realTimeMinimum...realTimeMaximum { sigaddset(&set, signal) }
         return set
     }
+
+    // glibc's SIGRTMIN/SIGRTMAX are functions (it keeps the first few for itself).
+    private static var realTimeMinimum: Int32 { __libc_current_sigrtmin() }
+    private static var realTimeMaximum: Int32 { __libc_current_sigrtmax() }
 }

@@ -17,6 +17,13 @@ public final class UpstreamPool {
     private var waiting: [UpstreamExchange?] = []
     private var waitingHead = 0
     public private(set) var openCount = 0
+    /// What this loop's requests met at this upstream, for /metrics.
+    public var counters = Counters()
+
+    public struct Counters: Sendable {
+        public var requests = 0, retries = 0, timeouts = 0, failures = 0
+        public init() {}
+    }
 
     public init(target: UpstreamTarget, loop: EventLoop, logger: Logger) {
         self.target = target

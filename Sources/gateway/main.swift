@@ -92,15 +92,26 @@ ProcessSetup.writeStandardOutput("gateway ready\n")
 logger.info("started \(configuration.effectiveWorkers) event loops; upstreams: \(configuration.upstreams.map { "\($0.name)=\($0.url)" }.joined(separator: ", "))")
 while true {
     let signal = TerminationSignals.wait()
-    if signal == SIGHUP {
+    switch signal {
+    case SIGHUP:
         let results = gateway.reloadCertificates()
         if results.isEmpty { logger.info("SIGHUP: no TLS listener to reload; other settings need a restart") }
         for result in results {
             if result.ok { logger.info("SIGHUP: \(result.message)") } else { logger.error("SIGHUP: \(result.message)") }
         }
         continue
+    case SIGUSR1:
+        logger.info("SIGUSR1: reopening log files")
+        gateway.reopenLogs()
+        continue
+    case SIGINT, SIGTERM, SIGQUIT:
+        break
+    default:
+        logger.warning("\(TerminationSignals.name(signal)) received and ignored (SIGTERM stops the gateway, SIGHUP reloads gateway.json, SIGUSR1 reopens the log files)")
+        continue
     }
     logger.info("\(TerminationSignals.name(signal)): stopping")
     gateway.stop()
+    logger.info("stopped")
     exit(0)
 }

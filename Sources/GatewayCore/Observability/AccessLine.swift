@@ -1,0 +1,97 @@
+import GatewayHTTPServer
+import GatewayJSON
+import GatewaySystem
+
+/// The access log's line: one JSON object per request. Tokens and passwords never appear: a
+/// session is named by its fingerprint, and no request body is written.
+enum AccessLine {
+    static func json(_ record: RequestRecord, complete: Bool, totalMicroseconds: Int64) -> [UInt8] {
+        var line = Line()
+        line.string("time", WallClock.logTimestamp())
+        line.string("client", record.client)
+        line.string("listener", record.listenerName)
+        line.string("protocol", record.protocolName)
+        line.string("tls", record.tlsVersion)
+        line.string("method", record.method)
+        line.string("path", String(record.path))
+        line.string("requestId", record.requestId)
+        if record.isJSONAction {
+            line.string("api", record.api == ActionCatalog.otherAPI ? nil : ActionCatalog.apis[record.api])
+            line.string("action", record.action == ActionCatalog.otherAction ? record.actionName : ActionCatalog.actions[record.action])
+        }
+        line.string("username", record.username)
+        line.string("session", record.session?.fingerprint)
+        line.number("status", record.status)
+        if let code = record.finalErrorCode { line.number("errorCode", code) }
+        line.string("reason", record.reason)
+        line.string("upstream", record.upstream)
+        line.milliseconds("durationMs", totalMicroseconds)
+        if record.upstreamMicroseconds >= 0 { line.milliseconds("upstreamMs", record.upstreamMicroseconds) }
+        line.number("bytesIn", record.bytesIn)
+        line.number("bytesOut", record.bytesOut)
+        if !complete { line.bool("complete", false) }
+        return line.finish()
+    }
+
+    static func json(_ answer: ServerAnswer, requestId: String) -> [UInt8] {
+        var line = Line()
+        line.string("time", WallClock.logTimestamp())
+        line.string("client", answer.peerHost)
+        line.string("listener", answer.listenerName)
+        line.string("protocol", answer.protocolName)
+        line.string("tls", answer.tlsVersion)
+        line.string("method", answer.method)
+        line.string("path", answer.path)
+        line.string("requestId", requestId)
+        line.number("status", answer.status)
+        line.number("errorCode", answer.errorCode)
+        line.string("reason", answer.message)
+        return line.finish()
+    }
+
+    struct Line {
+        private var bytes: [UInt8] = [UInt8(ascii: "{")]
+
+        init() { bytes.reserveCapacity(512) }
+
+        private mutating func key(_ name: String) {
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: "\":".utf8)
+        }
+
+        /// Written only when present.
+        mutating func string(_ name: String, _ value: String?) {
+            guard let value else { return }
+            key(name)
+            // Client-supplied strings are capped: a log line stays a line, not a copy of an attack.
+            JSONWriter.writeString(value.utf8.count > 512 ? String(value.prefix(512)) + "..." : value, into: &bytes)
+        }
+
+        mutating func number(_ name: String, _ value: Int) {
+            key(name)
+            bytes.append(contentsOf: String(value).utf8)
+        }
+
+        mutating func bool(_ name: String, _ value: Bool) {
+            key(name)
+            bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        }
+
+        mutating func milliseconds(_ name: String, _ microseconds: Int64) {
+            key(name)
+            let value = max(0, microseconds)
+            bytes.append(contentsOf: String(value / 1000).utf8)
+            bytes.append(UInt8(ascii: "."))
+            let fraction = value % 1000
+            bytes.append(contentsOf: (fraction < 10 ? "00" : fraction < 100 ? "0" : "").utf8)
+            bytes.append(contentsOf: String(fraction).utf8)
+        }
+
+        mutating func finish() -> [UInt8] {
+            bytes.append(contentsOf: "}\n".utf8)
+            return bytes
+        }
+    }
+}

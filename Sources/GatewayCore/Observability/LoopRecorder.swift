@@ -1,0 +1,80 @@
+import GatewayHTTPServer
+import GatewayJSON
+import GatewaySystem
+
+/// One loop's metrics and access log. Loop-confined: the loop's handlers write to it with no lock;
+/// a scrape reads `metrics` on this loop through `EventLoop.execute`, and a SIGUSR1 reopens the
+/// log the same way.
+final class LoopRecorder: RequestRecorder, @unchecked Sendable {
+    var metrics = MetricsCounts()
+    /// nil while `logging.accessLog` is off.
+    var accessLog: LogFile?
+    private var requestIds: RequestIDGenerator
+
+    init(loopIndex: Int, accessLog: LogFile?) {
+        self.accessLog = accessLog
+        requestIds = RequestIDGenerator(loopIndex: loopIndex)
+    }
+
+    /// The client's X-Request-ID when it is a sane one, or a fresh one.
+    func requestId(given: String?) -> String {
+        if let given, RequestIDGenerator.isAcceptable(given) { return given }
+        return requestIds.next()
+    }
+
+    func finished(_ record: RequestRecord, complete: Bool, now: Int64) {
+        let total = now - record.receivedAtMicroseconds
+        let outcome = record.outcome(complete: complete)
+        if record.isJSONAction {
+            metrics.countRequest(api: record.api, action: record.action, outcome: outcome)
+            metrics.requestDuration.observe(microseconds: total)
+            if record.upstreamMicroseconds >= 0 {
+                metrics.upstreamDuration.observe(microseconds: record.upstreamMicroseconds)
+                metrics.gatewayDuration.observe(microseconds: max(0, total - record.upstreamMicroseconds))
+            } else {
+                metrics.gatewayDuration.observe(microseconds: total)
+            }
+        }
+        if !record.forwarded, let code = record.finalErrorCode, code != 0 { metrics.countGatewayError(code) }
+        guard let accessLog else { return }
+        accessLog.write(AccessLine.json(record, complete: complete, totalMicroseconds: total))
+    }
+
+    /// A request the HTTP server answered itself (malformed, too large, too slow, over the budget).
+    func serverAnswered(_ answer: ServerAnswer) {
+        metrics.countGatewayError(answer.errorCode)
+        guard let accessLog else { return }
+        accessLog.write(AccessLine.json(answer, requestId: requestIds.next()))
+    }
+}
+
+/// Request IDs as nginx's `$request_id` looks: 32 hex digits. A random prefix per loop and process
+/// and a counter after it, so making one costs no system call.
+struct RequestIDGenerator {
+    private let prefix: String
+    private var counter: UInt64 = 0
+
+    init(loopIndex: Int) {
+        let random = SecureRandom.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        prefix = Self.hex(random &+ UInt64(loopIndex))
+    }
+
+    mutating func next() -> String {
+        counter &+= 1
+        return prefix + Self.hex(counter)
+    }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.utf8.count) + digits
+    }
+
+    /// 1 to 128 visible ASCII characters, none that could break a header, a log line or JSON.
+    static func isAcceptable(_ id: String) -> Bool {
+        let bytes = id.utf8
+        guard (1...128).contains(bytes.count) else { return false }
+        return bytes.allSatisfy { byte in
+            (0x21...0x7E).contains(byte) && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != UInt8(ascii: ",")
+        }
+    }
+}
