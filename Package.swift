@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "GatewayLogging", dependencies: ["GatewaySystem"]),
         .target(name: "GatewayMetrics", swiftSettings: hotPath),
         .target(name: "GatewayConfig", dependencies: ["GatewayJSON", "GatewaySystem", "GatewayTLS"]),
-        .target(name: "GatewaySessions", dependencies: ["GatewayEventLoop", "GatewayJSON", "GatewayConfig", "GatewaySystem"], swiftSettings: hotPath),
+        .target(name: "GatewaySessions", dependencies: ["GatewayEventLoop", "GatewayJSON", "GatewayConfig", "GatewaySystem", "GatewayMetrics"], swiftSettings: hotPath),
         .target(name: "GatewayHTTPServer", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayHTTP2", "GatewayTLS", "GatewayJSON", "GatewayLogging"], swiftSettings: hotPath),
         .target(name: "GatewayUpstreams", dependencies: ["GatewayEventLoop", "GatewayHTTP1", "GatewayTLS", "GatewayLogging"], swiftSettings: hotPath),
         .target(name: "GatewayCore", dependencies: [

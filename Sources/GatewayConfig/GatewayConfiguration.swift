@@ -13,8 +13,15 @@ public struct GatewayConfiguration: Sendable {
     public var sessions = SessionsConfiguration()
     public var limits = LimitsConfiguration()
     public var logging = LoggingConfiguration()
+    /// The admin listener; nil when gateway.json has no `admin` section.
+    public var admin: AdminConfiguration?
 
     public init() {}
+
+    /// The listeners to bind: the enabled API listeners, then the admin listener if enabled.
+    public var enabledListeners: [ListenerConfiguration] {
+        listeners.filter(\.enabled) + (admin.map { $0.listener.enabled ? [$0.listener] : [] } ?? [])
+    }
 
     /// The loop count actually used.
     public var effectiveWorkers: Int { workers == 0 ? ProcessSetup.onlineProcessorCount : workers }
@@ -97,6 +104,7 @@ public struct GatewayConfiguration: Sendable {
         if let sessions = root.object("sessions") { configuration.sessions = SessionsConfiguration.decode(sessions) }
         if let limits = root.object("limits") { configuration.limits = LimitsConfiguration.decode(limits) }
         if let logging = root.object("logging") { configuration.logging = LoggingConfiguration.decode(logging) }
+        if let admin = root.value("admin") { configuration.admin = AdminConfiguration.decode(admin, problems: problems) }
         root.finish()
         return configuration
     }
@@ -109,6 +117,9 @@ public struct GatewayConfiguration: Sendable {
         if listeners.isEmpty { problems.add("listeners", "needs at least one listener") }
         if !listeners.isEmpty && !listeners.contains(where: \.enabled) { problems.add("listeners", "every listener is disabled") }
         if upstreams.isEmpty { problems.add("upstreams", "needs at least one upstream") }
+        for (index, listener) in listeners.enumerated() where admin != nil && listener.name == "admin" {
+            problems.add("listeners[\(index)].name", "\"admin\" is the admin listener's name; choose another")
+        }
         for (index, listener) in listeners.enumerated() where listeners[..<index].contains(where: { $0.name == listener.name }) {
             problems.add("listeners[\(index)].name", "\"\(listener.name)\" is used by an earlier listener")
         }
@@ -116,6 +127,10 @@ public struct GatewayConfiguration: Sendable {
             if listeners[..<index].contains(where: { $0.enabled && $0.port == listener.port && $0.address == listener.address }) {
                 problems.add("listeners[\(index)].port", "\(listener.address):\(listener.port) is used by an earlier listener")
             }
+        }
+        if let admin, admin.listener.enabled, admin.listener.port != 0,
+           listeners.contains(where: { $0.enabled && $0.port == admin.listener.port && $0.address == admin.listener.address }) {
+            problems.add("admin.port", "\(admin.listener.address):\(admin.listener.port) is used by a listener")
         }
         for (index, upstream) in upstreams.enumerated() where upstreams[..<index].contains(where: { $0.name == upstream.name }) {
             problems.add("upstreams[\(index)].name", "\"\(upstream.name)\" is used by an earlier upstream")

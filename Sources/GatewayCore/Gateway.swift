@@ -57,7 +57,7 @@ public final class Gateway {
                            tls: try TransportSecurity.upstreamContext(upstream))
         }
         var listenerOptions: [String: ListenerOptions] = [:]
-        for listener in configuration.listeners where listener.enabled {
+        for listener in configuration.enabledListeners {
             listenerOptions[listener.name] = try TransportSecurity.listenerOptions(listener, limits: configuration.limits)
         }
         self.targets = targets
@@ -67,8 +67,9 @@ public final class Gateway {
         sessionsToClose = toClose
         restoredSessions = restored
         let accessLogs = try Self.openAccessLogs(configuration.logging, count: loops.count)
+        let refusals = RecentRefusals()
         let handlers = loops.map { [services] loop in
-            let recorder = LoopRecorder(loopIndex: loop.index, accessLog: accessLogs[loop.index])
+            let recorder = LoopRecorder(loopIndex: loop.index, accessLog: accessLogs[loop.index], refusals: refusals)
             let actions = JSONActionHandler(loop: loop, services: services,
                                             pools: targets.map { UpstreamPool(target: $0, loop: loop, logger: logger) },
                                             logger: logger, recorder: recorder)
@@ -78,7 +79,7 @@ public final class Gateway {
 
         var bound: [(name: String, sockets: [Socket], address: SocketAddress, config: ListenerConfiguration)] = []
         do {
-            for listener in configuration.listeners where listener.enabled {
+            for listener in configuration.enabledListeners {
                 let (sockets, address) = try ListenerBinder.bind(address: listener.socketAddress, loopCount: loops.count)
                 bound.append((listener.name, sockets, address, listener))
             }
@@ -87,11 +88,21 @@ public final class Gateway {
             throw error
         }
         let settings = Self.serverSettings(configuration.limits)
-        for entry in bound {
-            let options = listenerOptions[entry.name] ?? ListenerOptions()
-            let counter = ConnectionCounter(limit: entry.config.maxConnections)
+        let counted = bound.map { entry in
+            (entry: entry, options: listenerOptions[entry.name] ?? ListenerOptions(), counter: ConnectionCounter(limit: entry.config.maxConnections))
+        }
+        let adminName = configuration.admin?.listener.name
+        let source = FiguresSource(handlers: handlers.map(\.actions),
+                                   listeners: counted.map { ($0.entry.name, $0.entry.address.description, $0.entry.config.tls != nil, $0.counter, $0.options.statistics) },
+                                   targets: targets, services: services, bodyBudget: settings.bodyBudget, refusals: refusals)
+        let rates = RateWindow()
+        let adminHandlers: [HTTPRequestHandler] = loops.map { loop in
+            AdminRequestHandler(loop: loop, source: source, rates: rates, bearerToken: configuration.admin?.bearerToken)
+        }
+        for (entry, options, counter) in counted {
             listeners += try ListenerBinder.start(name: entry.name, sockets: entry.sockets, loops: loops, counter: counter,
-                                                  settings: settings, options: options, handlers: handlers, logger: logger)
+                                                  settings: settings, options: options,
+                                                  handlers: entry.name == adminName ? adminHandlers : handlers, logger: logger)
             boundListeners.append((entry.name, entry.address))
             counters.append((entry.name, counter, options.statistics))
             if let holder = options.tls, let tls = entry.config.tls {
@@ -106,6 +117,8 @@ public final class Gateway {
         for handler in handlers {
             handler.listenerStatistics = statistics
             handler.bodyBudget = settings.bodyBudget
+            handler.servesHealth = configuration.admin?.healthOnApiListeners ?? true
+            handler.servesStatistics = configuration.admin == nil
         }
         healthChecker = HealthChecker(loop: loops[0], targets: targets, logger: logger)
         memoryTrimmer = MemoryTrimmer(loop: loops[0], budget: settings.bodyBudget)
@@ -155,11 +168,13 @@ public final class Gateway {
     public static func startProblems(_ configuration: GatewayConfiguration) -> [String] {
         var found = TransportSecurity.problems(in: configuration)
         found += DataDirectory.problems(configuration.sessions.dataDirectory).map { "sessions.dataDirectory: \($0)" }
-        for (index, listener) in configuration.listeners.enumerated() where listener.enabled && listener.socketAddress.port != 0 {
+        var named = configuration.listeners.enumerated().filter { $0.element.enabled }.map { ("listeners[\($0.offset)] '\($0.element.name)'", $0.element) }
+        if let admin = configuration.admin, admin.listener.enabled { named.append(("admin", admin.listener)) }
+        for (name, listener) in named where listener.socketAddress.port != 0 {
             do {
                 try Socket.checkAvailable(listener.socketAddress)
             } catch {
-                found.append("listeners[\(index)] '\(listener.name)': \(listener.socketAddress) cannot be bound: \(error.reason)\(error.errno == EADDRINUSE ? " (another process listens there; a gateway already running on this configuration would be one)" : "")")
+                found.append("\(name): \(listener.socketAddress) cannot be bound: \(error.reason)\(error.errno == EADDRINUSE ? " (another process listens there; a gateway already running on this configuration would be one)" : "")")
             }
         }
         return found

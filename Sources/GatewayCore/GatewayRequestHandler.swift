@@ -14,6 +14,10 @@ final class GatewayRequestHandler: HTTPRequestHandler {
     /// Every listener's connection count and TLS/HTTP/2 counters, for GET /stats.
     var listenerStatistics: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
     var bodyBudget: BodyBudget?
+    /// /health and /ready on the API listeners (admin.healthOnApiListeners).
+    var servesHealth = true
+    /// /stats on the API listeners: only while there is no admin listener to ask instead.
+    var servesStatistics = true
 
     init(apiRoot: String, targets: [UpstreamTarget], actions: JSONActionHandler) {
         self.apiRoot = apiRoot
@@ -42,11 +46,11 @@ final class GatewayRequestHandler: HTTPRequestHandler {
             return actions.handle(request, responder: responder, suffix: path.dropFirst(apiRoot.count), record: record)
         }
         switch (request.head.method, path) {
-        case ("GET", "/health"), ("HEAD", "/health"):
-            responder.respond(status: 200, body: JSONWriter.bytes(.object([("status", .string("ok"))])))
-        case ("GET", "/ready"), ("HEAD", "/ready"):
+        case ("GET", "/health") where servesHealth, ("HEAD", "/health") where servesHealth:
+            StatusReports.health(responder)
+        case ("GET", "/ready") where servesHealth, ("HEAD", "/ready") where servesHealth:
             answerReadiness(responder)
-        case ("GET", "/stats"):
+        case ("GET", "/stats") where servesStatistics:
             answerStatistics(responder)
         default:
             let envelope = FairComEnvelope.error(.notFound, "no route for \(request.head.method) \(path); JSON actions are POSTed to \(apiRoot)")
@@ -67,6 +71,22 @@ final class GatewayRequestHandler: HTTPRequestHandler {
     }
 
     private func answerStatistics(_ responder: HTTPResponder) {
+        StatusReports.statistics(listenerStatistics, bodyBudget: bodyBudget, responder)
+    }
+
+    private func answerReadiness(_ responder: HTTPResponder) {
+        StatusReports.readiness(targets, responder)
+    }
+}
+
+/// /health, /ready and /stats, answered alike on the API listeners and the admin listener.
+enum StatusReports {
+    static func health(_ responder: HTTPResponder) {
+        responder.respond(status: 200, body: JSONWriter.bytes(.object([("status", .string("ok"))])))
+    }
+
+    static func statistics(_ listenerStatistics: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)],
+                           bodyBudget: BodyBudget?, _ responder: HTTPResponder) {
         let listeners: [JSONValue] = listenerStatistics.map { entry in
             var members: [(String, JSONValue)] = [("name", .string(entry.name)), ("openConnections", .number(String(entry.counter.current))),
                                                   ("acceptedConnections", .number(String(entry.counter.acceptedTotal)))]
@@ -83,7 +103,8 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         responder.respond(status: 200, body: JSONWriter.bytes(.object(report)))
     }
 
-    private func answerReadiness(_ responder: HTTPResponder) {
+    /// Ready while at least one upstream is healthy.
+    static func readiness(_ targets: [UpstreamTarget], _ responder: HTTPResponder) {
         let states: [JSONValue] = targets.map { target in
             let state = switch target.health {
             case .healthy: "reachable"

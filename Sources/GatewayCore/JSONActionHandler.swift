@@ -124,6 +124,8 @@ final class JSONActionHandler {
 
     func choosePool() -> UpstreamPool { selector.choose() }
 
+    var poolsForScrape: [UpstreamPool] { selector.pools }
+
     /// Closes the upstream session behind a gateway session that ended (deleteSession, expiry,
     /// an ordinary session not kept across a restart), so that upstreams keep no orphans.
     func closeUpstreamSession(of session: SessionSnapshot, reason: String) {

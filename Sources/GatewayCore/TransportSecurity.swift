@@ -38,7 +38,7 @@ enum TransportSecurity {
     /// Every file problem of the configuration's TLS settings, for `check-config`.
     public static func problems(in configuration: GatewayConfiguration) -> [String] {
         var found: [String] = []
-        for listener in configuration.listeners where listener.enabled && listener.tls != nil {
+        for listener in configuration.enabledListeners where listener.tls != nil {
             do { _ = try listenerOptions(listener, limits: configuration.limits) } catch { found.append(error.message) }
         }
         for upstream in configuration.upstreams {

@@ -73,6 +73,10 @@ public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
     public static let upstreamBusy = GatewayErrorCode(rawValue: 17012)
     /// The gateway is shutting down.
     public static let shuttingDown = GatewayErrorCode(rawValue: 17013)
+    /// An admin listener request without the bearer token `admin.bearerToken` asks for.
+    public static let unauthorized = GatewayErrorCode(rawValue: 17014)
+    /// The session's upstream is down: log in again (createSession) to be placed on a healthy one.
+    public static let sessionUpstreamDown = GatewayErrorCode(rawValue: 17015)
     /// The request body is not valid JSON.
     public static let invalidJSON = GatewayErrorCode(rawValue: 17020)
     /// The request body is JSON but not an object.

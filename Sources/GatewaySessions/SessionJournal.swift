@@ -65,6 +65,7 @@ public final class SessionJournal: Sendable {
     private let compactionQueue = DispatchQueue(label: "gateway.session-journal-compaction")
     private let file: FileBox
     private let compactAfterRecords: Int
+    public let statistics = JournalStatistics()
     private let source: SessionSource
     static let compactionBatch = 1024
     /// Room kept for revocations on a full disk: about 600 close records.
@@ -218,10 +219,13 @@ public final class SessionJournal: Sendable {
         var written = Set<Int>()
         if !bytes.isEmpty {
             do {
+                let started = MonotonicClock.nowMicroseconds()
                 try file.file.appendDurably(bytes)
                 written = Set(batch.indices.filter { refusal == nil || batch[$0].isRevocation })
+                statistics.batchWritten(records: written.count, microseconds: MonotonicClock.nowMicroseconds() - started)
             } catch {
                 failure = error
+                statistics.writeFailed()
             }
         }
         if failure != nil && accepted.count > 1 {
@@ -331,11 +335,13 @@ public final class SessionJournal: Sendable {
             try? reopened.reserve(upTo: reopened.durableSize + Self.reserveBytes)
             file.bytesAtCompaction = reopened.durableSize
             file.lastCompactionFailure = nil
+            statistics.compacted(ok: true)
             let total = live + file.sinceSnapshotCount
             pending.withLock { $0.recordsInFile = total; $0.liveAtCompaction = live }
         } catch {
             // The old file is whole and still in use; the copy only costs space.
             FileSystem.remove(temporary)
+            statistics.compacted(ok: false)
             ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
             pending.withLock { $0.liveAtCompaction = $0.recordsInFile }
             file.bytesAtCompaction = file.file.durableSize

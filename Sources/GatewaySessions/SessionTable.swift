@@ -27,6 +27,16 @@ public struct SessionLimits: Sendable {
     }
 }
 
+/// The table's counts at one moment.
+public struct SessionTally: Sendable {
+    public let sessions: Int
+    /// Logins counted but still being answered.
+    public let reserved: Int
+    public let limits: SessionLimits
+    public let topUsernames: [(name: String, count: Int)]
+    public let topAddresses: [(name: String, count: Int)]
+}
+
 /// Which limit refused a login.
 public enum LimitRefusal: Error, Sendable, Equatable {
     case total(limit: Int)
@@ -54,30 +64,57 @@ public final class SessionTable: SessionSource {
         var perUsername: [String: Int] = [:]
         var perAddress: [String: Int] = [:]
         var reserved = 0
+        var limits: SessionLimits
         var wheel: TimerWheel
         /// The settings of recent logins, most recent first, for sharing between sessions.
         var recentSettings: [SharedSettings] = []
     }
 
-    public let limits: SessionLimits
     private let state: Mutex<State>
     /// Wall-clock minus monotonic milliseconds, fixed at start: a request stamps only the monotonic time.
     private let wallOffset: Int64
 
     public init(limits: SessionLimits, now: Int64) {
-        self.limits = limits
         wallOffset = Int64(WallClock.nowSeconds()) * 1000 - MonotonicClock.nowMilliseconds()
         // One-second ticks: 4096 slots cover 68 minutes, FairCom's default hour in one turn.
-        state = Mutex(State(wheel: TimerWheel(startMilliseconds: now, tickMilliseconds: 1000, slotCount: 4096)))
+        state = Mutex(State(limits: limits, wheel: TimerWheel(startMilliseconds: now, tickMilliseconds: 1000, slotCount: 4096)))
     }
 
     public var count: Int { state.withLock { $0.sessions.count } }
 
+    public var limits: SessionLimits { state.withLock { $0.limits } }
+
+    /// New limits (a reload) apply to the next login; sessions already over them stay.
+    public func setLimits(_ limits: SessionLimits) { state.withLock { $0.limits = limits } }
+
+    /// Live sessions and the accounts and client addresses with the most, for the status page.
+    /// One pass over the counts under the lock: fine for thousands of accounts, not free for millions.
+    public func tally(top: Int) -> SessionTally {
+        state.withLock { s in
+            SessionTally(sessions: s.sessions.count, reserved: s.reserved, limits: s.limits,
+                         topUsernames: Self.largest(s.perUsername, top), topAddresses: Self.largest(s.perAddress, top))
+        }
+    }
+
+    private static func largest(_ counts: [String: Int], _ top: Int) -> [(name: String, count: Int)] {
+        var best: [(name: String, count: Int)] = []
+        guard top > 0 else { return best }
+        for (name, count) in counts where count > 0 {
+            guard best.count < top || count > best[best.count - 1].count else { continue }
+            let at = best.firstIndex { $0.count < count } ?? best.count
+            best.insert((name, count), at: at)
+            if best.count > top { best.removeLast() }
+        }
+        return best
+    }
+
     /// Which limit a login would break now, without counting it: a cheap refusal before an
     /// upstream is asked to authenticate a login that could not be admitted anyway.
     public func refusal(username: String, address: String) -> LimitRefusal? {
-        let addressKey: String? = limits.exemptAddresses.containsAddress(address) ? nil : address
-        return state.withLock { s in Self.refusal(in: s, limits: limits, username: username, addressKey: addressKey) }
+        state.withLock { s in
+            let addressKey: String? = s.limits.exemptAddresses.containsAddress(address) ? nil : address
+            return Self.refusal(in: s, limits: s.limits, username: username, addressKey: addressKey)
+        }
     }
 
     private static func refusal(in s: State, limits: SessionLimits, username: String, addressKey: String?) -> LimitRefusal? {
@@ -94,9 +131,9 @@ public final class SessionTable: SessionSource {
     /// Checks every limit and, if all allow it, counts the login at once.
     public func reserve(username: String, address: String) -> Result<Reservation, LimitRefusal> {
         let usernameKey = username.lowercased()
-        let addressKey: String? = limits.exemptAddresses.containsAddress(address) ? nil : address
         return state.withLock { s in
-            if let refusal = Self.refusal(in: s, limits: limits, username: username, addressKey: addressKey) { return .failure(refusal) }
+            let addressKey: String? = s.limits.exemptAddresses.containsAddress(address) ? nil : address
+            if let refusal = Self.refusal(in: s, limits: s.limits, username: username, addressKey: addressKey) { return .failure(refusal) }
             s.reserved += 1
             Self.count(&s, usernameKey, addressKey, by: 1)
             return .success(Reservation(usernameKey: usernameKey, addressKey: addressKey))

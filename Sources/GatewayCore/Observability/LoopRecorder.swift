@@ -10,9 +10,11 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
     /// nil while `logging.accessLog` is off.
     var accessLog: LogFile?
     private var requestIds: RequestIDGenerator
+    let refusals: RecentRefusals
 
-    init(loopIndex: Int, accessLog: LogFile?) {
+    init(loopIndex: Int, accessLog: LogFile?, refusals: RecentRefusals) {
         self.accessLog = accessLog
+        self.refusals = refusals
         requestIds = RequestIDGenerator(loopIndex: loopIndex)
     }
 
@@ -35,7 +37,13 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
                 metrics.gatewayDuration.observe(microseconds: total)
             }
         }
-        if !record.forwarded, let code = record.finalErrorCode, code != 0 { metrics.countGatewayError(code) }
+        if !record.forwarded, let code = record.finalErrorCode, code != 0 {
+            metrics.countGatewayError(code)
+            if record.action == 0 /* createSession */ {
+                refusals.add(RecentRefusals.Entry(time: WallClock.logTimestamp(), client: record.client ?? "?", username: record.username,
+                                                  errorCode: code, reason: record.reason ?? ""))
+            }
+        }
         guard let accessLog else { return }
         accessLog.write(AccessLine.json(record, complete: complete, totalMicroseconds: total))
     }
@@ -43,6 +51,8 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
     /// A request the HTTP server answered itself (malformed, too large, too slow, over the budget).
     func serverAnswered(_ answer: ServerAnswer) {
         metrics.countGatewayError(answer.errorCode)
+        refusals.add(RecentRefusals.Entry(time: WallClock.logTimestamp(), client: answer.peerHost ?? "?", username: nil,
+                                          errorCode: answer.errorCode, reason: "HTTP \(answer.status): \(answer.message)"))
         guard let accessLog else { return }
         accessLog.write(AccessLine.json(answer, requestId: requestIds.next()))
     }

@@ -29,21 +29,15 @@ struct MetricsCounts: Sendable {
         case throttled, tooManyInFlight, authentication, upstreamFailure, invalidRequest
     }
 
-    struct UpstreamCounts: Sendable {
-        var requests = 0
-        var retries = 0
-        var timeouts = 0
-        var failures = 0
-
-        mutating func add(_ other: UpstreamCounts) {
-            requests += other.requests; retries += other.retries; timeouts += other.timeouts; failures += other.failures
-        }
-    }
-
-    /// A pool's figures at the moment of the copy.
+    /// An upstream's pool on one loop, at the moment of the copy, and what its requests met.
     struct PoolFigures: Sendable {
         var open = 0, idle = 0, waiting = 0
-        mutating func add(_ other: PoolFigures) { open += other.open; idle += other.idle; waiting += other.waiting }
+        var requests = 0, retries = 0, timeouts = 0, failures = 0
+
+        mutating func add(_ other: PoolFigures) {
+            open += other.open; idle += other.idle; waiting += other.waiting
+            requests += other.requests; retries += other.retries; timeouts += other.timeouts; failures += other.failures
+        }
     }
 
     static let distinctErrorCodes = 64
@@ -60,7 +54,7 @@ struct MetricsCounts: Sendable {
     var sessionsExpired = 0
     var ghostsReconciled = 0
     var sessionsLostUpstream = 0
-    var upstreams: [String: UpstreamCounts] = [:]
+    /// Filled in only in copies made for a scrape.
     var pools: [String: PoolFigures] = [:]
 
     static func requestIndex(api: Int, action: Int, outcome: Outcome) -> Int {
@@ -101,7 +95,6 @@ struct MetricsCounts: Sendable {
         sessionsExpired += other.sessionsExpired
         ghostsReconciled += other.ghostsReconciled
         sessionsLostUpstream += other.sessionsLostUpstream
-        for (name, counts) in other.upstreams { upstreams[name, default: UpstreamCounts()].add(counts) }
         for (name, figures) in other.pools { pools[name, default: PoolFigures()].add(figures) }
     }
 }

@@ -1,0 +1,49 @@
+import GatewayJSON
+import GatewaySystem
+
+/// `admin`: the operator's listener, apart from the API listeners: /metrics (Prometheus), the
+/// status page at /, /health, /ready and /stats. Loopback by default; elsewhere it needs a bearer
+/// token or required client certificates, since it shows usernames and client addresses.
+public struct AdminConfiguration: Sendable, Equatable {
+    /// The listener itself (named "admin"; HTTP/1.1 only).
+    public var listener: ListenerConfiguration
+    /// When set, every admin request must carry `Authorization: Bearer <token>`.
+    public var bearerToken: String?
+    /// Whether the API listeners answer /health and /ready too (for load balancers). Default true.
+    public var healthOnApiListeners = true
+
+    public static let defaultPort = 9180
+
+    static func decode(_ value: JSONValue, problems: ProblemList) -> AdminConfiguration? {
+        guard var reader = ObjectReader(value, path: "admin", problems: problems) else { return nil }
+        let address = reader.string("address", default: "127.0.0.1")
+        let port = reader.int("port", default: defaultPort, range: 0...65535)
+        if SocketAddress(host: address, port: port) == nil {
+            reader.report("address", "\"\(address)\" is not a numeric IPv4 or IPv6 address")
+        }
+        var listener = ListenerConfiguration(name: "admin", address: address, port: port,
+                                             enabled: reader.bool("enabled", default: true),
+                                             maxConnections: reader.int("maxConnections", default: 64, range: 1...10_000))
+        listener.http2 = false
+        if let tls = reader.object("tls") {
+            listener.tls = ListenerTLSConfiguration.decode(tls)
+            listener.tls?.server.applicationProtocols = ["http/1.1"]
+        }
+        var admin = AdminConfiguration(listener: listener)
+        let token = reader.string("bearerToken", default: "")
+        if !token.isEmpty {
+            if token.utf8.count < 16 || !token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+                reader.report("bearerToken", "must be at least 16 visible ASCII characters (no spaces)")
+            }
+            admin.bearerToken = token
+        }
+        admin.healthOnApiListeners = reader.bool("healthOnApiListeners", default: true)
+        let loopback = address == "::1" || address.hasPrefix("127.")
+        let certificatesRequired = listener.tls?.server.clientCertificates == .required
+        if listener.enabled && !loopback && admin.bearerToken == nil && !certificatesRequired {
+            reader.report("address", "\"\(address)\" is not a loopback address: the admin listener shows usernames and client addresses, so set \"bearerToken\" or \"tls\" with \"clientCertificates\": \"required\"")
+        }
+        reader.finish()
+        return admin
+    }
+}
