@@ -43,6 +43,10 @@ final class StubHandler: HTTPRequestHandler {
             }))]))
         case ("GET", "/stub/requests"):
             return json(responder, 200, .object([("requests", .array(state.recentRequests.map { .string(String(decoding: $0, as: UTF8.self)) }))]))
+        case ("GET", "/stub/headers"):
+            return json(responder, 200, .object([("requests", .array(state.recentHeaders.map { fields in
+                .object(fields.map { ($0.0, .string($0.1)) })
+            }))]))
         case ("POST", "/stub/faults"):
             guard let body = try? JSONParser.parse(request.body),
                   let mode = StubFaults.Mode(rawValue: body["mode"]?.stringValue ?? "none") else {
@@ -62,6 +66,7 @@ final class StubHandler: HTTPRequestHandler {
 
     private func answerAction(_ request: HTTPRequest, _ responder: HTTPResponder) -> HTTPExchange? {
         state.countRequest(request.body)
+        state.noteHeaders(request.head.headers.fields)
         let faults = state.faults
         switch faults.mode {
         case .hang:

@@ -76,6 +76,21 @@ public final class StubState: Sendable {
 
     public var recentRequests: [[UInt8]] { recent.withLock { $0 } }
 
+    /// The headers of recent JSON Action requests that say who sent them and why (tests read
+    /// them back from /stub/headers to see what a proxy in front added).
+    private let recentHeaderFields = Mutex<[[(String, String)]]>([])
+    static let reportedHeaders: Set<String> = ["x-forwarded-for", "x-forwarded-proto", "forwarded", "x-request-id", "traceparent", "user-agent"]
+
+    func noteHeaders(_ fields: [(name: String, value: String)]) {
+        let kept = fields.filter { Self.reportedHeaders.contains($0.name.lowercased()) }.map { ($0.name.lowercased(), $0.value) }
+        recentHeaderFields.withLock { list in
+            list.append(kept)
+            if list.count > Self.recentLimit { list.removeFirst(list.count - Self.recentLimit) }
+        }
+    }
+
+    public var recentHeaders: [[(String, String)]] { recentHeaderFields.withLock { $0 } }
+
     /// Checks the credentials and opens a session; nil when they are wrong.
     func login(username: String, password: String, idleConnectionTimeoutSeconds: Int, idleCursorTimeoutSeconds: Int,
                permanent: Bool, settings: [(String, JSONValue)]) -> String? {
