@@ -34,8 +34,9 @@ public struct AdminConfiguration: Sendable, Equatable {
         if !token.isEmpty {
             if token.utf8.count < 16 || !token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
                 reader.report("bearerToken", "must be at least 16 visible ASCII characters (no spaces)")
+            } else {
+                admin.bearerToken = token
             }
-            admin.bearerToken = token
         }
         admin.healthOnApiListeners = reader.bool("healthOnApiListeners", default: true)
         let loopback = address == "::1" || address.hasPrefix("127.")
