@@ -218,10 +218,7 @@ public final class Gateway {
                              toClose: inout [SessionSnapshot], restored restoredSessions: inout [SessionSnapshot]) throws -> SessionServices {
         let defaults = configuration.jsonActionApiDefaults
         let rules = configuration.sessions
-        let table = SessionTable(limits: SessionLimits(maxSessions: defaults.maxJsonApiSessions,
-                                                       maxPerAddress: defaults.maxJsonApiSessionsPerIpAddress,
-                                                       maxPerUsername: defaults.maxJsonApiSessionsPerUsername,
-                                                       exemptAddresses: rules.exemptAddresses), now: now)
+        let table = SessionTable(limits: SessionServices.limits(defaults, rules), now: now)
         let found: SessionJournal.Loaded
         do {
             found = try SessionJournal.load(directory: dataDirectory.path, defaults: defaults)

@@ -3,6 +3,7 @@ import GatewayHTTPServer
 import GatewayJSON
 import GatewayLogging
 import GatewaySessions
+import GatewaySystem
 import GatewayUpstreams
 
 /// The JSON Action endpoint on one loop, in phases: read the envelope, answer the session actions
@@ -14,7 +15,9 @@ final class JSONActionHandler {
     let logger: Logger
     let recorder: LoopRecorder
     private var selector: UpstreamSelector
-    private let poolsByName: [String: UpstreamPool]
+    private var poolsByName: [String: UpstreamPool]
+    /// `sessions.trustedProxies`, kept per loop because every forwarded request reads it.
+    var trustedProxies: [AddressRange]
 
     static let unknownSessionMessage = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
 
@@ -25,6 +28,7 @@ final class JSONActionHandler {
         self.recorder = recorder
         selector = UpstreamSelector(pools: pools)
         poolsByName = Dictionary(pools.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
+        trustedProxies = services.rules.trustedProxies
     }
 
     func handle(_ http: HTTPRequest, responder: HTTPResponder, suffix: Substring, record: RequestRecord) -> HTTPExchange? {
@@ -119,12 +123,24 @@ final class JSONActionHandler {
     func pool(named name: String) -> UpstreamPool? { poolsByName[name] }
 
     func forwardedHeaders(_ http: HTTPRequest, record: RequestRecord) -> ForwardedHeaders {
-        ForwardedHeaders(http, requestId: record.requestId, trustedProxies: services.rules.trustedProxies)
+        ForwardedHeaders(http, requestId: record.requestId, trustedProxies: trustedProxies)
     }
 
     func choosePool() -> UpstreamPool { selector.choose() }
 
     var poolsForScrape: [UpstreamPool] { selector.pools }
+
+    /// A reload: pools for the upstreams now configured. A target kept as it was keeps its pool;
+    /// a changed or removed one's pool is retired (what it has begun finishes there). Sessions
+    /// follow their upstream's name, so a changed upstream's sessions go to its new pool.
+    func replaceUpstreams(_ targets: [UpstreamTarget]) {
+        let pools = targets.map { target in
+            poolsByName[target.name].flatMap { $0.target === target ? $0 : nil } ?? UpstreamPool(target: target, loop: loop, logger: logger)
+        }
+        for old in selector.pools where !pools.contains(where: { $0 === old }) { old.retire() }
+        selector = UpstreamSelector(pools: pools)
+        poolsByName = Dictionary(pools.map { ($0.target.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 
     /// Closes the upstream session behind a gateway session that ended (deleteSession, expiry,
     /// an ordinary session not kept across a restart), so that upstreams keep no orphans.

@@ -11,23 +11,39 @@ final class SessionServices: Sendable {
     let journal: SessionJournal?
     /// Held for the gateway's lifetime: its lock keeps other gateways off the folder.
     let dataDirectory: DataDirectory?
-    let defaults: JSONActionAPIDefaults
-    let rules: SessionsConfiguration
     let logger: Logger
     let throttle: LoginThrottle
+    /// `jsonActionApiDefaults` and `sessions` as gateway.json last set them (a reload replaces
+    /// them). Read on the login path and by the session actions, never per forwarded request.
+    private let configured: Mutex<(defaults: JSONActionAPIDefaults, rules: SessionsConfiguration)>
 
     init(table: SessionTable, journal: SessionJournal?, dataDirectory: DataDirectory?, defaults: JSONActionAPIDefaults, rules: SessionsConfiguration, logger: Logger) {
         self.table = table
         self.journal = journal
         self.dataDirectory = dataDirectory
-        self.defaults = defaults
-        self.rules = rules
+        configured = Mutex((defaults, rules))
         self.logger = logger
         throttle = LoginThrottle(rules: rules.loginThrottle)
     }
 
+    var defaults: JSONActionAPIDefaults { configured.withLock { $0.defaults } }
+    var rules: SessionsConfiguration { configured.withLock { $0.rules } }
+
+    /// A reload: new logins meet the new limits and rules; sessions already open keep theirs.
+    func reconfigure(defaults: JSONActionAPIDefaults, rules: SessionsConfiguration) {
+        configured.withLock { $0 = (defaults, rules) }
+        throttle.setRules(rules.loginThrottle)
+        table.setLimits(Self.limits(defaults, rules))
+    }
+
+    static func limits(_ defaults: JSONActionAPIDefaults, _ rules: SessionsConfiguration) -> SessionLimits {
+        SessionLimits(maxSessions: defaults.maxJsonApiSessions, maxPerAddress: defaults.maxJsonApiSessionsPerIpAddress,
+                      maxPerUsername: defaults.maxJsonApiSessionsPerUsername, exemptAddresses: rules.exemptAddresses)
+    }
+
     func isAdministrator(_ username: String) -> Bool {
-        rules.administrators.contains { $0.lowercased() == username.lowercased() }
+        let rules = self.rules
+        return rules.administrators.contains { $0.lowercased() == username.lowercased() }
     }
 
     /// Records a change durably, then runs `then` (on the journal's thread) with any error.
@@ -40,6 +56,7 @@ final class SessionServices: Sendable {
     /// The client a login counts against: the socket's peer, or, when the peer is a trusted
     /// proxy, the right-most X-Forwarded-For address that is not itself a trusted proxy.
     func clientAddress(peer: String?, forwardedFor: String?) -> String {
+        let rules = self.rules
         let peer = peer ?? "unknown"
         guard let forwardedFor, !rules.trustedProxies.isEmpty, rules.trustedProxies.containsAddress(peer) else { return peer }
         var client = peer

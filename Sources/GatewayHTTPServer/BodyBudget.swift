@@ -10,13 +10,18 @@ import Synchronization
 /// The last eighth is kept for small bodies (up to 64 KiB, a typical JSON action), so clients
 /// holding large bodies cannot make the gateway refuse everyone else's ordinary requests.
 public final class BodyBudget: Sendable {
-    public let limit: Int
+    private let limitValue: Atomic<Int>
     private let used = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)
     static let smallBodyBytes = 64 * 1024
     private var largeBodyLimit: Int { limit - limit / 8 }
 
-    public init(limit: Int) { self.limit = limit }
+    public init(limit: Int) { limitValue = Atomic(limit) }
+
+    public var limit: Int { limitValue.load(ordering: .relaxed) }
+
+    /// A reload's new limit: bodies already held keep their claims; new claims meet the new limit.
+    public func setLimit(_ limit: Int) { limitValue.store(limit, ordering: .relaxed) }
 
     /// Bytes currently claimed by request bodies.
     public var inUse: Int { used.load(ordering: .relaxed) }

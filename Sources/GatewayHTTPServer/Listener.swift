@@ -17,10 +17,11 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
     public let loop: EventLoop
     private let socket: Socket
     private let counter: ConnectionCounter
-    private let settings: HTTPServerSettings
-    private let handler: HTTPRequestHandler
+    /// What new connections get; a reload replaces them, and connections already open keep theirs.
+    private var settings: HTTPServerSettings
+    private var handler: HTTPRequestHandler
     private let logger: Logger
-    private let options: ListenerOptions
+    private var options: ListenerOptions
     private let live = LiveConnections()
     private var accepting = true
     private var stopped = false
@@ -121,13 +122,26 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
         try? loop.setInterest(socket, .read)
     }
 
-    /// Stops accepting and asks every connection to finish what it has begun (HTTP/2: GOAWAY).
-    /// Runs on the listener's loop.
-    public func shutDown() {
+    /// A reload: new connections get these settings and HTTP/2 and TLS options (the TLS contexts,
+    /// ticket keys and counters stay the listener's own). Runs on the listener's loop.
+    public func update(settings: HTTPServerSettings, options: ListenerOptions) {
+        self.settings = settings
+        self.options = options
+    }
+
+    /// A reload removed or changed this listener: its socket closes, and the connections it
+    /// accepted go on as they were. Runs on the listener's loop.
+    public func stopAccepting() {
         guard !stopped else { return }
         stopped = true
         loop.deregister(socket)
         socket.close()
+    }
+
+    /// Stops accepting and asks every connection to finish what it has begun (HTTP/2: GOAWAY).
+    /// Runs on the listener's loop.
+    public func shutDown() {
+        stopAccepting()
         live.closeAllGracefully()
     }
 }

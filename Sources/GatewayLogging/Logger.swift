@@ -1,4 +1,5 @@
 import GatewaySystem
+import Synchronization
 
 /// A leveled logger writing one line per event to standard error.
 ///
@@ -31,11 +32,22 @@ public struct Logger: Sendable {
     }
 
     public var label: String
-    public var level: Level
+    /// Shared by every copy of this logger, so that a reload's new level reaches them all.
+    private let threshold: LevelSetting
+
+    private final class LevelSetting: Sendable {
+        let raw: Atomic<Int>
+        init(_ level: Level) { raw = Atomic(level.rawValue) }
+    }
 
     public init(label: String, level: Level = .info) {
         self.label = label
-        self.level = level
+        threshold = LevelSetting(level)
+    }
+
+    public var level: Level {
+        get { Level(rawValue: threshold.raw.load(ordering: .relaxed)) ?? .info }
+        nonmutating set { threshold.raw.store(newValue.rawValue, ordering: .relaxed) }
     }
 
     public func isEnabled(_ level: Level) -> Bool { level >= self.level }

@@ -17,7 +17,6 @@ public enum LoginThrottleRefusal: Error, Sendable, Equatable {
 /// its real owner out from another address. What it costs an attacker is bounded too: at most
 /// `maxTrackedKeys` addresses and pairs are remembered (the stalest are dropped first).
 public final class LoginThrottle: Sendable {
-    public let rules: LoginThrottleRules
     static let maxTrackedKeys = 100_000
 
     private struct Failures {
@@ -27,22 +26,29 @@ public final class LoginThrottle: Sendable {
     }
 
     private struct State {
+        var rules: LoginThrottleRules
         var failures: [String: Failures] = [:]
         var inFlight: [String: Int] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    public init(rules: LoginThrottleRules) { self.rules = rules }
+    public init(rules: LoginThrottleRules) { state = Mutex(State(rules: rules)) }
+
+    public var rules: LoginThrottleRules { state.withLock { $0.rules } }
+
+    /// A reload: the next logins meet the new rules; failures already counted stay counted.
+    public func setRules(_ rules: LoginThrottleRules) { state.withLock { $0.rules = rules } }
 
     /// Admits a login to be authenticated, counting it in flight; call `finish` once it is settled.
     public func begin(username: String, address: String, nowMilliseconds now: Int64) -> LoginThrottleRefusal? {
         let pair = Self.pairKey(username, address)
         return state.withLock { s in
-            if let wait = retryAfter(s.failures[address], limit: rules.maxFailuresPerAddress, now: now) {
+            let rules = s.rules
+            if let wait = retryAfter(s.failures[address], limit: rules.maxFailuresPerAddress, rules: rules, now: now) {
                 return .throttledAddress(address: address, retryAfterSeconds: wait)
             }
-            if let wait = retryAfter(s.failures[pair], limit: rules.maxFailuresPerUsernameAndAddress, now: now) {
+            if let wait = retryAfter(s.failures[pair], limit: rules.maxFailuresPerUsernameAndAddress, rules: rules, now: now) {
                 return .throttledPair(username: username, address: address, retryAfterSeconds: wait)
             }
             let flying = s.inFlight[address, default: 0]
@@ -59,20 +65,21 @@ public final class LoginThrottle: Sendable {
     public func finish(username: String, address: String, authenticated: Bool?, nowMilliseconds now: Int64) {
         let pair = Self.pairKey(username, address)
         state.withLock { s in
+            let rules = s.rules
             let flying = s.inFlight[address, default: 1] - 1
             if flying <= 0 { s.inFlight.removeValue(forKey: address) } else { s.inFlight[address] = flying }
             switch authenticated {
             case true?: s.failures.removeValue(forKey: pair)
             case false?:
                 if s.failures.count >= Self.maxTrackedKeys { forgetStalest(&s, now: now) }
-                count(&s.failures[address, default: Failures()], now: now)
-                count(&s.failures[pair, default: Failures()], now: now)
+                count(&s.failures[address, default: Failures()], rules: rules, now: now)
+                count(&s.failures[pair, default: Failures()], rules: rules, now: now)
             case nil: break // not an answer about the password (upstream down, client gone)
             }
         }
     }
 
-    private func count(_ entry: inout Failures, now: Int64) {
+    private func count(_ entry: inout Failures, rules: LoginThrottleRules, now: Int64) {
         if now - entry.windowStart > Int64(rules.windowSeconds) * 1000 {
             entry.count = 0
             entry.windowStart = now
@@ -82,7 +89,7 @@ public final class LoginThrottle: Sendable {
     }
 
     /// Seconds to wait, or nil when `entry` is below `limit` (or its failures have aged out).
-    private func retryAfter(_ entry: Failures?, limit: Int, now: Int64) -> Int? {
+    private func retryAfter(_ entry: Failures?, limit: Int, rules: LoginThrottleRules, now: Int64) -> Int? {
         guard let entry, entry.count >= limit else { return nil }
         let until = max(entry.last + Int64(rules.backoffSeconds) * 1000, entry.windowStart + Int64(rules.windowSeconds) * 1000)
         guard until > now else { return nil }
@@ -90,7 +97,7 @@ public final class LoginThrottle: Sendable {
     }
 
     private func forgetStalest(_ s: inout State, now: Int64) {
-        let horizon = now - Int64(max(rules.windowSeconds, rules.backoffSeconds)) * 1000
+        let horizon = now - Int64(max(s.rules.windowSeconds, s.rules.backoffSeconds)) * 1000
         s.failures = s.failures.filter { $0.value.last > horizon }
         if s.failures.count >= Self.maxTrackedKeys {
             let keep = s.failures.sorted { $0.value.last > $1.value.last }.prefix(Self.maxTrackedKeys / 2)

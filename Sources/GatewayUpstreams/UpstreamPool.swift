@@ -92,9 +92,22 @@ public final class UpstreamPool {
     func release(_ connection: UpstreamConnection) {
         if let next = nextWaiting() {
             connection.run(next)
+        } else if retired {
+            connection.close()
         } else {
             idle.append(connection)
         }
+    }
+
+    /// Whether a reload replaced or removed this upstream: requests under way and queued still
+    /// finish here, and then its connections close instead of waiting idle.
+    public private(set) var retired = false
+
+    public func retire() {
+        retired = true
+        let closing = idle
+        idle.removeAll()
+        for connection in closing { connection.close() }
     }
 
     /// A connection closed; a waiting request may now open a new one.
