@@ -15,6 +15,11 @@ public struct GatewayConfiguration: Sendable {
     public var logging = LoggingConfiguration()
     /// The admin listener; nil when gateway.json has no `admin` section.
     public var admin: AdminConfiguration?
+    /// Where the running gateway writes its process ID (`gateway reload` reads it); none when empty.
+    /// Relative to the configuration file's folder.
+    public var pidFile = ""
+    /// The account the gateway switches to once its ports are bound, when started as root; none when empty.
+    public var user = ""
 
     public init() {}
 
@@ -54,6 +59,7 @@ public struct GatewayConfiguration: Sendable {
         }
         resolve(&sessions.dataDirectory)
         resolve(&logging.accessLogFile)
+        resolve(&pidFile)
     }
 
     public static func parse(_ bytes: [UInt8], source: String = "gateway.json") throws(ConfigError) -> GatewayConfiguration {
@@ -84,6 +90,8 @@ public struct GatewayConfiguration: Sendable {
         guard var root = ObjectReader(document, path: "", problems: problems) else { return configuration }
         configuration.workers = root.int("workers", default: 0, range: 0...256)
         configuration.apiRoot = root.string("apiRoot", default: "/api")
+        configuration.pidFile = root.string("pidFile", default: "")
+        configuration.user = root.string("user", default: "")
         if let listeners = root.array("listeners") {
             configuration.listeners = listeners.enumerated().compactMap { index, value in
                 ListenerConfiguration.decode(value, path: "listeners[\(index)]", problems: problems)

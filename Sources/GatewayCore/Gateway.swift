@@ -14,14 +14,18 @@ import GatewayUpstreams
 /// leaves the loop that accepted it. Only the upstream health flags and the per-listener
 /// connection counters are shared, and both are atomics.
 public final class Gateway {
-    public let configuration: GatewayConfiguration
-    /// Each enabled listener's name and the address it actually bound (port 0 resolved).
-    public private(set) var boundListeners: [(name: String, address: SocketAddress)] = []
-    private let group: EventLoopGroup
-    private let logger: Logger
-    private var listeners: [Listener] = []
-    private var healthChecker: HealthChecker?
-    private var handlers: [GatewayRequestHandler] = []
+    /// The configuration in force: the one started with, or the last reload applied.
+    public internal(set) var configuration: GatewayConfiguration
+    let group: EventLoopGroup
+    let logger: Logger
+    /// Each bound listener, API and admin, in configuration order.
+    var active: [ActiveListener] = []
+    /// Listeners a reload removed or replaced: their sockets are closed, but their connections
+    /// still get GOAWAY (or are cut) at shutdown.
+    var retired: [Listener] = []
+    var healthChecker: HealthChecker?
+    var handlers: [GatewayRequestHandler] = []
+    var adminHandlers: [AdminRequestHandler] = []
     private var expiry: SessionExpiry?
     /// Journaled ordinary sessions not kept across this restart (persistSessions false): their
     /// upstream sessions are closed once the loops run.
@@ -29,13 +33,16 @@ public final class Gateway {
     /// Sessions restored from the journal, to be confirmed with their upstreams once the loops run.
     private var restoredSessions: [SessionSnapshot] = []
     private var reconciliation: SessionReconciliation?
-    private var targets: [UpstreamTarget] = []
+    var targets: [UpstreamTarget] = []
     let services: SessionServices
-    /// Each TLS listener's name, its settings and the holder its connections take contexts from.
-    private var tlsListeners: [(name: String, settings: TLSServerSettings, holder: TLSContextHolder)] = []
-    private var ticketRotation: TicketRotation?
+    var ticketRotations: [TicketRotation] = []
     private var memoryTrimmer: MemoryTrimmer?
-    private var counters: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []
+    let bodyBudget: BodyBudget
+    let figures: FiguresSource
+    let reloads = ReloadCounters()
+
+    /// Each enabled listener's name and the address it actually bound (port 0 resolved).
+    public var boundListeners: [(name: String, address: SocketAddress)] { active.map { ($0.config.name, $0.address) } }
 
     /// Binds every listener; throws (having bound nothing) if any cannot be bound.
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
@@ -51,11 +58,7 @@ public final class Gateway {
         group = try EventLoopGroup(count: configuration.effectiveWorkers)
         let loops = group.loops
 
-        let targets = try configuration.upstreams.map { upstream in
-            UpstreamTarget(name: upstream.name, address: upstream.address, path: upstream.url.path,
-                           settings: Self.poolSettings(upstream, loops: loops.count),
-                           tls: try TransportSecurity.upstreamContext(upstream))
-        }
+        let targets = try Self.makeTargets(configuration, loops: loops.count)
         var listenerOptions: [String: ListenerOptions] = [:]
         for listener in configuration.enabledListeners {
             listenerOptions[listener.name] = try TransportSecurity.listenerOptions(listener, limits: configuration.limits)
@@ -76,46 +79,32 @@ public final class Gateway {
             return GatewayRequestHandler(apiRoot: configuration.apiRoot, targets: targets, actions: actions)
         }
         self.handlers = handlers
+        let settings = Self.serverSettings(configuration.limits)
+        bodyBudget = settings.bodyBudget
+        figures = FiguresSource(handlers: handlers.map(\.actions), targets: targets, services: services,
+                                bodyBudget: settings.bodyBudget, refusals: refusals, reloads: reloads)
+        let rates = RateWindow()
+        adminHandlers = loops.map { [figures] loop in
+            AdminRequestHandler(loop: loop, source: figures, rates: rates, bearerToken: configuration.admin?.bearerToken)
+        }
 
-        var bound: [(name: String, sockets: [Socket], address: SocketAddress, config: ListenerConfiguration)] = []
+        var bound: [(config: ListenerConfiguration, sockets: [Socket], address: SocketAddress)] = []
         do {
             for listener in configuration.enabledListeners {
                 let (sockets, address) = try ListenerBinder.bind(address: listener.socketAddress, loopCount: loops.count)
-                bound.append((listener.name, sockets, address, listener))
+                bound.append((listener, sockets, address))
             }
         } catch {
             for entry in bound { entry.sockets.forEach { $0.close() } }
             throw error
         }
-        let settings = Self.serverSettings(configuration.limits)
-        let counted = bound.map { entry in
-            (entry: entry, options: listenerOptions[entry.name] ?? ListenerOptions(), counter: ConnectionCounter(limit: entry.config.maxConnections))
+        for entry in bound {
+            active.append(try startListener(entry.config, sockets: entry.sockets, address: entry.address,
+                                            options: listenerOptions[entry.config.name] ?? ListenerOptions(),
+                                            settings: settings, loopsRunning: false))
         }
-        let adminName = configuration.admin?.listener.name
-        let source = FiguresSource(handlers: handlers.map(\.actions),
-                                   listeners: counted.map { ($0.entry.name, $0.entry.address.description, $0.entry.config.tls != nil, $0.counter, $0.options.statistics) },
-                                   targets: targets, services: services, bodyBudget: settings.bodyBudget, refusals: refusals)
-        let rates = RateWindow()
-        let adminHandlers: [HTTPRequestHandler] = loops.map { loop in
-            AdminRequestHandler(loop: loop, source: source, rates: rates, bearerToken: configuration.admin?.bearerToken)
-        }
-        for (entry, options, counter) in counted {
-            listeners += try ListenerBinder.start(name: entry.name, sockets: entry.sockets, loops: loops, counter: counter,
-                                                  settings: settings, options: options,
-                                                  handlers: entry.name == adminName ? adminHandlers : handlers, logger: logger)
-            boundListeners.append((entry.name, entry.address))
-            counters.append((entry.name, counter, options.statistics))
-            if let holder = options.tls, let tls = entry.config.tls {
-                tlsListeners.append((entry.name, tls.server, holder))
-            }
-        }
-        // One rotation for every TLS listener, at a third of the shortest ticket lifetime among them.
-        let shortestLifetime = tlsListeners.map(\.settings.ticketLifetimeSeconds).min() ?? 7200
-        ticketRotation = TicketRotation(loop: loops[0], rings: tlsListeners.map(\.holder.tickets),
-                                        intervalMilliseconds: Int64(max(20, shortestLifetime / 3)) * 1000)
-        let statistics = counters
+        publishListeners()
         for handler in handlers {
-            handler.listenerStatistics = statistics
             handler.bodyBudget = settings.bodyBudget
             handler.servesHealth = configuration.admin?.healthOnApiListeners ?? true
             handler.servesStatistics = configuration.admin == nil
@@ -124,10 +113,24 @@ public final class Gateway {
         memoryTrimmer = MemoryTrimmer(loop: loops[0], budget: settings.bodyBudget)
     }
 
+    static func makeTargets(_ configuration: GatewayConfiguration, loops: Int, keeping current: [(UpstreamConfiguration, UpstreamTarget)] = []) throws(TLSError) -> [UpstreamTarget] {
+        var targets: [UpstreamTarget] = []
+        for upstream in configuration.upstreams {
+            if let kept = current.first(where: { $0.0 == upstream })?.1 {
+                targets.append(kept)
+                continue
+            }
+            targets.append(UpstreamTarget(name: upstream.name, address: upstream.address, path: upstream.url.path,
+                                          settings: Self.poolSettings(upstream, loops: loops),
+                                          tls: try TransportSecurity.upstreamContext(upstream)))
+        }
+        return targets
+    }
+
     /// Starts the loops; the first health probes are launched before, while no loop runs yet.
     public func start() {
         healthChecker?.start()
-        ticketRotation?.start()
+        for rotation in ticketRotations { rotation.start() }
         memoryTrimmer?.start()
         let first = handlers[0].actions
         let expiry = SessionExpiry(handler: first)
@@ -150,11 +153,11 @@ public final class Gateway {
     /// Stops accepting, lets requests under way finish (HTTP/2 clients get GOAWAY) for up to
     /// `limits.shutdownGraceSeconds`, then stops the loops.
     public func stop() {
-        for listener in listeners {
+        for listener in active.flatMap(\.listeners) + retired {
             listener.loop.execute { listener.shutDown() }
         }
         let deadline = MonotonicClock.nowMilliseconds() + Self.milliseconds(configuration.limits.shutdownGraceSeconds)
-        while counters.contains(where: { $0.counter.current > 0 }) && MonotonicClock.nowMilliseconds() < deadline {
+        while active.contains(where: { $0.counter.current > 0 }) && MonotonicClock.nowMilliseconds() < deadline {
             usleep(20_000)
         }
         group.stop()
@@ -183,14 +186,15 @@ public final class Gateway {
     /// SIGHUP: reads every TLS listener's certificate and key files again. New handshakes use the new
     /// files; established connections keep theirs. A listener whose files fail keeps its old ones.
     /// Returns one line per listener, for the log.
-    public func reloadCertificates() -> [(ok: Bool, message: String)] {
-        tlsListeners.map { listener in
+    public func reloadCertificates(only names: Set<String>? = nil) -> [(ok: Bool, message: String)] {
+        active.compactMap { listener -> (Bool, String)? in
+            guard let holder = listener.options.tls, let tls = listener.config.tls, names?.contains(listener.config.name) ?? true else { return nil }
             do {
-                let context = try TLSServerContext(settings: listener.settings, tickets: listener.holder.tickets)
-                listener.holder.replace(with: context)
-                return (true, "listener \(listener.name): certificates reloaded")
+                let context = try TLSServerContext(settings: tls.server, tickets: holder.tickets)
+                holder.replace(with: context)
+                return (true, "listener \(listener.config.name): certificates reloaded")
             } catch {
-                return (false, "listener \(listener.name): reload failed, keeping the certificates in use: \(error)")
+                return (false, "listener \(listener.config.name): reload failed, keeping the certificates in use: \(error)")
             }
         }
     }
@@ -280,14 +284,14 @@ public final class Gateway {
             healthCheckIntervalMilliseconds: milliseconds(upstream.healthCheckIntervalSeconds))
     }
 
-    static func serverSettings(_ limits: LimitsConfiguration) -> HTTPServerSettings {
+    static func serverSettings(_ limits: LimitsConfiguration, budget: BodyBudget? = nil) -> HTTPServerSettings {
         HTTPServerSettings(
             limits: HTTP1Limits(maxHeaderBytes: limits.maxHeaderBytes, maxHeaderCount: limits.maxHeaderCount, maxBodyBytes: limits.maxBodyBytes),
             headerTimeoutMilliseconds: milliseconds(limits.headerTimeoutSeconds),
             bodyTimeoutMilliseconds: milliseconds(limits.bodyTimeoutSeconds),
             keepAliveTimeoutMilliseconds: milliseconds(limits.keepAliveTimeoutSeconds),
             sendTimeoutMilliseconds: milliseconds(limits.sendTimeoutSeconds),
-            bodyBudget: BodyBudget(limit: limits.maxBufferedBodyBytes))
+            bodyBudget: budget ?? BodyBudget(limit: limits.maxBufferedBodyBytes))
     }
 
     static func milliseconds(_ seconds: Double) -> Int64 { max(1, Int64((seconds * 1000).rounded())) }

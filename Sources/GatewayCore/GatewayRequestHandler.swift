@@ -8,8 +8,9 @@ import GatewayUpstreams
 /// The routes on one loop: `POST <apiRoot>[/...]` goes to the JSON Action handler; /health,
 /// /ready, 404 and 405 are answered here. Every answer body is a FairCom-shaped envelope.
 final class GatewayRequestHandler: HTTPRequestHandler {
-    private let apiRoot: String
-    private let targets: [UpstreamTarget]
+    /// A reload may change both (on this loop).
+    var apiRoot: String
+    var targets: [UpstreamTarget]
     let actions: JSONActionHandler
     /// Every listener's connection count and TLS/HTTP/2 counters, for GET /stats.
     var listenerStatistics: [(name: String, counter: ConnectionCounter, statistics: ListenerStatistics)] = []

@@ -11,16 +11,7 @@ enum TransportSecurity {
     /// Listener options for one configured listener; throws the first TLS problem with its path.
     static func listenerOptions(_ listener: ListenerConfiguration, limits: LimitsConfiguration) throws(TLSError) -> ListenerOptions {
         var options = ListenerOptions()
-        if listener.http2 {
-            var http2 = HTTP2Settings()
-            http2.maxHeaderListBytes = limits.maxHeaderBytes
-            http2.maxHeaderCount = limits.maxHeaderCount
-            http2.maxBodyBytes = limits.maxBodyBytes
-            http2.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
-            http2.costlyFrameBurst = limits.http2CostlyFrameBurst
-            http2.costlyFramesPerSecond = limits.http2CostlyFramesPerSecond
-            options.http2 = http2
-        }
+        options.http2 = http2Settings(listener, limits: limits)
         if let tls = listener.tls {
             let tickets = try TicketKeyRing()
             options.tls = TLSContextHolder(try TLSServerContext(settings: tls.server, tickets: tickets), tickets: tickets)
@@ -28,6 +19,25 @@ enum TransportSecurity {
             options.usernameMustMatchCertificate = tls.usernameMustMatchCertificate
         }
         return options
+    }
+
+    /// A kept listener's options under new limits: its TLS contexts, ticket keys and counters stay.
+    static func reloadedOptions(_ current: ListenerOptions, _ listener: ListenerConfiguration, limits: LimitsConfiguration) -> ListenerOptions {
+        var options = current
+        options.http2 = http2Settings(listener, limits: limits)
+        return options
+    }
+
+    static func http2Settings(_ listener: ListenerConfiguration, limits: LimitsConfiguration) -> HTTP2Settings? {
+        guard listener.http2 else { return nil }
+        var http2 = HTTP2Settings()
+        http2.maxHeaderListBytes = limits.maxHeaderBytes
+        http2.maxHeaderCount = limits.maxHeaderCount
+        http2.maxBodyBytes = limits.maxBodyBytes
+        http2.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
+        http2.costlyFrameBurst = limits.http2CostlyFrameBurst
+        http2.costlyFramesPerSecond = limits.http2CostlyFramesPerSecond
+        return http2
     }
 
     static func upstreamContext(_ upstream: UpstreamConfiguration) throws(TLSError) -> TLSClientContext? {

@@ -162,6 +162,9 @@ public final class EventLoopGroup: @unchecked Sendable {
         self.loops = loops
     }
 
+    /// Whether `start` has run (on the thread that starts and stops the group).
+    public var isRunning: Bool { !threads.isEmpty }
+
     /// Starts every loop on its own thread.
     public func start() {
         for loop in loops {

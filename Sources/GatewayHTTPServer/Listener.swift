@@ -169,6 +169,14 @@ public enum ListenerBinder {
         }
     }
 
+    /// Starts one loop's listener on its socket; on that loop's thread once the loop runs.
+    public static func startOne(name: String, socket: Socket, loop: EventLoop, counter: ConnectionCounter,
+                                settings: HTTPServerSettings, options: ListenerOptions, handler: HTTPRequestHandler,
+                                logger: Logger) throws(SystemError) -> Listener {
+        try Listener(name: name, loop: loop, socket: socket, counter: counter, settings: settings, options: options,
+                     handler: handler, logger: logger)
+    }
+
     /// Starts a listener on each loop, each on its own socket; must run before the loops start.
     public static func start(name: String, sockets: [Socket], loops: [EventLoop], counter: ConnectionCounter,
                              settings: HTTPServerSettings, options: ListenerOptions, handlers: [HTTPRequestHandler],

@@ -68,3 +68,17 @@ extension FileSystem {
         }
     }
 }
+
+extension FileSystem {
+    /// The names in a directory (no "." or ".."); empty when it cannot be read.
+    public static func entries(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

@@ -10,6 +10,7 @@ public final class HealthChecker: TimerHandler {
     private let loop: EventLoop
     private let targets: [UpstreamTarget]
     private let logger: Logger
+    private var stopped = false
 
     public init(loop: EventLoop, targets: [UpstreamTarget], logger: Logger) {
         self.loop = loop
@@ -22,7 +23,11 @@ public final class HealthChecker: TimerHandler {
         for index in targets.indices { timerFired(index) }
     }
 
+    /// A reload replaced the upstreams: no more probes from this checker. On the loop's thread.
+    public func stop() { stopped = true }
+
     public func timerFired(_ index: Int) {
+        guard !stopped else { return }
         let target = targets[index]
         HealthProbe.launch(target: target, loop: loop, logger: logger)
         _ = loop.schedule(after: target.settings.healthCheckIntervalMilliseconds, handler: self, tag: index)

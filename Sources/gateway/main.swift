@@ -8,6 +8,7 @@ let usage = """
 usage: gateway [--config FILE]                 run the gateway (default FILE: gateway.json)
        gateway check-config FILE               validate FILE, print every problem, exit 1 if any
        gateway repair-journal [--config FILE]  keep every whole record of the session journal, drop the damaged ones
+       gateway reload [--config FILE]          make the running gateway (its pidFile) read FILE again (SIGHUP)
        gateway --version
 
 """
@@ -45,9 +46,8 @@ if arguments.first == "--version" || arguments.first == "version" {
 }
 
 var command = "run"
-if arguments.first == "repair-journal" {
-    command = "repair-journal"
-    arguments.removeFirst()
+if arguments.first == "repair-journal" || arguments.first == "reload" {
+    command = arguments.removeFirst()
 }
 var configPath = "gateway.json"
 while !arguments.isEmpty {
@@ -74,6 +74,23 @@ if command == "repair-journal" {
         fail("repair-journal: \(error)", code: 1)
     }
 }
+if command == "reload" {
+    guard !configuration.pidFile.isEmpty else {
+        fail("reload: \(configPath) sets no \"pidFile\", so the running gateway cannot be found; set one, or send it SIGHUP yourself", code: 1)
+    }
+    switch PidFile.runningProcess(configuration.pidFile) {
+    case .failure(let problem):
+        fail("reload: \(problem)", code: 1)
+    case .success(let pid):
+        do {
+            try PidFile.send(SIGHUP, to: pid)
+        } catch {
+            fail("reload: \(error)", code: 1)
+        }
+        ProcessSetup.writeStandardOutput("gateway: sent SIGHUP to pid \(pid); it logs whether the reload was applied or refused\n")
+        exit(0)
+    }
+}
 let logger = Logger(label: "gateway", level: Logger.Level(name: configuration.logging.level) ?? .info)
 ProcessSetup.ignoreSIGPIPE()
 ProcessSetup.returnLargeBuffersToSystem()
@@ -83,6 +100,29 @@ do {
     gateway = try Gateway(configuration: configuration, logger: logger)
 } catch {
     fail("cannot start: \(error)", code: 1)
+}
+if !configuration.user.isEmpty {
+    guard let account = AccountSwitch.lookUp(configuration.user) else { fail("user: no account \"\(configuration.user)\" on this machine", code: 1) }
+    if AccountSwitch.isRoot {
+        let data = configuration.sessions.dataDirectory
+        let owned = [data] + FileSystem.entries(of: data).map { data + "/" + $0 }
+            + (configuration.logging.accessLogFile.isEmpty ? [] : [configuration.logging.accessLogFile])
+        do {
+            try AccountSwitch.become(account, owning: owned)
+        } catch {
+            fail("user: cannot switch to \"\(account.name)\": \(error)", code: 1)
+        }
+        logger.info("ports bound; now running as \(account.name) (uid \(account.uid))")
+    } else if getuid() != account.uid {
+        fail("user: switching to \"\(account.name)\" needs the gateway to start as root", code: 1)
+    }
+}
+if !configuration.pidFile.isEmpty {
+    do {
+        try PidFile.write(configuration.pidFile)
+    } catch {
+        fail("pidFile: \(error)", code: 1)
+    }
 }
 gateway.start()
 for (name, address) in gateway.boundListeners {
@@ -94,11 +134,12 @@ while true {
     let signal = TerminationSignals.wait()
     switch signal {
     case SIGHUP:
-        let results = gateway.reloadCertificates()
-        if results.isEmpty { logger.info("SIGHUP: no TLS listener to reload; other settings need a restart") }
-        for result in results {
-            if result.ok { logger.info("SIGHUP: \(result.message)") } else { logger.error("SIGHUP: \(result.message)") }
+        logger.info("SIGHUP: reloading \(configPath)")
+        let outcome = gateway.reload(from: configPath)
+        for line in outcome.lines {
+            if outcome.applied { logger.info("reload: \(line)") } else { logger.error("reload refused: \(line)") }
         }
+        if outcome.applied { logger.info("reload applied") }
         continue
     case SIGUSR1:
         logger.info("SIGUSR1: reopening log files")
@@ -112,6 +153,7 @@ while true {
     }
     logger.info("\(TerminationSignals.name(signal)): stopping")
     gateway.stop()
+    if !configuration.pidFile.isEmpty { PidFile.remove(configuration.pidFile) }
     logger.info("stopped")
     exit(0)
 }

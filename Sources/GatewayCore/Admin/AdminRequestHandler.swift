@@ -10,7 +10,7 @@ final class AdminRequestHandler: HTTPRequestHandler {
     private let loop: EventLoop
     private let source: FiguresSource
     private let rates: RateWindow
-    private let bearer: [UInt8]?
+    private var bearer: [UInt8]?
     static let topEntries = 10
 
     init(loop: EventLoop, source: FiguresSource, rates: RateWindow, bearerToken: String?) {
@@ -19,6 +19,9 @@ final class AdminRequestHandler: HTTPRequestHandler {
         self.rates = rates
         bearer = bearerToken.map { Array("Bearer \($0)".utf8) }
     }
+
+    /// A reload's admin.bearerToken; on this loop.
+    func setBearerToken(_ token: String?) { bearer = token.map { Array("Bearer \($0)".utf8) } }
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
         guard authorized(request) else {

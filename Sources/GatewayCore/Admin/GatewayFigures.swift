@@ -33,6 +33,8 @@ struct GatewayFigures {
     var maxBufferedBodyBytes = 0
     var startedAtSeconds = 0
     var refusals: [RecentRefusals.Entry] = []
+    var reloadsApplied = 0
+    var reloadsRefused = 0
 }
 
 /// What the admin handlers on every loop share: the loops' handlers to gather from, and the
@@ -40,23 +42,29 @@ struct GatewayFigures {
 final class FiguresSource: @unchecked Sendable {
     // @unchecked: `handlers` are each touched only on their own loop, through LoopCallback.
     let handlers: [JSONActionHandler]
-    let listeners: [(name: String, address: String, secure: Bool, counter: ConnectionCounter, statistics: ListenerStatistics)]
-    let targets: [UpstreamTarget]
+    typealias ListenerEntry = (name: String, address: String, secure: Bool, counter: ConnectionCounter, statistics: ListenerStatistics)
+    /// What a reload changes: the listeners and upstreams there are.
+    private let current: Mutex<(listeners: [ListenerEntry], targets: [UpstreamTarget])>
     let services: SessionServices
     let bodyBudget: BodyBudget?
     let refusals: RecentRefusals
+    let reloads: ReloadCounters
     let startedAtSeconds = WallClock.nowSeconds()
 
-    init(handlers: [JSONActionHandler],
-         listeners: [(name: String, address: String, secure: Bool, counter: ConnectionCounter, statistics: ListenerStatistics)],
-         targets: [UpstreamTarget], services: SessionServices, bodyBudget: BodyBudget?, refusals: RecentRefusals) {
+    init(handlers: [JSONActionHandler], targets: [UpstreamTarget], services: SessionServices, bodyBudget: BodyBudget?,
+         refusals: RecentRefusals, reloads: ReloadCounters) {
         self.handlers = handlers
-        self.listeners = listeners
-        self.targets = targets
+        current = Mutex(([], targets))
         self.services = services
         self.bodyBudget = bodyBudget
         self.refusals = refusals
+        self.reloads = reloads
     }
+
+    var listeners: [ListenerEntry] { current.withLock { $0.listeners } }
+    var targets: [UpstreamTarget] { current.withLock { $0.targets } }
+    func setListeners(_ listeners: [ListenerEntry]) { current.withLock { $0.listeners = listeners } }
+    func setTargets(_ targets: [UpstreamTarget]) { current.withLock { $0.targets = targets } }
 
     /// Copies every loop's counts on its loop, adds them up on `loop`, then calls `completion` there.
     func gather(on loop: EventLoop, top: Int, _ completion: @escaping (GatewayFigures) -> Void) {
@@ -91,6 +99,8 @@ final class FiguresSource: @unchecked Sendable {
         figures.maxBufferedBodyBytes = bodyBudget?.limit ?? 0
         figures.startedAtSeconds = startedAtSeconds
         figures.refusals = refusals.entries
+        figures.reloadsApplied = reloads.applied.load(ordering: .relaxed)
+        figures.reloadsRefused = reloads.refused.load(ordering: .relaxed)
         return figures
     }
 }

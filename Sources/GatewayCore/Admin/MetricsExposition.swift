@@ -17,6 +17,9 @@ enum MetricsExposition {
         out.family(p + "start_time_seconds", .gauge, help: "When the gateway started, in seconds since 1970.")
         out.sample(p + "start_time_seconds", [], figures.startedAtSeconds)
 
+        out.family(p + "config_reloads_total", .counter, help: "Reloads of gateway.json (SIGHUP, gateway reload), applied or refused.")
+        out.sample(p + "config_reloads_total", [("result", "applied")], figures.reloadsApplied)
+        out.sample(p + "config_reloads_total", [("result", "refused")], figures.reloadsRefused)
         requests(&out, figures.counts)
         sessions(&out, figures)
         listeners(&out, figures.listeners)

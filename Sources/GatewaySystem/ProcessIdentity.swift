@@ -1,0 +1,75 @@
+import Glibc
+
+/// The process's pid file: written whole (a temporary file renamed over it), so a reader never
+/// sees half a number, and removed at a clean stop.
+public enum PidFile {
+    public static func write(_ path: String) throws(SystemError) {
+        let temporary = path + ".tmp"
+        let descriptor = try syscall("open \(temporary)") { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        let text = Array("\(getpid())\n".utf8)
+        let written = text.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        guard written == text.count else { unlink(temporary); throw SystemError(call: "write \(temporary)", errno: errno == 0 ? EIO : errno) }
+        _ = try syscall("rename \(temporary) to \(path)") { rename(temporary, path) }
+    }
+
+    /// The pid in the file, if it names a running process.
+    public static func runningProcess(_ path: String) -> Result<Int32, PidFileError> {
+        guard let bytes = try? FileSystem.readBytes(path) else { return .failure(.unreadable(path)) }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+        guard let pid = Int32(text), pid > 0 else { return .failure(.malformed(path, text)) }
+        guard kill(pid, 0) == 0 || errno == EPERM else { return .failure(.notRunning(path, pid)) }
+        return .success(pid)
+    }
+
+    public static func remove(_ path: String) { unlink(path) }
+
+    /// Sends `signal` to `pid`.
+    public static func send(_ signal: Int32, to pid: Int32) throws(SystemError) {
+        _ = try syscall("kill \(pid)") { kill(pid, signal) }
+    }
+}
+
+public enum PidFileError: Error, CustomStringConvertible {
+    case unreadable(String), malformed(String, String), notRunning(String, Int32)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path): return "cannot read the pid file \(path) (is the gateway running?)"
+        case .malformed(let path, let text): return "the pid file \(path) holds \"\(text)\", not a process ID"
+        case .notRunning(let path, let pid): return "no process \(pid) runs (the pid file \(path) is stale)"
+        }
+    }
+}
+
+/// Switching to an unprivileged account after binding ports below 1024 as root.
+public enum AccountSwitch {
+    public struct Account: Sendable {
+        public let name: String
+        public let uid: uid_t
+        public let gid: gid_t
+    }
+
+    public static func lookUp(_ name: String) -> Account? {
+        guard let entry = getpwnam(name) else { return nil }
+        return Account(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+    }
+
+    public static var isRoot: Bool { geteuid() == 0 }
+
+    /// Gives `paths` (the data folder, its files, the logs) to the account, then becomes it:
+    /// supplementary groups, group, then user, in that order (the other way round cannot drop the group).
+    public static func become(_ account: Account, owning paths: [String]) throws(SystemError) {
+        for path in paths { _ = try syscall("chown \(path)") { chown(path, account.uid, account.gid) } }
+        _ = try syscall("initgroups \(account.name)") { initgroups(account.name, account.gid) }
+        _ = try syscall("setgid \(account.gid)") { setgid(account.gid) }
+        _ = try syscall("setuid \(account.uid)") { setuid(account.uid) }
+    }
+}
+
+private extension String {
+    func trimmingWhitespace() -> String {
+        String(drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }.reversed()
+            .drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+}
