@@ -66,6 +66,9 @@ public final class StubState: Sendable {
     }
 
     public var requests: Int { requestCount.load(ordering: .relaxed) }
+    private let healthCheckCount = Atomic<Int>(0)
+    public var healthChecks: Int { healthCheckCount.load(ordering: .relaxed) }
+    func countHealthCheck() { healthCheckCount.wrappingAdd(1, ordering: .relaxed) }
     func countRequest(_ body: [UInt8]) {
         requestCount.wrappingAdd(1, ordering: .relaxed)
         recent.withLock { list in

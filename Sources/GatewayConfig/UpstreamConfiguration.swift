@@ -60,8 +60,22 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     public var responseTimeoutSeconds: Double
     /// A pooled connection unused this long is closed. Default 60 s.
     public var idleTimeoutSeconds: Double
-    /// How often a connect probe checks an upstream for /ready and routing. Default 5 s.
+    /// How often a JSON check (a pingSession POST) probes the upstream for /ready and routing. Default 5 s.
     public var healthCheckIntervalSeconds: Double
+    /// A check not answered within this fails. Default 2 s.
+    public var healthCheckTimeoutSeconds: Double = 2
+    /// The admin action each check sends. Default "pingSession".
+    public var healthCheckAction = "pingSession"
+    /// Passed checks in a row that bring a down upstream back. Default 2.
+    public var healthCheckRise = 2
+    /// Failed checks in a row that take it down. Default 3.
+    public var healthCheckFall = 3
+    /// Failed requests in a row (connect failures, timeouts, 5xx) that eject it. Default 5; 0 never ejects.
+    public var ejectAfterFailures = 5
+    /// How long an ejected upstream is left alone. Default 30 s.
+    public var ejectSeconds: Double = 30
+    /// Its share of new logins. Default 1.
+    public var weight = 1
 
     /// How an `https://` upstream is verified (`tls`); nil for `http://`.
     public var tls: TLSClientSettings?
@@ -100,6 +114,16 @@ public struct UpstreamConfiguration: Sendable, Equatable {
             idleTimeoutSeconds: reader.seconds("idleTimeoutSeconds", default: 60, range: 0.001...86_400),
             healthCheckIntervalSeconds: reader.seconds("healthCheckIntervalSeconds", default: 5, range: 0.1...3600))
         upstream.tls = tls
+        upstream.healthCheckTimeoutSeconds = reader.seconds("healthCheckTimeoutSeconds", default: 2, range: 0.01...600)
+        upstream.healthCheckAction = reader.string("healthCheckAction", default: "pingSession")
+        if upstream.healthCheckAction.isEmpty || !upstream.healthCheckAction.allSatisfy({ $0.isASCII && $0.isLetter }) {
+            reader.report("healthCheckAction", "\"\(upstream.healthCheckAction)\" must be an action name such as \"pingSession\"")
+        }
+        upstream.healthCheckRise = reader.int("healthCheckRise", default: 2, range: 1...100)
+        upstream.healthCheckFall = reader.int("healthCheckFall", default: 3, range: 1...100)
+        upstream.ejectAfterFailures = reader.int("ejectAfterFailures", default: 5, range: 0...100_000)
+        upstream.ejectSeconds = reader.seconds("ejectSeconds", default: 30, range: 0.1...86_400)
+        upstream.weight = reader.int("weight", default: 1, range: 1...1000)
         reader.finish()
         return upstream
     }

@@ -70,6 +70,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
 
     func upstreamResponseHead(_ head: HTTP1ResponseHead) {
         responseStarted = true
+        pool.noteOutcome(failed: head.status >= 500, "answered HTTP \(head.status)")
         let length: Int?
         switch head.framing {
         case .contentLength(let n): length = n
@@ -159,6 +160,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         record?.upstreamEnded()
         record?.reason = failure.description
         pool.counters.failures += 1
+        if failure.kind != .queueFull { pool.noteOutcome(failed: true, failure.description) }
         if failure.kind == .connectTimeout || failure.kind == .responseTimeout { pool.counters.timeouts += 1 }
         if responseStarted {
             responder.end(reusable: false)

@@ -275,13 +275,21 @@ public final class Gateway {
 
     /// Pool limits are per loop; the configured totals are split evenly (at least one each).
     static func poolSettings(_ upstream: UpstreamConfiguration, loops: Int) -> UpstreamTarget.Settings {
-        UpstreamTarget.Settings(
+        var settings = UpstreamTarget.Settings(
             maxConnectionsPerLoop: max(1, upstream.maxConnections / loops),
             maxQueuedRequests: upstream.maxQueuedRequests,
             connectTimeoutMilliseconds: milliseconds(upstream.connectTimeoutSeconds),
             responseTimeoutMilliseconds: milliseconds(upstream.responseTimeoutSeconds),
             idleTimeoutMilliseconds: milliseconds(upstream.idleTimeoutSeconds),
             healthCheckIntervalMilliseconds: milliseconds(upstream.healthCheckIntervalSeconds))
+        settings.health.checkBody = Array(#"{"api":"admin","action":"\#(upstream.healthCheckAction)"}"#.utf8)
+        settings.health.checkTimeoutMilliseconds = milliseconds(upstream.healthCheckTimeoutSeconds)
+        settings.health.rise = upstream.healthCheckRise
+        settings.health.fall = upstream.healthCheckFall
+        settings.health.ejectAfterFailures = upstream.ejectAfterFailures
+        settings.health.ejectMilliseconds = milliseconds(upstream.ejectSeconds)
+        settings.health.weight = upstream.weight
+        return settings
     }
 
     static func serverSettings(_ limits: LimitsConfiguration, budget: BodyBudget? = nil) -> HTTPServerSettings {

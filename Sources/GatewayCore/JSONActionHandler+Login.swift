@@ -106,7 +106,8 @@ final class LoginAttempt: HTTPExchange {
     private let parameters: SessionParameters
     private let client: String
     private let responder: HTTPResponder
-    private let pool: UpstreamPool
+    private var pool: UpstreamPool
+    private var failedOver = false
     private var askedForPermanent: Bool
     private var call: UpstreamCall?
     private var done = false
@@ -155,6 +156,16 @@ final class LoginAttempt: HTTPExchange {
         let upstream = pool.target.name
         switch result {
         case .failure(let failure):
+            // The login never reached that upstream: another one takes it, once.
+            if !failedOver, failure.kind == .connectFailed || failure.kind == .connectTimeout || failure.kind == .queueFull,
+               let other = handler.alternativePool(to: pool) {
+                failedOver = true
+                handler.logger.info("login of '\(parameters.username)' from \(client): \(failure); trying upstream '\(other.target.name)'")
+                pool = other
+                record.upstream = other.target.name
+                start()
+                return
+            }
             settle(authenticated: nil)
             handler.recorder.metrics.countRefusal(.upstreamFailure)
             refuse(httpStatus: failure.httpStatus, failure.kind == .connectTimeout || failure.kind == .responseTimeout ? .upstreamTimeout : .upstreamUnavailable,

@@ -128,6 +128,12 @@ final class JSONActionHandler {
 
     func choosePool() -> UpstreamPool { selector.choose() }
 
+    /// Another upstream for a login `pool` could not take, if one is not down.
+    func alternativePool(to pool: UpstreamPool) -> UpstreamPool? {
+        let other = selector.choose()
+        return other !== pool && other.target.health != .unhealthy ? other : selector.pools.first { $0 !== pool && $0.target.health != .unhealthy }
+    }
+
     var poolsForScrape: [UpstreamPool] { selector.pools }
 
     /// A reload: pools for the upstreams now configured. A target kept as it was keeps its pool;
@@ -185,6 +191,13 @@ final class JSONActionHandler {
             return nil
         }
         record.upstream = pool.target.name
+        if pool.target.health == .unhealthy {
+            // The session is kept: once its upstream is back (and still knows it), it works again.
+            record.reason = "upstream '\(pool.target.name)' is down"
+            responder.respond(status: 503, headers: [("Content-Type", "application/json"), ("Retry-After", "5")],
+                              body: failure(request, .sessionUpstreamDown, "This session's upstream '\(pool.target.name)' is down. Log in again with createSession to get a session on a healthy upstream; this session is kept and works again if '\(pool.target.name)' comes back.").bytes)
+            return nil
+        }
         record.forwarded = true
         let splice = upstreamSplice(request, session: session)
         let query = http.head.target.firstIndex(of: "?").map { http.head.target[$0...] } ?? ""

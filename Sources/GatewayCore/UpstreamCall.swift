@@ -37,6 +37,7 @@ final class UpstreamCall: UpstreamExchange {
     func upstreamResponseHead(_ head: HTTP1ResponseHead) {
         responseStarted = true
         status = head.status
+        pool.noteOutcome(failed: head.status >= 500, "answered HTTP \(head.status)")
     }
 
     func upstreamResponseBody(_ bytes: consuming [UInt8]) {
@@ -56,6 +57,7 @@ final class UpstreamCall: UpstreamExchange {
             pool.submit(self)
             return
         }
+        if failure.kind != .queueFull { pool.noteOutcome(failed: true, failure.description) }
         finish(.failure(failure))
     }
 

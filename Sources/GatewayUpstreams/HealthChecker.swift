@@ -1,11 +1,13 @@
 import GatewayEventLoop
+import GatewayHTTP1
 import GatewayLogging
 import GatewaySystem
 import GatewayTLS
 
-/// Probes every upstream with a TCP connect (and, for `https://` upstreams, a verified TLS handshake)
-/// at its `healthCheckIntervalSeconds`, so that /ready and routing learn of an upstream coming back
-/// (or going away, or presenting a certificate the gateway refuses) even while no request goes to it.
+/// Checks every upstream at its `healthCheckIntervalSeconds` by speaking the JSON Action API: a
+/// fresh connection (TLS verified for `https://`), a POST of `pingSession`, and a FairCom envelope
+/// back with HTTP 200 within `healthCheckTimeoutSeconds`. `healthCheckRise` passes in a row bring an
+/// upstream up, `healthCheckFall` failures take it down; /ready, /metrics and login routing follow.
 public final class HealthChecker: TimerHandler {
     private let loop: EventLoop
     private let targets: [UpstreamTarget]
@@ -34,13 +36,16 @@ public final class HealthChecker: TimerHandler {
     }
 }
 
-/// One connect attempt; healthy when it connects (and completes its TLS handshake) within the
-/// connect timeout.
+/// One check: connect, send the check's JSON action, read the answer, then close.
 final class HealthProbe: StreamConnection {
     private let target: UpstreamTarget
     private let logger: Logger
     private var timer = TimerID.none
     private var settled = false
+    private var parser = HTTP1ResponseParser(limits: HTTP1Limits(maxBodyBytes: HealthProbe.maxAnswerBytes))
+    private var status = 0
+    private var body: [UInt8] = []
+    static let maxAnswerBytes = 64 * 1024
 
     private init(target: UpstreamTarget, loop: EventLoop, socket: Socket, channel: TLSChannel?, logger: Logger) {
         self.target = target
@@ -50,55 +55,91 @@ final class HealthProbe: StreamConnection {
 
     static func launch(target: UpstreamTarget, loop: EventLoop, logger: Logger) {
         let opened: (socket: Socket, connected: Bool, channel: TLSChannel?)
-        do { opened = try target.openSocket() } catch { settle(target, .unhealthy, error.reason, logger); return }
+        do { opened = try target.openSocket() } catch { target.recordCheck(passed: false, reason: "check: \(error.reason)", logger: logger); return }
         let probe = HealthProbe(target: target, loop: loop, socket: opened.socket, channel: opened.channel, logger: logger)
-        if opened.connected && opened.channel == nil {
-            probe.settle(.healthy, "connected")
-            opened.socket.close()
-            return
-        }
         do {
-            // With TLS the handshake decides; start() sends its first flight on a finished connect.
-            if opened.connected { try probe.start() } else { try probe.startConnecting() }
-            probe.timer = loop.schedule(after: target.settings.connectTimeoutMilliseconds, handler: probe)
+            probe.timer = loop.schedule(after: target.settings.health.checkTimeoutMilliseconds, handler: probe)
+            if opened.connected {
+                try probe.start()
+                probe.didConnect()
+            } else {
+                try probe.startConnecting()
+            }
         } catch {
+            loop.cancel(probe.timer)
             opened.socket.close()
-            settle(target, .unhealthy, "\(error)", logger)
+            target.recordCheck(passed: false, reason: "check: \(error)", logger: logger)
         }
     }
 
     override func didConnect() {
-        guard channel == nil else { return }
-        settle(.healthy, "connected")
-        close()
-    }
-
-    override func didEstablishSecurity() {
-        settle(.healthy, "connected, TLS verified")
-        close()
+        var request = Array("POST \(target.path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Type: application/json\r\nUser-Agent: faircom-gateway-health-check\r\nConnection: close\r\nContent-Length: ".utf8)
+        request += Array("\(target.settings.health.checkBody.count)\r\n\r\n".utf8)
+        request += target.settings.health.checkBody
+        write(request)
     }
 
     override func didFailSecurity(_ reason: String) {
-        settle(.unhealthy, "TLS handshake failed: \(reason)")
+        settle(false, "TLS handshake failed: \(reason)")
+    }
+
+    override func didReceive() {
+        while !settled {
+            let outcome = input.withReadableBytes { bytes -> Result<(consumed: Int, event: HTTP1ResponseEvent?), HTTP1ParseError> in
+                do throws(HTTP1ParseError) { return .success(try parser.parse(bytes)) } catch { return .failure(error) }
+            }
+            switch outcome {
+            case .failure(let error):
+                settle(false, "check answered with a malformed response: \(error.message)")
+                close()
+                return
+            case .success(let step):
+                input.consume(step.consumed)
+                switch step.event {
+                case nil: return
+                case .head(let head)?: status = head.status
+                case .body(let bytes)?: body += bytes
+                case .end?:
+                    judge()
+                    close()
+                    return
+                }
+            }
+        }
+    }
+
+    override func didReachEndOfInput() {
+        // An answer framed by the connection's end is complete now.
+        if !settled && status != 0 && parser.hasStarted { judge() }
+        close()
+    }
+
+    private func judge() {
+        guard status == 200 else {
+            settle(false, "check answered HTTP \(status)")
+            return
+        }
+        let key = Array("\"errorCode\"".utf8)
+        guard ByteSearch.firstIndex(of: key, in: body) != nil else {
+            settle(false, "check answered HTTP 200 without a FairCom envelope")
+            return
+        }
+        settle(true, channel == nil ? "check answered with a FairCom envelope" : "check answered with a FairCom envelope over verified TLS")
     }
 
     override func timerFired(_ tag: Int) {
-        settle(.unhealthy, isHandshaking && !isConnecting ? "TLS handshake timed out" : "connect timed out")
+        settle(false, isConnecting ? "check: connect timed out" : isHandshaking ? "check: TLS handshake timed out" : "check not answered within \(target.settings.health.checkTimeoutMilliseconds) ms")
         close()
     }
 
     override func didClose(error: SystemError?) {
         loop.cancel(timer)
-        settle(.unhealthy, error?.description ?? "closed")
+        settle(false, "check: \(error?.description ?? "connection closed before the answer")")
     }
 
-    private func settle(_ health: UpstreamTarget.Health, _ reason: String) {
+    private func settle(_ passed: Bool, _ reason: String) {
         guard !settled else { return }
         settled = true
-        Self.settle(target, health, reason, logger)
-    }
-
-    private static func settle(_ target: UpstreamTarget, _ health: UpstreamTarget.Health, _ reason: String, _ logger: Logger) {
-        target.note(health, reason: "health check \(reason)", logger: logger)
+        target.recordCheck(passed: passed, reason: reason, logger: logger)
     }
 }

@@ -75,18 +75,13 @@ public final class UpstreamPool {
 
     private func connectFailed(_ exchange: UpstreamExchange, _ reason: String) {
         openCount -= 1
-        noteHealth(.unhealthy, reason: "connect failed: \(reason)")
         exchange.upstreamFailed(UpstreamFailure(kind: .connectFailed, upstream: target.name,
                                                 detail: "connect to \(target.address) failed: \(reason)"))
     }
 
-    func connectionEstablished(_ connection: UpstreamConnection) {
-        noteHealth(.healthy, reason: "connected")
-    }
+    func connectionEstablished(_ connection: UpstreamConnection) {}
 
-    func connectFailed(_ connection: UpstreamConnection, reason: String = "connect failed") {
-        noteHealth(.unhealthy, reason: reason)
-    }
+    func connectFailed(_ connection: UpstreamConnection, reason: String = "connect failed") {}
 
     /// A connection finished an exchange and may be reused.
     func release(_ connection: UpstreamConnection) {
@@ -137,7 +132,11 @@ public final class UpstreamPool {
         }
     }
 
-    private func noteHealth(_ health: UpstreamTarget.Health, reason: String) {
-        target.note(health, reason: reason, logger: logger)
+    /// What a request met here, for the target's passive ejection (logged by the target).
+    public func noteOutcome(failed: Bool, _ reason: @autoclosure () -> String) {
+        target.recordRequest(failed: failed, reason: reason(), logger: logger)
     }
+
+    /// Requests this loop has under way or queued here, for least-outstanding routing.
+    public var outstanding: Int { openCount - idle.count + waitingCount }
 }

@@ -19,6 +19,7 @@ public final class UpstreamTarget: Sendable {
         public var responseTimeoutMilliseconds: Int64
         public var idleTimeoutMilliseconds: Int64
         public var healthCheckIntervalMilliseconds: Int64
+        public var health = HealthPolicy()
 
         public init(maxConnectionsPerLoop: Int, maxQueuedRequests: Int, connectTimeoutMilliseconds: Int64,
                     responseTimeoutMilliseconds: Int64, idleTimeoutMilliseconds: Int64, healthCheckIntervalMilliseconds: Int64) {
@@ -31,6 +32,25 @@ public final class UpstreamTarget: Sendable {
         }
     }
 
+    /// When the active checks and the requests themselves decide an upstream is up or down.
+    public struct HealthPolicy: Sendable {
+        /// The JSON action each check POSTs; any FairCom envelope answered with HTTP 200 passes.
+        public var checkBody = Array(#"{"api":"admin","action":"pingSession"}"#.utf8)
+        /// A check not answered (connect, TLS and answer) within this fails. Default 2 s.
+        public var checkTimeoutMilliseconds: Int64 = 2000
+        /// Consecutive passed checks that bring a down upstream back. Default 2.
+        public var rise = 2
+        /// Consecutive failed checks that take an upstream down. Default 3.
+        public var fall = 3
+        /// Consecutive failed requests (connect failures, timeouts, 5xx) that eject it. Default 5; 0 never.
+        public var ejectAfterFailures = 5
+        /// How long an ejected upstream takes no logins and no requests before it is tried again. Default 30 s.
+        public var ejectMilliseconds: Int64 = 30_000
+        /// Its share of new logins against the other upstreams'. Default 1.
+        public var weight = 1
+        public init() {}
+    }
+
     public let name: String
     public let address: SocketAddress
     /// The request path prefix, e.g. "/api".
@@ -40,7 +60,14 @@ public final class UpstreamTarget: Sendable {
     public let settings: Settings
     /// TLS for `https://` upstreams (verification, client certificate, session reuse); nil for http.
     public let tls: TLSClientContext?
+    /// What the checks say, read per request without a lock.
     private let healthState = Atomic<Int>(Health.unknown.rawValue)
+    /// Monotonic milliseconds until which the requests' failures keep it ejected (0: not ejected).
+    private let ejectedUntil = Atomic<Int64>(0)
+    /// Consecutive failed requests, across every loop.
+    private let requestFailures = Atomic<Int>(0)
+    /// The checks' run of passes (positive) or failures (negative); touched by the checker's loop only.
+    private let checkRun = Atomic<Int>(0)
 
     public init(name: String, address: SocketAddress, path: String, settings: Settings, tls: TLSClientContext? = nil) {
         self.name = name
@@ -55,7 +82,18 @@ public final class UpstreamTarget: Sendable {
         self.settings = settings
     }
 
-    public var health: Health { Health(rawValue: healthState.load(ordering: .relaxed)) ?? .unknown }
+    /// Down while ejected, else what the checks say (unknown until the first one answers).
+    public var health: Health {
+        let until = ejectedUntil.load(ordering: .relaxed)
+        if until != 0 && MonotonicClock.nowMilliseconds() < until { return .unhealthy }
+        return Health(rawValue: healthState.load(ordering: .relaxed)) ?? .unknown
+    }
+
+    /// Whether request failures have it ejected now.
+    public var isEjected: Bool {
+        let until = ejectedUntil.load(ordering: .relaxed)
+        return until != 0 && MonotonicClock.nowMilliseconds() < until
+    }
 
     /// Starts a non-blocking connect and, for an `https://` upstream, puts a TLS channel on the socket
     /// (its handshake runs once connected). `connected` tells that the connect finished at once.
@@ -73,17 +111,44 @@ public final class UpstreamTarget: Sendable {
         }
     }
 
-    /// Records the latest evidence; returns the previous state so callers can log transitions.
-    @discardableResult
-    public func record(_ health: Health) -> Health {
-        Health(rawValue: healthState.exchange(health.rawValue, ordering: .relaxed)) ?? .unknown
+    /// One active check's verdict. The first ever decides at once; after that `rise` passes in a
+    /// row bring it up and `fall` failures in a row take it down. Transitions are logged.
+    public func recordCheck(passed: Bool, reason: @autoclosure () -> String, logger: Logger) {
+        let run = checkRun.load(ordering: .relaxed)
+        let next = passed ? max(run, 0) + 1 : min(run, 0) - 1
+        checkRun.store(next, ordering: .relaxed)
+        let current = Health(rawValue: healthState.load(ordering: .relaxed)) ?? .unknown
+        let policy = settings.health
+        let verdict: Health
+        switch current {
+        case .unknown: verdict = passed ? .healthy : .unhealthy
+        case .healthy: verdict = next <= -policy.fall ? .unhealthy : .healthy
+        case .unhealthy: verdict = next >= policy.rise ? .healthy : .unhealthy
+        }
+        guard verdict != current else { return }
+        healthState.store(verdict.rawValue, ordering: .relaxed)
+        if verdict == .healthy {
+            requestFailures.store(0, ordering: .relaxed)
+            ejectedUntil.store(0, ordering: .relaxed)
+            logger.info("upstream '\(name)' (\(address)) is up: \(reason())")
+        } else {
+            logger.warning("upstream '\(name)' (\(address)) is down: \(reason())")
+        }
     }
 
-    /// Records the health and logs a transition (reachable at info, unreachable at warning).
-    public func note(_ health: Health, reason: @autoclosure () -> String, logger: Logger) {
-        let previous = record(health)
-        guard previous != health else { return }
-        let level: Logger.Level = health == .healthy ? .info : .warning
-        logger.log(level, "upstream '\(name)' (\(address)) is now \(health == .healthy ? "reachable" : "unreachable"): \(reason())")
+    /// A request's outcome at this upstream. `failed`: it could not connect, timed out or answered
+    /// 5xx. `ejectAfterFailures` in a row eject it for `ejectMilliseconds`. A success costs one
+    /// relaxed load while there is no run of failures to reset.
+    public func recordRequest(failed: Bool, reason: @autoclosure () -> String, logger: Logger) {
+        guard failed else {
+            if requestFailures.load(ordering: .relaxed) != 0 { requestFailures.store(0, ordering: .relaxed) }
+            return
+        }
+        let policy = settings.health
+        let failures = requestFailures.wrappingAdd(1, ordering: .relaxed).newValue
+        guard policy.ejectAfterFailures > 0, failures >= policy.ejectAfterFailures, !isEjected else { return }
+        requestFailures.store(0, ordering: .relaxed)
+        ejectedUntil.store(MonotonicClock.nowMilliseconds() + policy.ejectMilliseconds, ordering: .relaxed)
+        logger.warning("upstream '\(name)' (\(address)) ejected for \(policy.ejectMilliseconds / 1000) s after \(failures) failed requests in a row (upstreams[].ejectAfterFailures): \(reason())")
     }
 }

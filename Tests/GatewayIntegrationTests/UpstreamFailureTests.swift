@@ -91,13 +91,18 @@ import Testing
         let dead = try Servers.stub(), alive = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [dead.port, alive.port])
         dead.kill()
-        // A login sent to the dead one fails and marks it; after that every login lands on the live one.
+        // A login the dead one cannot even take (connection refused) is tried on the live one at once;
+        // once the checks mark it down, logins go only to the live one.
         let login = #"{"api":"admin","action":"createSession","params":{"username":"admin","password":"ADMIN"}}"#
-        _ = try TestClient.post(port: gateway.port, login)
-        _ = try TestClient.post(port: gateway.port, login)
         for _ in 0..<6 {
             let response = try TestClient.post(port: gateway.port, login)
             #expect(response.status == 200 && response.json?["errorCode"]?.intValue == 0)
         }
+        #expect(SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("'stub0'") && gateway.stderr.contains("is down:") })
+        for _ in 0..<6 {
+            let response = try TestClient.post(port: gateway.port, login)
+            #expect(response.status == 200 && response.json?["errorCode"]?.intValue == 0)
+        }
+        #expect(try SessionTests.stubStats(alive)["sessions"]?.intValue == 12)
     }
 }

@@ -28,7 +28,7 @@ import Testing
         // Ready before any request: only the health probe (a verified handshake) can have said so. A
         // login first could mark the upstream reachable through its pooled connection instead.
         #expect(SessionLifetimeTests.waitFor(10) { (try? TestClient.get(port: gateway.port, "/ready").status) == 200 })
-        #expect(gateway.stderr.contains("health check connected, TLS verified"), "\(gateway.stderr.suffix(400))")
+        #expect(gateway.stderr.contains("is up: check answered with a FairCom envelope over verified TLS"), "\(gateway.stderr.suffix(400))")
         let token = try TestClient.login(port: gateway.port)
         let client = try TestClient(port: gateway.port)
         for _ in 0..<20 {
@@ -50,7 +50,7 @@ import Testing
                                                          "privateKeyFilename": pki.path("gateway-client.key")])
         // The health probe's handshake already fails: /ready says so before any request is sent.
         // (Before the first probe ends /ready is 503 too, so the test waits for the probe's verdict.)
-        let probed = SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("health check TLS handshake failed: server certificate rejected: ") }
+        let probed = SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("is down: TLS handshake failed: server certificate rejected: ") }
         #expect(probed, "\(gateway.stderr.suffix(600))")
         let ready = try TestClient.get(port: gateway.port, "/ready")
         #expect(ready.status == 503 && ready.text.contains("secure"), "\(ready.text)")
