@@ -90,6 +90,10 @@ struct StubActions {
         if permanent && !state.allowsPermanentSessions {
             return FairComEnvelope(errorCode: 12040, errorMessage: "Permanent sessions are not enabled on this server (enablePermanentJsonApiSessions).")
         }
+        if state.maxSessionsPerAddress > 0 && state.sessionCount >= state.maxSessionsPerAddress {
+            // The stub's stand-in for FairCom's own limit (its real code and wording are not published).
+            return FairComEnvelope(errorCode: 12034, errorMessage: "Too many sessions for this IP address: the maximum of \(state.maxSessionsPerAddress) sessions per IP address has been reached.")
+        }
         let idle = params["idleConnectionTimeoutSeconds"]?.intValue ?? 3600
         let cursor = params["idleCursorTimeoutSeconds"]?.intValue ?? 600
         let settings = (params.objectValue ?? []).filter { Self.settingKeys.contains($0.0) && $0.1 != .null }

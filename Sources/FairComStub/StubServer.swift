@@ -14,6 +14,7 @@ public final class StubServer {
         public var accounts: [String: String] = ["admin": "ADMIN"]
         public var faults = StubFaults()
         public var allowsPermanentSessions = true
+        public var maxSessionsPerAddress = 0
         public var tokenBytes = 48
         public var logLevel = Logger.Level.warning
         /// Serve HTTPS (an `https://` upstream for tests): certificate and key files.
@@ -30,7 +31,8 @@ public final class StubServer {
     private var listeners: [Listener] = []
 
     public init(options: Options) throws {
-        state = StubState(accounts: options.accounts, faults: options.faults, allowsPermanentSessions: options.allowsPermanentSessions, tokenBytes: options.tokenBytes)
+        state = StubState(accounts: options.accounts, faults: options.faults, allowsPermanentSessions: options.allowsPermanentSessions, tokenBytes: options.tokenBytes,
+                           maxSessionsPerAddress: options.maxSessionsPerAddress)
         guard let address = SocketAddress(host: options.address, port: options.port) else {
             throw StubError("--address \(options.address) is not a numeric IPv4 or IPv6 address")
         }

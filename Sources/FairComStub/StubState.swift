@@ -42,6 +42,9 @@ public final class StubState: Sendable {
     public let accounts: [String: String]
     /// Whether createSession with permanentSession: true is accepted (FairCom's enablePermanentJsonApiSessions).
     public let allowsPermanentSessions: Bool
+    /// FairCom's own maxJsonApiSessionsPerIpAddress as the stub plays it: behind a gateway every
+    /// session comes from one address, so this caps them all. 0: no limit.
+    public let maxSessionsPerAddress: Int
     /// Random bytes in each token: 48 gives FairCom's 64 characters; tests vary it.
     public let tokenBytes: Int
     /// Like a FairCom server's hostUuid: the same for every session of this process.
@@ -53,7 +56,9 @@ public final class StubState: Sendable {
     private let recent = Mutex<[[UInt8]]>([])
     static let recentLimit = 32
 
-    public init(accounts: [String: String], faults: StubFaults = StubFaults(), allowsPermanentSessions: Bool = true, tokenBytes: Int = 48) {
+    public init(accounts: [String: String], faults: StubFaults = StubFaults(), allowsPermanentSessions: Bool = true, tokenBytes: Int = 48,
+                maxSessionsPerAddress: Int = 0) {
+        self.maxSessionsPerAddress = maxSessionsPerAddress
         self.accounts = accounts
         self.tokenBytes = tokenBytes
         self.allowsPermanentSessions = allowsPermanentSessions

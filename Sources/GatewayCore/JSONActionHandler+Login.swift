@@ -185,10 +185,19 @@ final class LoginAttempt: HTTPExchange {
                     start()
                     return
                 }
+                let message = answer["errorMessage"]?.stringValue ?? "login refused by upstream '\(upstream)'"
+                if let advice = UpstreamLimitAdvice.advice(forRefusal: message, upstream: upstream) {
+                    // Not the password's fault: the throttle does not count it.
+                    settle(authenticated: nil)
+                    handler.recorder.metrics.countRefusal(.upstreamLimit)
+                    handler.logger.warning("login of '\(parameters.username)' from \(client) refused by upstream '\(upstream)' (error \(errorCode): \(message)). \(advice)")
+                    refuse(httpStatus: 200, GatewayErrorCode(rawValue: errorCode), message + " " + advice)
+                    return
+                }
                 settle(authenticated: false)
                 handler.recorder.metrics.countRefusal(.authentication)
                 handler.logger.info("login of '\(parameters.username)' from \(client) refused by upstream '\(upstream)': error \(errorCode)")
-                refuse(httpStatus: 200, GatewayErrorCode(rawValue: errorCode), answer["errorMessage"]?.stringValue ?? "login refused by upstream '\(upstream)'")
+                refuse(httpStatus: 200, GatewayErrorCode(rawValue: errorCode), message)
                 return
             }
             settle(authenticated: true)

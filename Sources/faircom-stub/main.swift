@@ -4,7 +4,7 @@ import Glibc
 
 let usage = """
 usage: faircom-stub [--port P] [--address A] [--accounts FILE] [--workers N] [--latency-ms MS] [--fault none|close|http500|hang]
-                    [--permanent-sessions allow|refuse] [--token-bytes N]
+                    [--permanent-sessions allow|refuse] [--token-bytes N] [--max-sessions-per-address N]
                     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 
 A FairCom-style JSON Action backend for tests, benchmarks and local runs.
@@ -46,6 +46,9 @@ while let argument = arguments.next() {
         let choice = value()
         guard choice == "allow" || choice == "refuse" else { fail("--permanent-sessions must be allow or refuse (got \"\(choice)\")") }
         options.allowsPermanentSessions = choice == "allow"
+    case "--max-sessions-per-address":
+        guard let n = Int(value()), n >= 0 else { fail("--max-sessions-per-address must be a non-negative integer") }
+        options.maxSessionsPerAddress = n
     case "--token-bytes":
         guard let n = Int(value()), (12...189).contains(n) else { fail("--token-bytes must be 12 to 189") }
         options.tokenBytes = n

@@ -105,4 +105,19 @@ import Testing
         }
         #expect(try SessionTests.stubStats(alive)["sessions"]?.intValue == 12)
     }
+
+    @Test func anUpstreamsOwnSessionLimitNamesTheFairComSettingToRaise() throws {
+        let stub = try Servers.stub(["--max-sessions-per-address", "2"])
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port])
+        _ = try TestClient.login(port: gateway.port)
+        _ = try TestClient.login(port: gateway.port)
+        let refused = try SessionTests.login(gateway.port)
+        #expect(refused["errorCode"]?.intValue == 12034)
+        let message = refused["errorMessage"]?.stringValue ?? ""
+        #expect(message.contains("maxJsonApiSessionsPerIpAddress") && message.contains("services.json on that FairCom server"), "\(message)")
+        #expect(gateway.stderr.contains("refused by upstream 'stub0'") && gateway.stderr.contains("raise \"maxJsonApiSessionsPerIpAddress\""))
+        // Not a wrong password: the login throttle does not count it against the client.
+        for _ in 0..<8 { _ = try SessionTests.login(gateway.port) }
+        #expect(!gateway.stderr.contains("Too many failed logins"))
+    }
 }

@@ -26,7 +26,7 @@ struct MetricsCounts: Sendable {
     /// Why a login was refused, as a bounded label.
     enum LoginRefusal: String, CaseIterable, Sendable {
         case maxJsonApiSessions, maxJsonApiSessionsPerIpAddress, maxJsonApiSessionsPerUsername
-        case throttled, tooManyInFlight, authentication, upstreamFailure, invalidRequest
+        case throttled, tooManyInFlight, authentication, upstreamLimit, upstreamFailure, invalidRequest
     }
 
     /// An upstream's pool on one loop, at the moment of the copy, and what its requests met.
