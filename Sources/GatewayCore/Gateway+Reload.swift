@@ -202,6 +202,7 @@ extension Gateway {
             let listeners = entry.listeners
             onEveryLoop { loop in listeners[loop.index].stopAccepting() }
             retired += listeners
+            retiredCounters.append(entry.counter)
             let replaced = wanted.contains { $0.name == entry.config.name }
             changes.append("listener \(entry.config.name): \(replaced ? "changed; established connections keep the old settings" : "removed; established connections go on")")
         }

@@ -8,6 +8,7 @@ import Glibc
 import GatewaySystem
 import GatewayTLS
 import GatewayUpstreams
+import Synchronization
 
 /// The running gateway: one event loop per worker, each with its own listener sockets
 /// (SO_REUSEPORT), its own upstream pools and its own request handler, so a request never
@@ -40,6 +41,9 @@ public final class Gateway {
     let bodyBudget: BodyBudget
     let figures: FiguresSource
     let reloads = ReloadCounters()
+    /// Connections still open on listeners a reload retired.
+    var retiredConnections: Int { retiredCounters.reduce(0) { $0 + $1.current } }
+    var retiredCounters: [ConnectionCounter] = []
 
     /// Each enabled listener's name and the address it actually bound (port 0 resolved).
     public var boundListeners: [(name: String, address: SocketAddress)] { active.map { ($0.config.name, $0.address) } }
@@ -157,8 +161,24 @@ public final class Gateway {
             listener.loop.execute { listener.shutDown() }
         }
         let deadline = MonotonicClock.nowMilliseconds() + Self.milliseconds(configuration.limits.shutdownGraceSeconds)
-        while active.contains(where: { $0.counter.current > 0 }) && MonotonicClock.nowMilliseconds() < deadline {
+        func open() -> Int { active.reduce(0) { $0 + $1.counter.current } + retiredConnections }
+        while open() > 0 && MonotonicClock.nowMilliseconds() < deadline {
             usleep(20_000)
+        }
+        if open() > 0 {
+            let cut = Mutex((connections: 0, requests: 0))
+            let everyListener = active.flatMap(\.listeners) + retired
+            onEveryLoop { loop in
+                for listener in everyListener where listener.loop === loop {
+                    let (connections, requests) = listener.cutAll()
+                    cut.withLock { $0.connections += connections; $0.requests += requests }
+                }
+            }
+            let (connections, requests) = cut.withLock { $0 }
+            logger.warning("shutdown: the grace period of \(configuration.limits.shutdownGraceSeconds) s is over; cut \(requests) request\(requests == 1 ? "" : "s") on \(connections) connection\(connections == 1 ? "" : "s") (HTTP/1.1: 503, HTTP/2: RST_STREAM)")
+            // A moment for the 503s and resets to go out.
+            let flushed = MonotonicClock.nowMilliseconds() + 1000
+            while open() > 0 && MonotonicClock.nowMilliseconds() < flushed { usleep(10_000) }
         }
         group.stop()
         services.journal?.flush()

@@ -133,6 +133,26 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         successor.begin()
     }
 
+    func cut() -> Int {
+        switch phase {
+        case .awaitingResponse:
+            // Not answered yet: the client learns why, in FairCom's shape, before the close.
+            if let pending = exchange {
+                exchange = nil
+                pending.cancel()
+            }
+            respondAndClose(status: 503, envelope: .error(.shuttingDown, "the gateway is shutting down and its grace period (limits.shutdownGraceSeconds) is over; send the request again"))
+            return 1
+        case .streaming:
+            close()
+            return 1
+        case .reading:
+            let partial = head != nil
+            close()
+            return partial ? 1 : 0
+        }
+    }
+
     func closeGracefully() {
         if phase == .reading && input.isEmpty && head == nil && !isHandshaking { close(); return }
         responseKeepAlive = false

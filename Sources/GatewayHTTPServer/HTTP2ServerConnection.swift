@@ -368,6 +368,19 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     private var lastAcceptedStream = Int32.max
 
+    /// After the GOAWAY, every stream still open is reset, then the connection closes.
+    func cut() -> Int {
+        closeGracefully()
+        var count = 0
+        for (id, stream) in streams where stream.phase != .answered {
+            count += 1
+            session?.reset(stream: id, errorCode: HTTP2Session.cancel)
+        }
+        flushSession()
+        closeSoon()
+        return count
+    }
+
     /// GOAWAY: streams already begun are answered, new ones refused, then the connection closes.
     func closeGracefully() {
         guard !goingAway, let session else { return }

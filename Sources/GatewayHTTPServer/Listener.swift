@@ -144,6 +144,11 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
         stopAccepting()
         live.closeAllGracefully()
     }
+
+    /// The grace period is over: every connection is cut. Returns the connections and requests cut.
+    public func cutAll() -> (connections: Int, requests: Int) {
+        live.cutAll()
+    }
 }
 
 /// Binds one listening socket per loop on the same address (SO_REUSEPORT), so the kernel spreads

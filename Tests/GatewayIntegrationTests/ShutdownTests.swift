@@ -1,0 +1,39 @@
+import Foundation
+import GatewayJSON
+import GatewayTestSupport
+import Testing
+
+/// A stop that outlasts `limits.shutdownGraceSeconds`: what is cut is answered, counted and logged.
+@Suite struct ShutdownTests {
+    @Test func requestsCutAtTheEndOfTheGracePeriodAreAnsweredAndCounted() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["limits"] = ["shutdownGraceSeconds": 0.5]
+        }
+        let token = try TestClient.login(port: gateway.port)
+        try UpstreamFailureTests.setFaults(stub, #"{"mode":"hang"}"#)
+        // One HTTP/1.1 request and one HTTP/2 stream held by the hanging upstream.
+        let plain = try TestClient(port: gateway.port, timeoutSeconds: 10)
+        plain.sendPost(#"{"action":"listDatabases","authToken":"\#(token)"}"#)
+        let bodyFile = try Servers.temporaryDirectory() + "/request.json"
+        defer { try? FileManager.default.removeItem(atPath: (bodyFile as NSString).deletingLastPathComponent) }
+        try #"{"action":"listDatabases","authToken":"\#(token)"}"#.write(toFile: bodyFile, atomically: false, encoding: .utf8)
+        let multiplexed = try Command.start("nghttp", ["-v", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
+        #expect(SessionLifetimeTests.waitFor(10) { (try? SessionTests.stubStats(stub)["requests"]?.intValue) ?? 0 >= 3 },
+                "both requests reached the upstream")
+        gateway.signal(SIGTERM)
+
+        let answer = try #require(plain.readResponse())
+        #expect(answer.status == 503 && answer.json?["errorCode"]?.intValue == 17013, "\(answer.text)")
+        #expect(answer.text.contains("grace period"))
+        let frames = multiplexed.finish()
+        #expect(frames.contains("recv GOAWAY frame"), "\(frames.suffix(800))")
+        #expect(frames.contains("recv RST_STREAM frame"), "\(frames.suffix(800))")
+        #expect(frames.range(of: "recv GOAWAY")!.lowerBound < frames.range(of: "recv RST_STREAM")!.lowerBound, "GOAWAY first")
+        #expect(SessionLifetimeTests.waitFor(10) { !gateway.process.isRunning })
+        #expect(gateway.process.terminationStatus == 0)
+        let log = gateway.stderr
+        #expect(log.contains("the grace period of 0.5 s is over; cut 2 requests on 2 connections"), "\(log.suffix(1500))")
+        #expect(log.hasSuffix("stopped\n"), "the last line says the gateway has stopped: \(log.suffix(300))")
+    }
+}
