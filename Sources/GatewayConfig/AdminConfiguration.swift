@@ -4,6 +4,7 @@ import GatewaySystem
 /// `admin`: the operator's listener, apart from the API listeners: /metrics (Prometheus), the
 /// status page at /, /health, /ready and /stats. Loopback by default; elsewhere it needs a bearer
 /// token or required client certificates, since it shows usernames and client addresses.
+/// `bearerTokenFile` is read when gateway.json is (at start and at each reload).
 public struct AdminConfiguration: Sendable, Equatable {
     /// The listener itself (named "admin"; HTTP/1.1 only).
     public var listener: ListenerConfiguration
@@ -30,7 +31,20 @@ public struct AdminConfiguration: Sendable, Equatable {
             listener.tls?.server.applicationProtocols = ["http/1.1"]
         }
         var admin = AdminConfiguration(listener: listener)
-        let token = reader.string("bearerToken", default: "")
+        var token = reader.string("bearerToken", default: "")
+        let tokenFile = reader.string("bearerTokenFile", default: "")
+        if !tokenFile.isEmpty {
+            // A file keeps the secret out of gateway.json (and out of the repository that holds it).
+            if !token.isEmpty { reader.report("bearerTokenFile", "set \"bearerToken\" or \"bearerTokenFile\", not both") }
+            if !tokenFile.hasPrefix("/") { reader.report("bearerTokenFile", "\"\(tokenFile)\" must be an absolute path") }
+            do {
+                let bytes = try FileSystem.readRegularFile(tokenFile, maxBytes: 4096)
+                token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
+                if token.isEmpty { reader.report("bearerTokenFile", "\"\(tokenFile)\" is empty") }
+            } catch {
+                reader.report("bearerTokenFile", "cannot read \"\(tokenFile)\": \(error.message)")
+            }
+        }
         if !token.isEmpty {
             if token.utf8.count < 16 || !token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
                 reader.report("bearerToken", "must be at least 16 visible ASCII characters (no spaces)")
@@ -46,5 +60,11 @@ public struct AdminConfiguration: Sendable, Equatable {
         }
         reader.finish()
         return admin
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
     }
 }
