@@ -77,6 +77,8 @@ def start_gateway(workdir, name, stub_port, workers, binary=None, tweak=None):
     config["listeners"] = [{"name": "bench", "address": "127.0.0.1", "port": port}]
     config["upstreams"][0]["url"] = f"http://127.0.0.1:{stub_port}/api"
     config["logging"] = {"level": "warning", "accessLog": False}
+    if "admin" in config:
+        config["admin"]["port"] = free_port()  # as shipped, on a port of its own
     if "sessions" in config:
         config["sessions"]["dataDirectory"] = os.path.join(workdir, f"data-{name}")
     if tweak:
