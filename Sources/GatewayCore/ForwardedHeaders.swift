@@ -1,62 +1,119 @@
 import GatewayHTTPServer
 import GatewaySystem
 
+/// The request headers the gateway passes on or acts on, found in one pass over the fields.
+struct ClientHeaders {
+    var requestId: String?
+    var traceparent: String?
+    var userAgent: String?
+    /// Whether the client sent any X-Forwarded-For, X-Forwarded-Proto or Forwarded: only a trusted
+    /// proxy's are read, and then in full.
+    var forwardingChain = false
+
+    init(_ http: borrowing HTTPRequest) {
+        for field in http.head.headers.fields {
+            let name = field.name.utf8
+            switch name.count {
+            case 10 where Self.named(name, "user-agent"): userAgent = field.value
+            case 11 where Self.named(name, "traceparent"): traceparent = field.value
+            case 12 where Self.named(name, "x-request-id"): requestId = requestId ?? field.value
+            case 9 where Self.named(name, "forwarded"): forwardingChain = true
+            case 15 where Self.named(name, "x-forwarded-for"): forwardingChain = true
+            case 17 where Self.named(name, "x-forwarded-proto"): forwardingChain = true
+            default: break
+            }
+        }
+    }
+
+    /// `name` equals the lowercase ASCII `literal`, in any case.
+    private static func named(_ name: String.UTF8View, _ literal: StaticString) -> Bool {
+        literal.withUTF8Buffer { expected in
+            var i = 0
+            for byte in name {
+                guard byte | 0x20 == expected[i] || (byte == expected[i]) else { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+}
+
 /// The headers every upstream request carries about its client: who it is (X-Forwarded-For,
 /// Forwarded), how it came (X-Forwarded-Proto), the request ID, and the client's own traceparent
 /// and User-Agent. A client's X-Forwarded-For and Forwarded are kept, and extended, only when it
 /// is a trusted proxy (`sessions.trustedProxies`); anyone else could write anything there.
 struct ForwardedHeaders {
-    var forwardedFor: String
-    var forwarded: String
-    var proto: String
-    var requestId: String
-    var traceparent: String?
-    var userAgent: String?
+    private let peer: String
+    private let proto: StaticString
+    /// A trusted proxy's own headers, joined (nil for anyone else).
+    private var earlierFor: String?
+    private var earlierForwarded: String?
+    private var givenProto: String?
+    let requestId: String
+    let traceparent: String?
+    let userAgent: String?
 
-    init(_ http: HTTPRequest, requestId: String, trustedProxies: [AddressRange]) {
-        let peer = http.peerHost ?? "unknown"
-        let secure = http.tlsVersion != nil
-        let trusted = !trustedProxies.isEmpty && trustedProxies.containsAddress(peer)
-        let headers = http.head.headers
-        proto = secure ? "https" : "http"
-        let node = peer.contains(":") ? "\"[\(peer)]\"" : peer
-        var forwardedFor = peer, forwarded = "for=\(node);proto=\(proto)"
-        if trusted {
+    init(_ http: borrowing HTTPRequest, client: ClientHeaders, requestId: String, trustedProxies: [AddressRange]) {
+        peer = http.peerHost ?? "unknown"
+        proto = http.tlsVersion != nil ? "https" : "http"
+        if client.forwardingChain && !trustedProxies.isEmpty && trustedProxies.containsAddress(peer) {
+            let headers = http.head.headers
             let chain = headers.values("x-forwarded-for")
-            if !chain.isEmpty { forwardedFor = chain.joined(separator: ", ") + ", " + peer }
+            if !chain.isEmpty { earlierFor = chain.joined(separator: ", ") }
             let earlier = headers.values("forwarded")
-            if !earlier.isEmpty { forwarded = earlier.joined(separator: ", ") + ", " + forwarded }
-            if let given = headers["x-forwarded-proto"], given == "http" || given == "https" { proto = given }
+            if !earlier.isEmpty { earlierForwarded = earlier.joined(separator: ", ") }
+            if let given = headers["x-forwarded-proto"], given == "http" || given == "https" { givenProto = given }
         }
-        self.forwardedFor = forwardedFor
-        self.forwarded = forwarded
         self.requestId = requestId
-        traceparent = headers["traceparent"].flatMap { Self.isTraceparent($0) ? $0 : nil }
-        userAgent = headers["user-agent"].flatMap { $0.utf8.count <= 512 ? $0 : nil }
+        traceparent = client.traceparent.flatMap { Self.isTraceparent($0) ? $0 : nil }
+        userAgent = client.userAgent.flatMap { $0.utf8.count <= 512 ? $0 : nil }
     }
 
     /// W3C Trace Context: version-traceid-parentid-flags, lowercase hex, 55 characters for version 00.
     static func isTraceparent(_ value: String) -> Bool {
-        let bytes = Array(value.utf8)
+        let bytes = value.utf8
         guard bytes.count >= 55, bytes.count <= 256 else { return false }
-        return bytes.enumerated().allSatisfy { index, byte in
-            [2, 35, 52].contains(index) ? byte == UInt8(ascii: "-")
+        for (index, byte) in bytes.enumerated() {
+            let ok = index == 2 || index == 35 || index == 52 ? byte == UInt8(ascii: "-")
                 : index < 55 ? (48...57).contains(byte) || (97...102).contains(byte) : (0x21...0x7E).contains(byte)
+            if !ok { return false }
         }
+        return true
     }
 
     func write(into bytes: inout [UInt8]) {
-        func header(_ name: String, _ value: String) {
-            bytes.append(contentsOf: "\r\n".utf8)
-            bytes.append(contentsOf: name.utf8)
-            bytes.append(contentsOf: ": ".utf8)
-            bytes.append(contentsOf: value.utf8)
+        func append(_ text: StaticString) { text.withUTF8Buffer { bytes.append(contentsOf: $0) } }
+        append("\r\nX-Forwarded-For: ")
+        if let earlierFor {
+            bytes.append(contentsOf: earlierFor.utf8)
+            append(", ")
         }
-        header("X-Forwarded-For", forwardedFor)
-        header("X-Forwarded-Proto", proto)
-        header("Forwarded", forwarded)
-        header("X-Request-ID", requestId)
-        if let traceparent { header("traceparent", traceparent) }
-        if let userAgent { header("User-Agent", userAgent) }
+        bytes.append(contentsOf: peer.utf8)
+        append("\r\nX-Forwarded-Proto: ")
+        if let givenProto { bytes.append(contentsOf: givenProto.utf8) } else { proto.withUTF8Buffer { bytes.append(contentsOf: $0) } }
+        append("\r\nForwarded: ")
+        if let earlierForwarded {
+            bytes.append(contentsOf: earlierForwarded.utf8)
+            append(", ")
+        }
+        // RFC 7239: an IPv6 node is quoted and bracketed.
+        var peer = self.peer
+        let v6 = peer.withUTF8 { $0.contains(UInt8(ascii: ":")) }
+        append("for=")
+        if v6 { append("\"[") }
+        bytes.append(contentsOf: peer.utf8)
+        if v6 { append("]\"") }
+        append(";proto=")
+        proto.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        append("\r\nX-Request-ID: ")
+        bytes.append(contentsOf: requestId.utf8)
+        if let traceparent {
+            append("\r\ntraceparent: ")
+            bytes.append(contentsOf: traceparent.utf8)
+        }
+        if let userAgent {
+            append("\r\nUser-Agent: ")
+            bytes.append(contentsOf: userAgent.utf8)
+        }
     }
 }

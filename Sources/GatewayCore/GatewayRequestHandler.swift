@@ -28,11 +28,13 @@ final class GatewayRequestHandler: HTTPRequestHandler {
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
         let recorder = actions.recorder
-        let record = RequestRecord(recorder: recorder, request: request, requestId: recorder.requestId(given: request.head.headers["x-request-id"]))
+        let path = request.head.path
+        let client = ClientHeaders(request)
+        let record = RequestRecord(recorder: recorder, request: request, path: path, requestId: recorder.requestId(given: client.requestId))
+        record.client = client
         var responder = responder
         responder.observer = record
         responder.extraHeaders = [("X-Request-ID", record.requestId)]
-        let path = request.head.path
         if let problem = RequestPath.problem(path) {
             responder.respond(status: 400, body: FairComEnvelope.error(.badHTTPRequest, "\(problem)").bytes)
             return nil

@@ -123,7 +123,7 @@ final class JSONActionHandler {
     func pool(named name: String) -> UpstreamPool? { poolsByName[name] }
 
     func forwardedHeaders(_ http: HTTPRequest, record: RequestRecord) -> ForwardedHeaders {
-        ForwardedHeaders(http, requestId: record.requestId, trustedProxies: trustedProxies)
+        ForwardedHeaders(http, client: record.client ?? ClientHeaders(http), requestId: record.requestId, trustedProxies: trustedProxies)
     }
 
     func choosePool() -> UpstreamPool { selector.choose() }
@@ -200,7 +200,7 @@ final class JSONActionHandler {
         }
         record.forwarded = true
         let splice = upstreamSplice(request, session: session)
-        let query = http.head.target.firstIndex(of: "?").map { http.head.target[$0...] } ?? ""
+        let query = http.head.target.utf8.firstIndex(of: UInt8(ascii: "?")).map { http.head.target[$0...] } ?? ""
         let bytes = UpstreamRequestWriter.post(target: pool.target, suffix: suffix, query: query,
                                                contentType: http.head.headers["content-type"],
                                                forwarding: forwardedHeaders(http, record: record),

@@ -25,7 +25,8 @@ public struct HTTP1RequestHead: Sendable, Equatable {
 
     /// The target without its query string.
     public var path: Substring {
-        if let q = target.firstIndex(of: "?") { return target[..<q] }
+        // Searched as UTF-8: a Character search walks grapheme breaks, many times slower per request.
+        if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<q] }
         return target[...]
     }
 }

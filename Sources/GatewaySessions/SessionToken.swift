@@ -83,7 +83,7 @@ public struct TokenDigest: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A short, non-secret name for a session, shown where its token must not be: "sha256:" and 16 hex digits.
-    public var fingerprint: String { "sha256:" + hex.prefix(16) }
+    public var fingerprint: String { Hex.string(prefix: "sha256:", words.0) }
 
     public var description: String { fingerprint }
 

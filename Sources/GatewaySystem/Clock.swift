@@ -29,6 +29,13 @@ public enum WallClock {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
     }
 
+    /// Seconds and milliseconds since 1970, UTC.
+    public static func now() -> (seconds: Int, milliseconds: Int) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return (Int(ts.tv_sec), Int(ts.tv_nsec) / 1_000_000)
+    }
+
     /// UTC with milliseconds, for log lines.
     public static func logTimestamp() -> String {
         var ts = timespec()

@@ -161,4 +161,20 @@ import Testing
         #expect(result.output.contains("admin.bearerToken: must be at least 16"), "\(result.output)")
         #expect(result.output.contains("admin.address: \"0.0.0.0\" is not a loopback address"), "\(result.output)")
     }
+
+    @Test func aClientCertificateCanGuardTheAdminListenerInstead() throws {
+        let pki = try TestCertificates.make()
+        let stub = try Servers.stub()
+        let (_, admin) = try Self.gateway(stub, admin: [
+            "address": "127.0.0.1",
+            "tls": ["certificateFilename": pki.path("server.pem"), "privateKeyFilename": pki.path("server.key"),
+                    "clientCertificates": "required", "clientCertificateAuthorityFilename": pki.path("ca.pem")],
+        ])
+        let url = "https://127.0.0.1:\(admin)/metrics"
+        let refused = try Command.run("curl", ["-sS", "--cacert", pki.path("ca.pem"), url])
+        #expect(refused.status != 0, "no certificate, no metrics: \(refused.output)")
+        let admitted = try Command.run("curl", ["-sS", "--cacert", pki.path("ca.pem"), "--cert", pki.path("client.pem"),
+                                                "--key", pki.path("client.key"), url])
+        #expect(admitted.status == 0 && admitted.stdout.contains("faircom_gateway_requests_total"), "\(admitted.output.prefix(400))")
+    }
 }

@@ -5,10 +5,10 @@ import GatewaySystem
 /// The access log's line: one JSON object per request. Tokens and passwords never appear: a
 /// session is named by its fingerprint, and no request body is written.
 enum AccessLine {
-    static func json(_ record: RequestRecord, complete: Bool, totalMicroseconds: Int64) -> [UInt8] {
+    static func json(_ record: RequestRecord, complete: Bool, totalMicroseconds: Int64, time: String) -> [UInt8] {
         var line = Line()
-        line.string("time", WallClock.logTimestamp())
-        line.string("client", record.client)
+        line.string("time", time)
+        line.string("client", record.clientAddress)
         line.string("listener", record.listenerName)
         line.string("protocol", record.protocolName)
         line.string("tls", record.tlsVersion)

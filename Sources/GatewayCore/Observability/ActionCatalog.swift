@@ -30,12 +30,13 @@ enum ActionCatalog {
     private static let actionsByLength = index(actions.dropLast())
     private static let apisByLength = index(apis.dropLast())
 
-    private static func index<S: Sequence>(_ names: S) -> [Int: [(bytes: [UInt8], index: Int)]] where S.Element == String {
-        var table: [Int: [(bytes: [UInt8], index: Int)]] = [:]
+    /// Candidates by name length (an array, not a dictionary: no hashing per request).
+    private static func index<S: Sequence>(_ names: S) -> [[(bytes: [UInt8], index: Int)]] where S.Element == String {
+        var table: [[(bytes: [UInt8], index: Int)]] = Array(repeating: [], count: 64)
         for (index, name) in names.enumerated() {
             let lower = Array(name.lowercased().utf8)
-            guard !(table[lower.count]?.contains { $0.bytes == lower } ?? false) else { continue }
-            table[lower.count, default: []].append((lower, index))
+            guard lower.count < table.count, !table[lower.count].contains(where: { $0.bytes == lower }) else { continue }
+            table[lower.count].append((lower, index))
         }
         return table
     }
@@ -45,9 +46,9 @@ enum ActionCatalog {
 
     static func api(_ name: UnsafeRawBufferPointer) -> Int { find(name, in: apisByLength) ?? otherAPI }
 
-    private static func find(_ name: UnsafeRawBufferPointer, in table: [Int: [(bytes: [UInt8], index: Int)]]) -> Int? {
-        guard let candidates = table[name.count] else { return nil }
-        for candidate in candidates {
+    private static func find(_ name: UnsafeRawBufferPointer, in table: [[(bytes: [UInt8], index: Int)]]) -> Int? {
+        guard name.count < table.count else { return nil }
+        for candidate in table[name.count] {
             var i = 0
             // Catalog names are ASCII letters; OR-ing 0x20 folds only uppercase letters onto them.
             while i < name.count, name[i] | 0x20 == candidate.bytes[i] { i += 1 }

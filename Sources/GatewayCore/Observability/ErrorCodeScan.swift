@@ -8,21 +8,34 @@ enum ErrorCodeScan {
     static let tailBytes = 512
 
     static func errorCode(inTailOf bytes: [UInt8]) -> Int? {
-        let from = max(0, bytes.count - tailBytes)
-        guard var index = ByteSearch.firstIndex(of: key, in: bytes, from: from) else { return nil }
-        // The last occurrence: another "errorCode" may stand in the data before it.
-        while let next = ByteSearch.firstIndex(of: key, in: bytes, from: index + 1) { index = next }
-        var i = index + key.count
-        while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: ":") { i += 1 }
-        var negative = false
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { negative = true; i += 1 }
-        var value = 0, digits = 0
-        while i < bytes.count, digits < 10, bytes[i] >= 48, bytes[i] <= 57 {
-            value = value * 10 + Int(bytes[i] - 48)
-            i += 1
-            digits += 1
+        bytes.withUnsafeBufferPointer { buffer -> Int? in
+            let key = Self.key, count = buffer.count
+            guard count >= key.count else { return nil }
+            // Backwards from the end: the last occurrence is FairCom's (another may stand in the data).
+            var start = count - key.count
+            let floor = max(0, count - tailBytes)
+            var found: Int?
+            while start >= floor {
+                if buffer[start] == UInt8(ascii: "\""), buffer[start + 1] == UInt8(ascii: "e") {
+                    var i = 2
+                    while i < key.count, buffer[start + i] == key[i] { i += 1 }
+                    if i == key.count { found = start; break }
+                }
+                start -= 1
+            }
+            guard let at = found else { return nil }
+            var i = at + key.count
+            while i < count, buffer[i] == UInt8(ascii: " ") || buffer[i] == UInt8(ascii: ":") { i += 1 }
+            var negative = false
+            if i < count, buffer[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+            var value = 0, digits = 0
+            while i < count, digits < 10, buffer[i] >= 48, buffer[i] <= 57 {
+                value = value * 10 + Int(buffer[i] - 48)
+                i += 1
+                digits += 1
+            }
+            return digits == 0 ? nil : (negative ? -value : value)
         }
-        return digits == 0 ? nil : (negative ? -value : value)
     }
 
     /// The errorMessage of a small envelope (a refused login's reason).

@@ -40,12 +40,25 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
         if !record.forwarded, let code = record.finalErrorCode, code != 0 {
             metrics.countGatewayError(code)
             if record.action == 0 /* createSession */ {
-                refusals.add(RecentRefusals.Entry(time: WallClock.logTimestamp(), client: record.client ?? "?", username: record.username,
+                refusals.add(RecentRefusals.Entry(time: WallClock.logTimestamp(), client: record.clientAddress ?? "?", username: record.username,
                                                   errorCode: code, reason: record.reason ?? ""))
             }
         }
         guard let accessLog else { return }
-        accessLog.write(AccessLine.json(record, complete: complete, totalMicroseconds: total))
+        accessLog.write(AccessLine.json(record, complete: complete, totalMicroseconds: total, time: timestamp()))
+    }
+
+    /// The log's time, its seconds formatted once a second.
+    private var formattedSecond = -1
+    private var secondText = ""
+
+    func timestamp() -> String {
+        let (seconds, millis) = WallClock.now()
+        if seconds != formattedSecond {
+            formattedSecond = seconds
+            secondText = WallClock.faircomTimestamp(seconds) + "."
+        }
+        return secondText + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis) + "Z"
     }
 
     /// A request the HTTP server answered itself (malformed, too large, too slow, over the budget).
@@ -61,22 +74,17 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
 /// Request IDs as nginx's `$request_id` looks: 32 hex digits. A random prefix per loop and process
 /// and a counter after it, so making one costs no system call.
 struct RequestIDGenerator {
-    private let prefix: String
+    private let prefix: UInt64
     private var counter: UInt64 = 0
 
     init(loopIndex: Int) {
         let random = SecureRandom.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        prefix = Self.hex(random &+ UInt64(loopIndex))
+        prefix = random &+ UInt64(loopIndex)
     }
 
     mutating func next() -> String {
         counter &+= 1
-        return prefix + Self.hex(counter)
-    }
-
-    static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.utf8.count) + digits
+        return Hex.string(prefix, counter)
     }
 
     /// 1 to 128 visible ASCII characters, none that could break a header, a log line or JSON.

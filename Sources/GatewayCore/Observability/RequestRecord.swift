@@ -9,7 +9,9 @@ final class RequestRecord: ResponseObserver {
     /// The loop's recorder lives as long as the process, so no reference counting is needed here.
     unowned(unsafe) let recorder: RequestRecorder
     let receivedAtMicroseconds: Int64
-    let client: String?
+    let clientAddress: String?
+    /// What the client's headers say, for the upstream request.
+    var client: ClientHeaders?
     let protocolName: String
     let tlsVersion: String?
     let listenerName: String
@@ -40,15 +42,15 @@ final class RequestRecord: ResponseObserver {
     private var lastBody: [UInt8] = []
     private var finished = false
 
-    init(recorder: RequestRecorder, request: HTTPRequest, requestId: String) {
+    init(recorder: RequestRecorder, request: borrowing HTTPRequest, path: Substring, requestId: String) {
         self.recorder = recorder
         receivedAtMicroseconds = request.receivedAtMicroseconds
-        client = request.peerHost
+        clientAddress = request.peerHost
         protocolName = request.protocolName
         tlsVersion = request.tlsVersion
         listenerName = request.listenerName
         method = request.head.method
-        path = request.head.path
+        self.path = path
         self.requestId = requestId
         bytesIn = request.body.count
     }
