@@ -10,6 +10,9 @@ public struct AdminConfiguration: Sendable, Equatable {
     public var listener: ListenerConfiguration
     /// When set, every admin request must carry `Authorization: Bearer <token>`.
     public var bearerToken: String?
+    /// A file holding the token instead, read at start and at each reload (so the secret stays out
+    /// of gateway.json, and a missing file is a start problem that check-config reports).
+    public var bearerTokenFile: String?
     /// Whether the API listeners answer /health and /ready too (for load balancers). Default true.
     public var healthOnApiListeners = true
 
@@ -31,36 +34,51 @@ public struct AdminConfiguration: Sendable, Equatable {
             listener.tls?.server.applicationProtocols = ["http/1.1"]
         }
         var admin = AdminConfiguration(listener: listener)
-        var token = reader.string("bearerToken", default: "")
+        let token = reader.string("bearerToken", default: "")
         let tokenFile = reader.string("bearerTokenFile", default: "")
         if !tokenFile.isEmpty {
-            // A file keeps the secret out of gateway.json (and out of the repository that holds it).
             if !token.isEmpty { reader.report("bearerTokenFile", "set \"bearerToken\" or \"bearerTokenFile\", not both") }
             if !tokenFile.hasPrefix("/") { reader.report("bearerTokenFile", "\"\(tokenFile)\" must be an absolute path") }
-            do {
-                let bytes = try FileSystem.readRegularFile(tokenFile, maxBytes: 4096)
-                token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
-                if token.isEmpty { reader.report("bearerTokenFile", "\"\(tokenFile)\" is empty") }
-            } catch {
-                reader.report("bearerTokenFile", "cannot read \"\(tokenFile)\": \(error.message)")
-            }
+            admin.bearerTokenFile = tokenFile
         }
         if !token.isEmpty {
-            if token.utf8.count < 16 || !token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
-                reader.report("bearerToken", "must be at least 16 visible ASCII characters (no spaces)")
-            } else {
-                admin.bearerToken = token
-            }
+            if let problem = Self.problem(withToken: token) { reader.report("bearerToken", problem) } else { admin.bearerToken = token }
         }
         admin.healthOnApiListeners = reader.bool("healthOnApiListeners", default: true)
         let loopback = address == "::1" || address.hasPrefix("127.")
         let certificatesRequired = listener.tls?.server.clientCertificates == .required
-        if listener.enabled && !loopback && admin.bearerToken == nil && !certificatesRequired {
+        if listener.enabled && !loopback && admin.bearerToken == nil && admin.bearerTokenFile == nil && !certificatesRequired {
             reader.report("address", "\"\(address)\" is not a loopback address: the admin listener shows usernames and client addresses, so set \"bearerToken\" or \"tls\" with \"clientCertificates\": \"required\"")
         }
         reader.finish()
         return admin
     }
+}
+
+extension AdminConfiguration {
+    static func problem(withToken token: String) -> String? {
+        token.utf8.count < 16 || !token.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
+            ? "must be at least 16 visible ASCII characters (no spaces)" : nil
+    }
+
+    /// The token in force: `bearerToken`, or what `bearerTokenFile` holds, or what is wrong with the file.
+    public func resolvedBearerToken() -> Result<String?, AdminTokenError> {
+        guard let file = bearerTokenFile else { return .success(bearerToken) }
+        guard let bytes = try? FileSystem.readRegularFile(file, maxBytes: 4096) else {
+            let reason = FileSystem.regularFileProblem(file, maxBytes: 4096) ?? "unreadable"
+            return .failure(AdminTokenError(message: "admin.bearerTokenFile: cannot read \"\(file)\": \(reason)"))
+        }
+        let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
+        if let problem = Self.problem(withToken: token) {
+            return .failure(AdminTokenError(message: "admin.bearerTokenFile: the token in \"\(file)\" \(problem)"))
+        }
+        return .success(token)
+    }
+}
+
+public struct AdminTokenError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }
 
 private extension String {

@@ -58,6 +58,7 @@ extension Gateway {
     /// what only a restart can change.
     func reloadProblems(_ new: GatewayConfiguration) -> [String] {
         var found = TransportSecurity.problems(in: new)
+        if case .failure(let problem)? = new.admin?.resolvedBearerToken() { found.append(problem.message) }
         if new.sessions.dataDirectory != configuration.sessions.dataDirectory {
             found.append("sessions.dataDirectory: \"\(new.sessions.dataDirectory)\" differs from the running \"\(configuration.sessions.dataDirectory)\"; moving the session journal needs a restart")
         }
@@ -186,7 +187,7 @@ extension Gateway {
             targets = newTargets
             figures.setTargets(newTargets)
         }
-        let bearer = new.admin?.bearerToken
+        let bearer = try? new.admin?.resolvedBearerToken().get()
         onEveryLoop { [adminHandlers] loop in adminHandlers[loop.index].setBearerToken(bearer) }
 
         changes += applyListeners(new, prepared, settings: settings)

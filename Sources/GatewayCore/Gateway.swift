@@ -88,8 +88,14 @@ public final class Gateway {
         figures = FiguresSource(handlers: handlers.map(\.actions), targets: targets, services: services,
                                 bodyBudget: settings.bodyBudget, refusals: refusals, reloads: reloads)
         let rates = RateWindow()
+        var bearer: String?
+        switch configuration.admin?.resolvedBearerToken() {
+        case .failure(let problem)?: throw GatewayStartError(message: problem.message)
+        case .success(let token)?: bearer = token
+        case nil: bearer = nil
+        }
         adminHandlers = loops.map { [figures] loop in
-            AdminRequestHandler(loop: loop, source: figures, rates: rates, bearerToken: configuration.admin?.bearerToken)
+            AdminRequestHandler(loop: loop, source: figures, rates: rates, bearerToken: bearer)
         }
 
         var bound: [(config: ListenerConfiguration, sockets: [Socket], address: SocketAddress)] = []
@@ -190,6 +196,7 @@ public final class Gateway {
     /// listen port another process holds.
     public static func startProblems(_ configuration: GatewayConfiguration) -> [String] {
         var found = TransportSecurity.problems(in: configuration)
+        if case .failure(let problem)? = configuration.admin?.resolvedBearerToken() { found.append(problem.message) }
         found += DataDirectory.problems(configuration.sessions.dataDirectory).map { "sessions.dataDirectory: \($0)" }
         var named = configuration.listeners.enumerated().filter { $0.element.enabled }.map { ("listeners[\($0.offset)] '\($0.element.name)'", $0.element) }
         if let admin = configuration.admin, admin.listener.enabled { named.append(("admin", admin.listener)) }

@@ -165,7 +165,7 @@ import Testing
     @Test func aClientCertificateCanGuardTheAdminListenerInstead() throws {
         let pki = try TestCertificates.make()
         let stub = try Servers.stub()
-        let (_, admin) = try Self.gateway(stub, admin: [
+        let (gateway, admin) = try Self.gateway(stub, admin: [
             "address": "127.0.0.1",
             "tls": ["certificateFilename": pki.path("server.pem"), "privateKeyFilename": pki.path("server.key"),
                     "clientCertificates": "required", "clientCertificateAuthorityFilename": pki.path("ca.pem")],
@@ -175,6 +175,6 @@ import Testing
         #expect(refused.status != 0, "no certificate, no metrics: \(refused.output)")
         let admitted = try Command.run("curl", ["-sS", "--cacert", pki.path("ca.pem"), "--cert", pki.path("client.pem"),
                                                 "--key", pki.path("client.key"), url])
-        #expect(admitted.status == 0 && admitted.stdout.contains("faircom_gateway_requests_total"), "\(admitted.output.prefix(400))")
+        #expect(admitted.status == 0 && admitted.stdout.contains("faircom_gateway_requests_total"), "\(admitted.output.prefix(400)) \(gateway.stderr.suffix(3000))")
     }
 }
