@@ -12,6 +12,18 @@ public struct PrometheusText {
         text += "# HELP \(name) \(Self.escapeHelp(help))\n# TYPE \(name) \(kind.rawValue)\n"
     }
 
+    /// A family of one unlabelled sample.
+    public mutating func single(_ name: String, _ kind: Kind, help: String, _ value: Int) {
+        family(name, kind, help: help)
+        sample(name, [], value)
+    }
+
+    /// A histogram family of one unlabelled histogram.
+    public mutating func single(_ name: String, help: String, _ value: Histogram) {
+        family(name, .histogram, help: help)
+        histogram(name, [], value)
+    }
+
     public mutating func sample(_ name: String, _ labels: [(String, String)] = [], _ value: Int) {
         sample(name, labels, String(value))
     }

@@ -14,8 +14,7 @@ enum MetricsExposition {
         let p = prefix
         out.family(p + "build_info", .gauge, help: "The gateway's version.")
         out.sample(p + "build_info", [("version", GatewayVersion.current)], 1)
-        out.family(p + "start_time_seconds", .gauge, help: "When the gateway started, in seconds since 1970.")
-        out.sample(p + "start_time_seconds", [], figures.startedAtSeconds)
+        out.single(p + "start_time_seconds", .gauge, help: "When the gateway started, in seconds since 1970.", figures.startedAtSeconds)
 
         out.family(p + "config_reloads_total", .counter, help: "Reloads of gateway.json (SIGHUP, gateway reload), applied or refused.")
         out.sample(p + "config_reloads_total", [("result", "applied")], figures.reloadsApplied)
@@ -25,10 +24,8 @@ enum MetricsExposition {
         listeners(&out, figures.listeners)
         upstreams(&out, figures.upstreams)
         if let journal = figures.journal { self.journal(&out, journal) }
-        out.family(p + "buffered_body_bytes", .gauge, help: "Request body bytes held in memory now (limits.maxBufferedBodyBytes caps them).")
-        out.sample(p + "buffered_body_bytes", [], figures.bufferedBodyBytes)
-        out.family(p + "max_buffered_body_bytes", .gauge, help: "limits.maxBufferedBodyBytes.")
-        out.sample(p + "max_buffered_body_bytes", [], figures.maxBufferedBodyBytes)
+        out.single(p + "buffered_body_bytes", .gauge, help: "Request body bytes held in memory now (limits.maxBufferedBodyBytes caps them).", figures.bufferedBodyBytes)
+        out.single(p + "max_buffered_body_bytes", .gauge, help: "limits.maxBufferedBodyBytes.", figures.maxBufferedBodyBytes)
         return out.text
     }
 
@@ -47,40 +44,30 @@ enum MetricsExposition {
         for (code, value) in counts.gatewayErrors.sorted(by: { $0.key < $1.key }) {
             out.sample(p + "gateway_errors_total", [("code", code < 0 ? "other" : String(code))], value)
         }
-        out.family(p + "request_duration_seconds", .histogram, help: "From a complete request to its whole answer, as the gateway sees it.")
-        out.histogram(p + "request_duration_seconds", [], counts.requestDuration)
-        out.family(p + "gateway_duration_seconds", .histogram, help: "The part of each request's time spent in the gateway rather than upstream.")
-        out.histogram(p + "gateway_duration_seconds", [], counts.gatewayDuration)
-        out.family(p + "upstream_duration_seconds", .histogram, help: "From sending a request upstream to its whole answer (logins included).")
-        out.histogram(p + "upstream_duration_seconds", [], counts.upstreamDuration)
+        out.single(p + "request_duration_seconds", help: "From a complete request to its whole answer, as the gateway sees it.", counts.requestDuration)
+        out.single(p + "gateway_duration_seconds", help: "The part of each request's time spent in the gateway rather than upstream.", counts.gatewayDuration)
+        out.single(p + "upstream_duration_seconds", help: "From sending a request upstream to its whole answer (logins included).", counts.upstreamDuration)
     }
 
     private static func sessions(_ out: inout PrometheusText, _ figures: GatewayFigures) {
         let p = prefix, counts = figures.counts
         if let tally = figures.sessions {
-            out.family(p + "sessions", .gauge, help: "Live sessions.")
-            out.sample(p + "sessions", [], tally.sessions)
-            out.family(p + "sessions_logging_in", .gauge, help: "Logins authenticated and counted, not yet answered.")
-            out.sample(p + "sessions_logging_in", [], tally.reserved)
+            out.single(p + "sessions", .gauge, help: "Live sessions.", tally.sessions)
+            out.single(p + "sessions_logging_in", .gauge, help: "Logins authenticated and counted, not yet answered.", tally.reserved)
             out.family(p + "session_limit", .gauge, help: "The jsonActionApiDefaults session limits in force.")
             out.sample(p + "session_limit", [("limit", "maxJsonApiSessions")], tally.limits.maxSessions)
             out.sample(p + "session_limit", [("limit", "maxJsonApiSessionsPerIpAddress")], tally.limits.maxPerAddress)
             out.sample(p + "session_limit", [("limit", "maxJsonApiSessionsPerUsername")], tally.limits.maxPerUsername)
         }
-        out.family(p + "logins_accepted_total", .counter, help: "createSession answered with a new session.")
-        out.sample(p + "logins_accepted_total", [], counts.loginsAccepted)
+        out.single(p + "logins_accepted_total", .counter, help: "createSession answered with a new session.", counts.loginsAccepted)
         out.family(p + "logins_refused_total", .counter, help: "createSession refused, by reason: a session limit, the login throttle, authentication (failed logins), the upstream, or the request.")
         for reason in MetricsCounts.LoginRefusal.allCases {
             out.sample(p + "logins_refused_total", [("reason", reason.rawValue)], counts.refusals(reason))
         }
-        out.family(p + "logins_failed_total", .counter, help: "Logins that failed authentication.")
-        out.sample(p + "logins_failed_total", [], counts.refusals(.authentication))
-        out.family(p + "sessions_expired_total", .counter, help: "Sessions ended by their idle timeout.")
-        out.sample(p + "sessions_expired_total", [], counts.sessionsExpired)
-        out.family(p + "sessions_reconciled_ghosts_total", .counter, help: "Sessions restored from the journal that their upstream no longer knew.")
-        out.sample(p + "sessions_reconciled_ghosts_total", [], counts.ghostsReconciled)
-        out.family(p + "sessions_lost_upstream_total", .counter, help: "Sessions ended because their upstream answered 12031 (it no longer knew them).")
-        out.sample(p + "sessions_lost_upstream_total", [], counts.sessionsLostUpstream)
+        out.single(p + "logins_failed_total", .counter, help: "Logins that failed authentication.", counts.refusals(.authentication))
+        out.single(p + "sessions_expired_total", .counter, help: "Sessions ended by their idle timeout.", counts.sessionsExpired)
+        out.single(p + "sessions_reconciled_ghosts_total", .counter, help: "Sessions restored from the journal that their upstream no longer knew.", counts.ghostsReconciled)
+        out.single(p + "sessions_lost_upstream_total", .counter, help: "Sessions ended because their upstream answered 12031 (it no longer knew them).", counts.sessionsLostUpstream)
     }
 
     private static func listeners(_ out: inout PrometheusText, _ listeners: [GatewayFigures.ListenerFigures]) {
@@ -120,17 +107,13 @@ enum MetricsExposition {
 
     private static func journal(_ out: inout PrometheusText, _ journal: JournalFigures) {
         let p = prefix
-        out.family(p + "journal_records_appended_total", .counter, help: "Session records made durable in the journal.")
-        out.sample(p + "journal_records_appended_total", [], journal.recordsAppended)
-        out.family(p + "journal_syncs_total", .counter, help: "Durable appends (one fsync each; records are batched).")
-        out.sample(p + "journal_syncs_total", [], journal.batches)
-        out.family(p + "journal_write_failures_total", .counter, help: "Appends that failed (a full disk); their logins were refused.")
-        out.sample(p + "journal_write_failures_total", [], journal.writeFailures)
+        out.single(p + "journal_records_appended_total", .counter, help: "Session records made durable in the journal.", journal.recordsAppended)
+        out.single(p + "journal_syncs_total", .counter, help: "Durable appends (one fsync each; records are batched).", journal.batches)
+        out.single(p + "journal_write_failures_total", .counter, help: "Appends that failed (a full disk); their logins were refused.", journal.writeFailures)
         out.family(p + "journal_compactions_total", .counter, help: "Journal compactions, by result.")
         out.sample(p + "journal_compactions_total", [("result", "ok")], journal.compactions)
         out.sample(p + "journal_compactions_total", [("result", "failed")], journal.compactionFailures)
-        out.family(p + "journal_sync_duration_seconds", .histogram, help: "The time of each durable append, fsync included.")
-        out.histogram(p + "journal_sync_duration_seconds", [], journal.syncDuration)
+        out.single(p + "journal_sync_duration_seconds", help: "The time of each durable append, fsync included.", journal.syncDuration)
     }
 
     /// "tlsHandshakes" → "tls_handshakes".
