@@ -3,6 +3,8 @@
    fetch takes a global lock; the session table hashes a token on every request. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <malloc.h>
+#include <signal.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include "CGatewayShims.h"
@@ -187,3 +189,22 @@ int cgw_ticket_keys_install(SSL_CTX *ctx, cgw_ticket_keys *keys) {
 int cgw_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
 
 int cgw_trim_heap(void) { return malloc_trim(0); }
+
+/* A signal an operator may send that should neither end the process nor be blocked: SIGPROF stays
+   deliverable because Swift's crash handler suspends the other threads with it while it writes a
+   backtrace. The handler only writes a fixed line (write(2) is async-signal-safe). */
+static void cgw_note_ignored_signal(int signum) {
+    (void)signum;
+    static const char line[] = "SIGPROF received and ignored\n";
+    ssize_t ignored = write(2, line, sizeof line - 1);
+    (void)ignored;
+}
+
+int cgw_note_and_ignore_sigprof(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = cgw_note_ignored_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGPROF, &action, NULL);
+}

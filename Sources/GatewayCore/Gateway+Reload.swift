@@ -1,4 +1,5 @@
 import GatewayConfig
+import Glibc
 import GatewayEventLoop
 import GatewayHTTPServer
 import GatewayLogging
@@ -65,17 +66,19 @@ extension Gateway {
         if new.logging.accessLog && !new.logging.accessLogFile.isEmpty, let problem = LogFile.problem(new.logging.accessLogFile) {
             found.append("logging.accessLogFile: cannot open \"\(new.logging.accessLogFile)\": \(problem)")
         }
-        for listener in new.enabledListeners where listener.socketAddress.port != 0 {
-            let held = active.contains { $0.config.socketAddress == listener.socketAddress }
-            guard !held else { continue }
+        for listener in new.enabledListeners where listener.socketAddress.port != 0 && !ownsPort(listener.port) {
             do {
                 try Socket.checkAvailable(listener.socketAddress)
             } catch {
-                found.append("listener '\(listener.name)': \(listener.socketAddress) cannot be bound: \(error.reason)")
+                found.append("listener '\(listener.name)': \(listener.socketAddress) cannot be bound: \(error.reason)\(error.errno == EADDRINUSE ? " (another process listens there)" : "")")
             }
         }
         return found
     }
+
+    /// Whether one of this gateway's own listeners holds `port` (on any address, as bound: a
+    /// listener configured with port 0 holds the port it was given).
+    func ownsPort(_ port: Int) -> Bool { active.contains { $0.address.port == port } }
 
     /// Everything the new configuration needs that could fail, made before anything changes.
     struct Prepared {
@@ -105,7 +108,7 @@ extension Gateway {
         do {
             for listener in new.enabledListeners where !active.contains(where: { $0.config == listener }) {
                 let options = try TransportSecurity.listenerOptions(listener, limits: new.limits)
-                if listener.socketAddress.port != 0 && active.contains(where: { $0.config.socketAddress == listener.socketAddress }) {
+                if listener.socketAddress.port != 0 && ownsPort(listener.port) {
                     prepared.rebinding[listener.name] = options
                 } else {
                     let (sockets, address) = try ListenerBinder.bind(address: listener.socketAddress, loopCount: group.loops.count)

@@ -32,6 +32,15 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         let client = ClientHeaders(request)
         let record = RequestRecord(recorder: recorder, request: request, path: path, requestId: recorder.requestId(given: client.requestId))
         record.client = client
+        if client.forwardingChain, let peer = request.peerHost {
+            // Behind a trusted proxy, the log and the refusals name the client it speaks for.
+            let chain = request.head.headers.values("x-forwarded-for")
+            let resolved = actions.services.clientAddress(peer: peer, forwardedFor: chain.isEmpty ? nil : chain.joined(separator: ","))
+            if resolved != peer {
+                record.clientAddress = resolved
+                record.proxyAddress = peer
+            }
+        }
         var responder = responder
         responder.observer = record
         responder.extraHeaders = [("X-Request-ID", record.requestId)]

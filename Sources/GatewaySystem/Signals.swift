@@ -1,3 +1,4 @@
+import CGatewayShims
 import Glibc
 
 /// The signals an operator may send, delivered to one waiting thread instead of interrupting the
@@ -5,9 +6,14 @@ import Glibc
 /// so that each one is logged: SIGKILL and SIGSTOP alone cannot be.
 public enum TerminationSignals {
     /// Blocks the signals in this thread and every thread it starts afterwards; call first.
+    /// SIGPROF is not among them: it stays deliverable (with a
+    /// handler that says it was ignored), because Swift's crash handler suspends the other threads
+    /// with the first of SIGUSR1, SIGUSR2 or SIGPROF that a thread does not block, and a crash must
+    /// end the process with its backtrace, not hang.
     public static func block() {
         var set = signalSet()
         pthread_sigmask(SIG_BLOCK, &set, nil)
+        _ = cgw_note_and_ignore_sigprof()
     }
 
     /// Waits for one of the blocked signals and returns its number.
@@ -29,14 +35,19 @@ public enum TerminationSignals {
         case SIGALRM: return "SIGALRM"
         case SIGXCPU: return "SIGXCPU"
         case SIGXFSZ: return "SIGXFSZ"
+        case SIGVTALRM: return "SIGVTALRM"
+        case SIGIO: return "SIGIO"
+        case SIGPWR: return "SIGPWR"
+        case SIGSTKFLT: return "SIGSTKFLT"
         default:
             let first = realTimeMinimum, last = realTimeMaximum
+            if signal == first { return "SIGRTMIN" }
             if (first...last).contains(signal) { return "SIGRTMIN+\(signal - first)" }
             return "signal \(signal)"
         }
     }
 
-    static let caught: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+    static let caught: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
                                   SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGSTKFLT]
 
     private static func signalSet() -> sigset_t {

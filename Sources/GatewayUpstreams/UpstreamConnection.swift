@@ -9,7 +9,8 @@ import GatewaySystem
 public final class UpstreamConnection: StreamConnection {
     private enum Timer: Int { case connect, response, idle }
 
-    private unowned let pool: UpstreamPool
+    /// Strong: a reload may retire the pool while this connection still carries an exchange.
+    private let pool: UpstreamPool
     private var exchange: UpstreamExchange?
     private var parser = HTTP1ResponseParser()
     private var responseKeepAlive = true

@@ -154,6 +154,22 @@ import Testing
         #expect(gateway.stderr.contains("SIGQUIT: stopping") && gateway.stderr.contains("stopped"))
         #expect(gateway.process.terminationStatus == 0)
     }
+
+    @Test func aLineStaysSmallWhateverTheClientSendsAndNamesTheClientBehindATrustedProxy() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["sessions"] = ["dataDirectory": try! Servers.temporaryDirectory(), "trustedProxies": ["127.0.0.1"]]
+        }
+        // One Character of a million bytes: "a" and combining accents.
+        let action = "a" + String(repeating: "\u{301}", count: 500_000)
+        let client = try TestClient(port: gateway.port, timeoutSeconds: 20)
+        client.sendPost(#"{"action":"\#(action)","authToken":"nope"}"#, extraHeaders: "X-Forwarded-For: 198.51.100.23\r\n")
+        #expect(client.readResponse()?.json?["errorCode"]?.intValue == 12031)
+        let lines = Self.waitForLines(gateway, atLeast: 1)
+        let line = try #require(gateway.stderr.split(separator: "\n").last { $0.hasPrefix("{") && $0.contains("12031") })
+        #expect(line.utf8.count < 4096, "an access log line of \(line.utf8.count) bytes")
+        #expect(lines.last?["client"]?.stringValue == "198.51.100.23" && lines.last?["proxy"]?.stringValue == "127.0.0.1")
+    }
 }
 
 private func SIGRTMIN() -> Int32 { __libc_current_sigrtmin() }

@@ -10,7 +10,8 @@ import Testing
 
     @Test func theSystemdUnitVerifiesAndIsLockedDown() throws {
         let unit = try String(contentsOf: Self.deploy.appendingPathComponent("gateway.service"), encoding: .utf8)
-        for directive in ["DynamicUser=yes", "User=faircom-gateway", "StateDirectory=faircom-gateway", "ExecReload=/bin/kill -HUP $MAINPID",
+        #expect(!unit.contains("\nDynamicUser=yes"), "DynamicUser makes the state directory a link, which the gateway refuses")
+        for directive in ["User=faircom-gateway", "StateDirectory=faircom-gateway", "ExecReload=/bin/kill -HUP $MAINPID",
                           "NoNewPrivileges=yes", "ProtectSystem=strict", "AmbientCapabilities=CAP_NET_BIND_SERVICE",
                           "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"] {
             #expect(unit.contains("\n\(directive)\n"), "the unit lacks \(directive)")

@@ -141,4 +141,35 @@ import Testing
         let stale = try Command.run(ServerProcess.binary("gateway"), ["reload", "--config", path])
         #expect(stale.status == 1 && stale.stderr.contains("is stale"), "\(stale.output)")
     }
+
+    @Test func changingAnUpstreamUnderHTTP2LoadRetiresItsPoolSafely() throws {
+        let first = try Servers.stub(["--latency-ms", "2"]), second = try Servers.stub()
+        var config: [String: Any] = [:]
+        let path = try Servers.gatewayConfig(upstreamPorts: [first.port, second.port]) { base in
+            base["workers"] = 2
+            base["logging"] = ["level": "info"]
+            config = base
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let gateway = try Servers.gateway(configPath: path)
+        let token = try TestClient.login(port: gateway.port)
+        let folder = try Servers.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try #"{"action":"listDatabases","authToken":"\#(token)"}"#.write(toFile: folder + "/body.json", atomically: true, encoding: .utf8)
+        let load = try Command.start("h2load", ["-D", "5", "-c", "100", "-m", "5", "-d", folder + "/body.json", "http://127.0.0.1:\(gateway.port)/api"])
+        // Each reload changes both upstreams' pool settings: their pools are retired with exchanges in flight.
+        for round in 0..<24 {
+            var next = config
+            var upstreams = config["upstreams"] as! [[String: Any]]
+            for index in upstreams.indices { upstreams[index]["maxConnections"] = round % 2 == 0 ? 2 : 8 }
+            next["upstreams"] = upstreams
+            try Self.write(next, to: path)
+            gateway.signal(SIGHUP)
+            #expect(SessionLifetimeTests.waitFor(10) { Self.count("reload applied", in: gateway) == round + 1 }, "\(gateway.stderr.suffix(2000))")
+        }
+        let report = load.finish()
+        #expect(gateway.process.isRunning, "\(gateway.stderr.suffix(3000))")
+        #expect(report.contains("0 errored") && report.contains("0 failed"), "\(report.suffix(800))")
+        #expect(try SessionTests.call(gateway.port, token, "listDatabases")["errorCode"]?.intValue == 0)
+    }
 }

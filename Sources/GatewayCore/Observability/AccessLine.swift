@@ -9,6 +9,7 @@ enum AccessLine {
         var line = Line()
         line.string("time", time)
         line.string("client", record.clientAddress)
+        line.string("proxy", record.proxyAddress)
         line.string("listener", record.listenerName)
         line.string("protocol", record.protocolName)
         line.string("tls", record.tlsVersion)
@@ -65,8 +66,10 @@ enum AccessLine {
         mutating func string(_ name: String, _ value: String?) {
             guard let value else { return }
             key(name)
-            // Client-supplied strings are capped: a log line stays a line, not a copy of an attack.
-            JSONWriter.writeString(value.utf8.count > 512 ? String(value.prefix(512)) + "..." : value, into: &bytes)
+            // Client-supplied strings are capped by bytes (one Character can be megabytes of combining
+            // marks): a log line stays a line, not a copy of an attack.
+            let capped = value.utf8.count > 512 ? String(decoding: value.utf8.prefix(512), as: UTF8.self) + "..." : value
+            JSONWriter.writeString(capped, into: &bytes)
         }
 
         mutating func number(_ name: String, _ value: Int) {

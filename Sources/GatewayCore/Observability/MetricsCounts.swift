@@ -87,6 +87,13 @@ struct MetricsCounts: Sendable {
     mutating func add(_ other: MetricsCounts) {
         for index in requests.indices { requests[index] += other.requests[index] }
         for (code, count) in other.gatewayErrors { gatewayErrors[code, default: 0] += count }
+        // Each loop caps its own codes; the sum is capped again, keeping the most frequent.
+        if gatewayErrors.count > Self.distinctErrorCodes {
+            let kept = gatewayErrors.filter { $0.key != -1 }.sorted { $0.value > $1.value }.prefix(Self.distinctErrorCodes - 1)
+            let folded = gatewayErrors.values.reduce(0, +) - kept.reduce(0) { $0 + $1.value }
+            gatewayErrors = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+            gatewayErrors[-1] = folded
+        }
         requestDuration.add(other.requestDuration)
         upstreamDuration.add(other.upstreamDuration)
         gatewayDuration.add(other.gatewayDuration)

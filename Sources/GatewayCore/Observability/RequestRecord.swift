@@ -9,7 +9,10 @@ final class RequestRecord: ResponseObserver {
     /// The loop's recorder lives as long as the process, so no reference counting is needed here.
     unowned(unsafe) let recorder: RequestRecorder
     let receivedAtMicroseconds: Int64
-    let clientAddress: String?
+    /// The client: the socket's peer, or the address a trusted proxy forwarded for.
+    var clientAddress: String?
+    /// The socket's peer when it is a trusted proxy speaking for `clientAddress`.
+    var proxyAddress: String?
     /// What the client's headers say, for the upstream request.
     var client: ClientHeaders?
     let protocolName: String
