@@ -124,11 +124,29 @@ extension JSONActionHandler {
 /// them costs a lock each, not an allocation that grows.
 final class RecentRefusals: Sendable {
     struct Entry: Sendable {
-        let time: String
+        let time: (seconds: Int, milliseconds: Int)
         let client: String
         let username: String?
         let errorCode: Int
-        let reason: String
+        let reason: Reason
+
+        enum Reason: Sendable {
+            case text(String)
+            /// A refused login's FairCom envelope, its errorMessage read when shown.
+            case answer([UInt8])
+        }
+
+        var timeText: String {
+            let millis = time.milliseconds
+            return WallClock.faircomTimestamp(time.seconds) + "." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis) + "Z"
+        }
+
+        var reasonText: String {
+            switch reason {
+            case .text(let text): text
+            case .answer(let bytes): ErrorCodeScan.errorMessage(in: bytes) ?? ""
+            }
+        }
     }
 
     static let capacity = 20

@@ -72,7 +72,7 @@ enum StatusPage {
         } else {
             page += "<table id=\"refusals\"><tr><th>time</th><th>client</th><th>account</th><th>code</th><th>reason</th></tr>"
             for refusal in figures.refusals {
-                page += row([escape(refusal.time), escape(refusal.client), escape(refusal.username ?? ""), num(refusal.errorCode), escape(refusal.reason)])
+                page += row([escape(refusal.timeText), escape(refusal.client), escape(refusal.username ?? ""), num(refusal.errorCode), escape(refusal.reasonText)])
             }
             page += "</table>\n"
         }

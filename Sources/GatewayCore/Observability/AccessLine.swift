@@ -24,7 +24,7 @@ enum AccessLine {
         line.string("session", record.session?.fingerprint)
         line.number("status", record.status)
         if let code = record.finalErrorCode { line.number("errorCode", code) }
-        line.string("reason", record.reason)
+        line.string("reason", record.explanation)
         line.string("upstream", record.upstream)
         line.milliseconds("durationMs", totalMicroseconds)
         if record.upstreamMicroseconds >= 0 { line.milliseconds("upstreamMs", record.upstreamMicroseconds) }

@@ -40,8 +40,10 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
         if !record.forwarded, let code = record.finalErrorCode, code != 0 {
             metrics.countGatewayError(code)
             if record.action == 0 /* createSession */ {
-                refusals.add(RecentRefusals.Entry(time: WallClock.logTimestamp(), client: record.clientAddress ?? "?", username: record.username,
-                                                  errorCode: code, reason: record.reason ?? ""))
+                // Cheap for a flood of refusals: the time is kept raw and the reason as the answer's
+                // bytes; the status page formats the few it shows.
+                refusals.add(RecentRefusals.Entry(time: WallClock.now(), client: record.clientAddress ?? "?", username: record.username,
+                                                  errorCode: code, reason: record.reason.map { .text($0) } ?? .answer(record.lastBody)))
             }
         }
         guard let accessLog else { return }
@@ -64,8 +66,8 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
     /// A request the HTTP server answered itself (malformed, too large, too slow, over the budget).
     func serverAnswered(_ answer: ServerAnswer) {
         metrics.countGatewayError(answer.errorCode)
-        refusals.add(RecentRefusals.Entry(time: WallClock.logTimestamp(), client: answer.peerHost ?? "?", username: nil,
-                                          errorCode: answer.errorCode, reason: "HTTP \(answer.status): \(answer.message)"))
+        refusals.add(RecentRefusals.Entry(time: WallClock.now(), client: answer.peerHost ?? "?", username: nil,
+                                          errorCode: answer.errorCode, reason: .text("HTTP \(answer.status): \(answer.message)")))
         guard let accessLog else { return }
         accessLog.write(AccessLine.json(answer, requestId: requestIds.next()))
     }

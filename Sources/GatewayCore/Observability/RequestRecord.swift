@@ -42,7 +42,8 @@ final class RequestRecord: ResponseObserver {
     private(set) var status = 0
     private(set) var errorCode: Int?
     private(set) var bytesOut = 0
-    private var lastBody: [UInt8] = []
+    /// A refused login's answer, whose errorMessage is read only when something shows it.
+    private(set) var lastBody: [UInt8] = []
     private var finished = false
 
     init(recorder: RequestRecorder, request: borrowing HTTPRequest, path: Substring, requestId: String) {
@@ -79,7 +80,6 @@ final class RequestRecord: ResponseObserver {
     func responseFinished(complete: Bool) {
         guard !finished else { return }
         finished = true
-        if reason == nil, errorCode ?? 0 != 0, !lastBody.isEmpty { reason = ErrorCodeScan.errorMessage(in: lastBody) }
         recorder.finished(self, complete: complete, now: MonotonicClock.nowMicroseconds())
     }
 
@@ -92,6 +92,13 @@ final class RequestRecord: ResponseObserver {
     }
 
     var finalErrorCode: Int? { errorCode }
+
+    /// Why it was refused: set by the handler, or the answer's errorMessage (parsed on demand).
+    var explanation: String? {
+        if let reason { return reason }
+        guard errorCode ?? 0 != 0, !lastBody.isEmpty else { return nil }
+        return ErrorCodeScan.errorMessage(in: lastBody)
+    }
 }
 
 /// What closes a record: the loop's metrics and access log.
