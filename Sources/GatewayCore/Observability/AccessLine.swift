@@ -6,16 +6,9 @@ import GatewaySystem
 /// session is named by its fingerprint, and no request body is written.
 enum AccessLine {
     static func json(_ record: RequestRecord, complete: Bool, totalMicroseconds: Int64, time: String) -> [UInt8] {
-        var line = Line()
-        line.string("time", time)
-        line.string("client", record.clientAddress)
-        line.string("proxy", record.proxyAddress)
-        line.string("listener", record.listenerName)
-        line.string("protocol", record.protocolName)
-        line.string("tls", record.tlsVersion)
-        line.string("method", record.method)
-        line.string("path", String(record.path))
-        line.string("requestId", record.requestId)
+        var line = Line.opening(time: time, client: record.clientAddress, proxy: record.proxyAddress, listener: record.listenerName,
+                                protocolName: record.protocolName, tls: record.tlsVersion, method: record.method,
+                                path: String(record.path), requestId: record.requestId)
         if record.isJSONAction {
             line.string("api", record.api == ActionCatalog.otherAPI ? nil : ActionCatalog.apis[record.api])
             line.string("action", record.action == ActionCatalog.otherAction ? record.actionName : ActionCatalog.actions[record.action])
@@ -35,15 +28,9 @@ enum AccessLine {
     }
 
     static func json(_ answer: ServerAnswer, requestId: String) -> [UInt8] {
-        var line = Line()
-        line.string("time", WallClock.logTimestamp())
-        line.string("client", answer.peerHost)
-        line.string("listener", answer.listenerName)
-        line.string("protocol", answer.protocolName)
-        line.string("tls", answer.tlsVersion)
-        line.string("method", answer.method)
-        line.string("path", answer.path)
-        line.string("requestId", requestId)
+        var line = Line.opening(time: WallClock.logTimestamp(), client: answer.peerHost, proxy: nil, listener: answer.listenerName,
+                                protocolName: answer.protocolName, tls: answer.tlsVersion, method: answer.method,
+                                path: answer.path, requestId: requestId)
         line.number("status", answer.status)
         line.number("errorCode", answer.errorCode)
         line.string("reason", answer.message)
@@ -54,6 +41,22 @@ enum AccessLine {
         private var bytes: [UInt8] = [UInt8(ascii: "{")]
 
         init() { bytes.reserveCapacity(512) }
+
+        /// Every line begins alike: when, who, where and how, and which request.
+        static func opening(time: String, client: String?, proxy: String?, listener: String, protocolName: String, tls: String?,
+                            method: String?, path: String?, requestId: String) -> Line {
+            var line = Line()
+            line.string("time", time)
+            line.string("client", client)
+            line.string("proxy", proxy)
+            line.string("listener", listener)
+            line.string("protocol", protocolName)
+            line.string("tls", tls)
+            line.string("method", method)
+            line.string("path", path)
+            line.string("requestId", requestId)
+            return line
+        }
 
         private mutating func key(_ name: String) {
             if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
