@@ -201,12 +201,12 @@ extension Gateway {
     private func applyListeners(_ new: GatewayConfiguration, _ prepared: Prepared, settings: HTTPServerSettings) -> [String] {
         var changes: [String] = []
         let wanted = new.enabledListeners
+        retiredListeners.removeAll { $0.counter.current == 0 }
         // Removed or changed: stop accepting; their connections go on.
         for entry in active where !wanted.contains(entry.config) {
             let listeners = entry.listeners
             onEveryLoop { loop in listeners[loop.index].stopAccepting() }
-            retired += listeners
-            retiredCounters.append(entry.counter)
+            retiredListeners.append((listeners, entry.counter))
             let replaced = wanted.contains { $0.name == entry.config.name }
             changes.append("listener \(entry.config.name): \(replaced ? "changed; established connections keep the old settings" : "removed; established connections go on")")
         }

@@ -23,7 +23,10 @@ public final class Gateway {
     var active: [ActiveListener] = []
     /// Listeners a reload removed or replaced: their sockets are closed, but their connections
     /// still get GOAWAY (or are cut) at shutdown.
-    var retired: [Listener] = []
+    var retired: [Listener] { retiredListeners.flatMap(\.listeners) }
+    /// Each retired listener's per-loop Listeners and its connection counter; dropped at the next
+    /// reload once its last connection has closed, so many reloads do not pile them up.
+    var retiredListeners: [(listeners: [Listener], counter: ConnectionCounter)] = []
     var healthChecker: HealthChecker?
     var handlers: [GatewayRequestHandler] = []
     var adminHandlers: [AdminRequestHandler] = []
@@ -42,8 +45,7 @@ public final class Gateway {
     let figures: FiguresSource
     let reloads = ReloadCounters()
     /// Connections still open on listeners a reload retired.
-    var retiredConnections: Int { retiredCounters.reduce(0) { $0 + $1.current } }
-    var retiredCounters: [ConnectionCounter] = []
+    var retiredConnections: Int { retiredListeners.reduce(0) { $0 + $1.counter.current } }
 
     /// Each enabled listener's name and the address it actually bound (port 0 resolved).
     public var boundListeners: [(name: String, address: SocketAddress)] { active.map { ($0.config.name, $0.address) } }
