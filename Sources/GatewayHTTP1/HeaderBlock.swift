@@ -68,6 +68,9 @@ func scanHeaderBlock(_ bytes: UnsafeRawBufferPointer, from: Int, limits: HTTP1Li
         if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 {
             let length = index + 4
             if length - 4 > limits.maxHeaderBytes { break }
+            // The bytes not yet looked at get the bare-LF check an unfinished block gets, so the
+            // answer does not depend on how the block was split into reads.
+            try refuseBareLF(bytes, from: from, to: length)
             return .complete(length: length)
         }
         index += 1
@@ -77,13 +80,17 @@ func scanHeaderBlock(_ bytes: UnsafeRawBufferPointer, from: Int, limits: HTTP1Li
     }
     // No end yet. A bare LF means none will come that parses (lines must end in CRLF): refused
     // now, not after the header timeout. Only the bytes new since the last scan are looked at.
+    try refuseBareLF(bytes, from: from, to: bytes.count)
+    return .needMore(scannedUpTo: bytes.count)
+}
+
+private func refuseBareLF(_ bytes: UnsafeRawBufferPointer, from: Int, to end: Int) throws(HTTP1ParseError) {
     var position = max(1, from)
-    while position < bytes.count {
+    while position < end {
         if bytes[position] == 10 && bytes[position - 1] != 13 { throw .bad("bare LF in header section; lines must end in CRLF") }
         position += 1
     }
-    if bytes.count > 0 && bytes[0] == 10 { throw .bad("bare LF in header section; lines must end in CRLF") }
-    return .needMore(scannedUpTo: bytes.count)
+    if end > 0 && bytes[0] == 10 { throw .bad("bare LF in header section; lines must end in CRLF") }
 }
 
 /// Splits a complete block (ending in CRLF CRLF) into lines and fields. Bare CR or LF, obsolete line folding,

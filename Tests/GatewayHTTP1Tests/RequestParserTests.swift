@@ -130,4 +130,18 @@ import Testing
         #expect(try whole.get().count == 2)
         #expect(try cut.get().count == 2, "the CRLF split over two reads is still an empty line")
     }
+
+    /// Found by fuzzing: a block over the header-count limit with a bare LF past the limit was 431
+    /// when read whole and 400 when read in pieces. Both ways it is now refused for the bare LF.
+    @Test func theAnswerToABlockMalformedTwoWaysDoesNotDependOnTheReads() throws {
+        let limits = HTTP1Limits(maxHeaderBytes: 2048, maxHeaderCount: 2, maxBodyBytes: 4096)
+        let request = Array("POST /api HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\nE: 5\r\n\r\n".utf8)
+        let whole = RequestFeeder.run([request], limits: limits)
+        let pieces = RequestFeeder.run(request.map { [$0] }, limits: limits)
+        guard case .failure(let first) = whole, case .failure(let second) = pieces else {
+            Issue.record("both must fail: \(whole) \(pieces)")
+            return
+        }
+        #expect(first.status == 400 && second.status == 400, "\(first) against \(second)")
+    }
 }
