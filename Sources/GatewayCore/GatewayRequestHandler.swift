@@ -30,8 +30,8 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         let recorder = actions.recorder
         let path = request.head.path
         let client = ClientHeaders(request)
-        let record = RequestRecord(recorder: recorder, request: request, path: path, requestId: recorder.requestId(given: client.requestId))
-        record.client = client
+        let record = RequestRecord(recorder: recorder, request: request, path: path, client: client,
+                                   requestId: recorder.requestId(given: client.requestId))
         if client.forwardingChain, let peer = request.peerHost {
             // Behind a trusted proxy, the log and the refusals name the client it speaks for.
             let chain = request.head.headers.values("x-forwarded-for")

@@ -123,7 +123,7 @@ final class JSONActionHandler {
     func pool(named name: String) -> UpstreamPool? { poolsByName[name] }
 
     func forwardedHeaders(_ http: HTTPRequest, record: RequestRecord) -> ForwardedHeaders {
-        ForwardedHeaders(http, client: record.client ?? ClientHeaders(http), requestId: record.requestId, trustedProxies: trustedProxies)
+        ForwardedHeaders(http, client: record.client, requestId: record.requestId, trustedProxies: trustedProxies)
     }
 
     func choosePool() -> UpstreamPool { selector.choose() }

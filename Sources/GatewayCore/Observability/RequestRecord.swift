@@ -14,7 +14,7 @@ final class RequestRecord: ResponseObserver {
     /// The socket's peer when it is a trusted proxy speaking for `clientAddress`.
     var proxyAddress: String?
     /// What the client's headers say, for the upstream request.
-    var client: ClientHeaders?
+    let client: ClientHeaders
     let protocolName: String
     let tlsVersion: String?
     let listenerName: String
@@ -46,7 +46,8 @@ final class RequestRecord: ResponseObserver {
     private(set) var lastBody: [UInt8] = []
     private var finished = false
 
-    init(recorder: RequestRecorder, request: borrowing HTTPRequest, path: Substring, requestId: String) {
+    init(recorder: RequestRecorder, request: borrowing HTTPRequest, path: Substring, client: ClientHeaders, requestId: String) {
+        self.client = client
         self.recorder = recorder
         receivedAtMicroseconds = request.receivedAtMicroseconds
         clientAddress = request.peerHost
