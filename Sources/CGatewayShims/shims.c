@@ -190,6 +190,8 @@ int cgw_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes);
 
 int cgw_trim_heap(void) { return malloc_trim(0); }
 
+size_t cgw_heap_free_bytes(void) { return mallinfo2().fordblks; }
+
 /* A signal an operator may send that should neither end the process nor be blocked: SIGPROF stays
    deliverable because Swift's crash handler suspends the other threads with it while it writes a
    backtrace. The handler only writes a fixed line (write(2) is async-signal-safe). */

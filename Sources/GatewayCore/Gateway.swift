@@ -122,7 +122,7 @@ public final class Gateway {
             handler.servesStatistics = configuration.admin == nil
         }
         healthChecker = HealthChecker(loop: loops[0], targets: targets, logger: logger)
-        memoryTrimmer = MemoryTrimmer(loop: loops[0], budget: settings.bodyBudget)
+        memoryTrimmer = MemoryTrimmer(loop: loops[0])
     }
 
     static func makeTargets(_ configuration: GatewayConfiguration, loops: Int, keeping current: [(UpstreamConfiguration, UpstreamTarget)] = []) throws(TLSError) -> [UpstreamTarget] {

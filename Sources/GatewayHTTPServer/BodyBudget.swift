@@ -12,7 +12,6 @@ import Synchronization
 public final class BodyBudget: Sendable {
     private let limitValue: Atomic<Int>
     private let used = Atomic<Int>(0)
-    private let peak = Atomic<Int>(0)
     static let smallBodyBytes = 64 * 1024
     private var largeBodyLimit: Int { limit - limit / 8 }
 
@@ -34,17 +33,9 @@ public final class BodyBudget: Sendable {
         while true {
             guard count <= ceiling - current else { return false }
             let (exchanged, original) = used.compareExchange(expected: current, desired: current + count, ordering: .relaxed)
-            if exchanged {
-                peak.max(current + count, ordering: .relaxed)
-                return true
-            }
+            if exchanged { return true }
             current = original
         }
-    }
-
-    /// The most held at once since the last call; resets it to what is held now.
-    public func takePeak() -> Int {
-        peak.exchange(inUse, ordering: .relaxed)
     }
 
     func release(_ count: Int) {

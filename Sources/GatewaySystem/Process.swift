@@ -22,6 +22,23 @@ public enum ProcessSetup {
         _ = cgw_trim_heap()
     }
 
+    /// Bytes malloc holds free in its arenas (whether or not their pages were already given back).
+    public static var heapFreeBytes: Int { Int(cgw_heap_free_bytes()) }
+
+    /// The process's resident memory (`/proc/self/statm`), or nil where there is no /proc.
+    public static var residentBytes: Int? {
+        let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        // "size resident shared ...", in pages.
+        let fields = buffer[..<count].split(separator: UInt8(ascii: " "))
+        guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     public static var onlineProcessorCount: Int {
         max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }

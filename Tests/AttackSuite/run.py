@@ -1,5 +1,5 @@
 """Runs each attack against a real gateway and stub and checks that the gateway stays up, that a
-probe client's p99 stays within 2x its baseline, and that open fds and RSS return to their
+probe client's p99 stays within 2x its baseline (or within a scheduler slice of it), and that open fds and RSS return to their
 baseline afterwards; prints the figures. Usage: run.py [--seconds S] [NAME ...]"""
 
 import argparse
@@ -16,6 +16,11 @@ from harness import (AttackFailed, attacker_core, Probe, Sampler, client_connect
                      start_gateway, start_stub, wait_for)
 
 RSS_SLACK_KIB = 6 * 1024
+# On this 2-core machine the probe, the gateway's loops and the stub share the cores, and a p99 of
+# a few ms is one scheduler slice: the control scenario (no attack, only burners) moves it by up
+# to 1.4x on its own. A p99 more than 2x its baseline fails only when it is also this much slower,
+# so a cheap attack is never blamed for one slice, and a costly one (tens of ms) always is.
+P99_NOISE_MS = 5
 
 
 class Scenario:
@@ -88,7 +93,7 @@ SCENARIOS = [
 ]
 
 
-ROUNDS = 6
+ROUNDS = 8
 
 
 def median(values):
@@ -191,8 +196,9 @@ def run_scenario(scenario, folder, seconds):
             problems += more
         if failures:
             problems.append(f"{failures} probe requests failed")
-        if figures["p99Ratio"] > 2:
-            problems.append(f"probe p99 {figures['attackP99ms']} ms is more than 2x its baseline {figures['baselineP99ms']} ms")
+        if figures["p99Ratio"] > 2 and figures["attackP99ms"] - figures["baselineP99ms"] > P99_NOISE_MS:
+            problems.append(f"probe p99 {figures['attackP99ms']} ms is more than 2x its baseline {figures['baselineP99ms']} ms "
+                            f"and more than {P99_NOISE_MS} ms above it")
         if client_connections(gateway.pid, gateway.port) > fds_before:
             problems.append(f"client connections were not all closed: {figures['clientSockets']}")
         if rss_kib(gateway.pid) > rss_before + RSS_SLACK_KIB:
@@ -206,7 +212,7 @@ def run_scenario(scenario, folder, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=6, help="how long each attack runs")
+    parser.add_argument("--seconds", type=float, default=8, help="how long each attack runs")
     parser.add_argument("names", nargs="*")
     options = parser.parse_args()
     chosen = [s for s in SCENARIOS if not options.names or s.name in options.names]

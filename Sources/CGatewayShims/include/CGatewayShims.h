@@ -18,6 +18,8 @@ int cgw_preallocate_keep_size(int fd, int64_t offset, int64_t length);
 int cgw_set_mmap_threshold(int bytes);
 /* malloc_trim(0): gives freed heap pages back to the system. */
 int cgw_trim_heap(void);
+/* mallinfo2().fordblks: bytes held free inside malloc's arenas, summed over all of them. */
+size_t cgw_heap_free_bytes(void);
 /* SIGPROF writes one line to stderr and is otherwise ignored (Swift's crash handler needs it unblocked). */
 int cgw_note_and_ignore_sigprof(void);
 
