@@ -16,16 +16,7 @@ import statistics
 import sys
 import tempfile
 
-from benchlib import login, run_wrk, start_gateway, start_stub, stop
-from session_bench import baseline_binary
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
+from benchlib import baseline_binary, login, run_wrk, start_gateway, start_stub, stop, tree_cpu
 
 def main():
     ap = argparse.ArgumentParser()
@@ -48,18 +39,19 @@ def main():
 
             gateways = {}
             for name, binary, tweak in [("before", old, without_admin), ("now", None, None), ("now+accesslog", None, access_log)]:
-                proc, port = start_gateway(workdir, name.replace("+", "-"), stub_port, 2, binary=binary, tweak=tweak)
+                proc, ports = start_gateway(workdir, name.replace("+", "-"), stub_port, 2, binary=binary, tweak=tweak)
                 procs.append(proc)
+                port = ports["plain"]
                 gateways[name] = (proc, port, login(port))
             results = {name: [] for name in gateways}
             for name, (proc, port, token) in gateways.items():
                 run_wrk(port, 2, 32, env={"BENCH_TOKEN": token}, threads=1)
             for _ in range(args.rounds):
                 for name, (proc, port, token) in gateways.items():
-                    user0, sys0 = cpu_seconds(proc.pid)
+                    user0, sys0 = tree_cpu(proc.pid)
                     result = run_wrk(port, args.seconds, 32, env={"BENCH_TOKEN": token}, threads=1)
-                    user1, sys1 = cpu_seconds(proc.pid)
-                    requests = result["rps"] * args.seconds
+                    user1, sys1 = tree_cpu(proc.pid)
+                    requests = result["requests"]
                     results[name].append({"rps": result["rps"], "user": (user1 - user0) / requests * 1e6,
                                           "sys": (sys1 - sys0) / requests * 1e6})
                     if result["errors"]:
