@@ -21,10 +21,9 @@ public struct TimerWheel {
     private var slotHeads: [Int32]
     private var next: [Int32] = []
     private var prev: [Int32] = []
-    private var slotOf: [Int32] = []
     private var dueTicks: [Int64] = []
     private var generation: [UInt32] = []
-    private var tags: [Int] = []
+    private var tags: [Int32] = []  // tags are small (enum raw values); Int32 keeps a node at 40 bytes
     private var handlers: [TimerHandler?] = []
     private var freeList: [Int32] = []
     private var currentTick: Int64
@@ -37,7 +36,7 @@ public struct TimerWheel {
         currentTick = startMilliseconds / tickMilliseconds
     }
 
-    /// Arms a timer that fires `tag` on `handler` no earlier than `delayMilliseconds` from `now`.
+    /// Arms a timer that fires `tag` (a small number: it is kept as an Int32) on `handler` no earlier than `delayMilliseconds` from `now`.
     public mutating func schedule(after delayMilliseconds: Int64, now: Int64, handler: TimerHandler, tag: Int) -> TimerID {
         let dueTick = max(currentTick + 1, (now + max(0, delayMilliseconds) + tickMilliseconds - 1) / tickMilliseconds)
         let node: Int32
@@ -45,15 +44,14 @@ public struct TimerWheel {
             node = reused
         } else {
             node = Int32(next.count)
-            next.append(-1); prev.append(-1); slotOf.append(-1); dueTicks.append(0)
+            next.append(-1); prev.append(-1); dueTicks.append(0)
             generation.append(0); tags.append(0); handlers.append(nil)
         }
         let i = Int(node)
         let slot = Int32(dueTick % Int64(slotCount))
         dueTicks[i] = dueTick
-        tags[i] = tag
+        tags[i] = Int32(truncatingIfNeeded: tag)
         handlers[i] = handler
-        slotOf[i] = slot
         link(node, into: Int(slot))
         armedCount += 1
         return TimerID(index: node, generation: generation[i])
@@ -91,7 +89,7 @@ public struct TimerWheel {
         while node >= 0 {
             let following = next[Int(node)]
             if dueTicks[Int(node)] <= tick {
-                due.append((handlers[Int(node)]!, tags[Int(node)]))
+                due.append((handlers[Int(node)]!, Int(tags[Int(node)])))
                 release(node)
             }
             node = following
@@ -109,7 +107,8 @@ public struct TimerWheel {
     private mutating func release(_ node: Int32) {
         let i = Int(node)
         let before = prev[i], after = next[i]
-        if before >= 0 { next[Int(before)] = after } else { slotHeads[Int(slotOf[i])] = after }
+        // A node's slot follows from its due tick.
+        if before >= 0 { next[Int(before)] = after } else { slotHeads[Int(dueTicks[i] % Int64(slotCount))] = after }
         if after >= 0 { prev[Int(after)] = before }
         handlers[i] = nil
         generation[i] &+= 1

@@ -60,7 +60,7 @@ public struct Reservation: Sendable, Equatable {
 
 public final class SessionTable: SessionSource {
     private struct State {
-        var sessions: [TokenDigest: Session] = [:]
+        var sessions = SessionIndex()
         var perUsername: [String: Int] = [:]
         var perAddress: [String: Int] = [:]
         var reserved = 0
@@ -159,7 +159,7 @@ public final class SessionTable: SessionSource {
                                   addressCounted: reservation.addressKey != nil, upstream: upstream, upstreamToken: upstreamToken,
                                   shared: Self.share(settings, in: &s), startedAt: startedAt, now: now)
             s.reserved -= 1
-            s.sessions[digest] = session
+            s.sessions.insert(session)
             Self.arm(session, in: &s, now: now)
             return session.snapshot(wallOffset: wallOffset)
         }
@@ -175,7 +175,7 @@ public final class SessionTable: SessionSource {
                                   addressCounted: addressKey != nil, upstream: restored.upstream,
                                   upstreamToken: restored.upstreamToken, shared: Self.share(restored.settings, in: &s),
                                   startedAt: restored.startedAt, now: now)
-            s.sessions[restored.digest] = session
+            s.sessions.insert(session)
             Self.count(&s, restored.username.lowercased(), addressKey, by: 1)
             Self.arm(session, in: &s, now: now)
         }
@@ -210,7 +210,7 @@ public final class SessionTable: SessionSource {
     @discardableResult
     public func remove(_ digest: TokenDigest) -> SessionSnapshot? {
         state.withLock { s in
-            guard let session = s.sessions.removeValue(forKey: digest) else { return nil }
+            guard let session = s.sessions.remove(digest) else { return nil }
             Self.forget(session, in: &s)
             return session.snapshot(wallOffset: wallOffset)
         }
@@ -239,7 +239,7 @@ public final class SessionTable: SessionSource {
 
     /// Every session's digest (for the journal's compaction).
     public func liveDigests() -> [TokenDigest] {
-        state.withLock { Array($0.sessions.keys) }
+        state.withLock { $0.sessions.digests }
     }
 
     /// The sessions among `digests` that still exist.
@@ -249,7 +249,7 @@ public final class SessionTable: SessionSource {
 
     /// Every session, in no particular order.
     public func all() -> [SessionSnapshot] {
-        state.withLock { s in s.sessions.values.map { $0.snapshot(wallOffset: wallOffset) } }
+        state.withLock { s in s.sessions.sessions.map { $0.snapshot(wallOffset: wallOffset) } }
     }
 
     /// Removes and returns the sessions idle past their timeout. Cost is proportional to the
@@ -265,7 +265,7 @@ public final class SessionTable: SessionSource {
                 if remaining > 0 {
                     session.timer = s.wheel.schedule(after: remaining, now: now, handler: session, tag: 0)
                 } else {
-                    s.sessions.removeValue(forKey: session.digest)
+                    s.sessions.remove(session.digest)
                     Self.forget(session, in: &s)
                     expired.append(session.snapshot(wallOffset: wallOffset))
                 }

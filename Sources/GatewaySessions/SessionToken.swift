@@ -87,6 +87,9 @@ public struct TokenDigest: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { fingerprint }
 
+    /// 64 of its bits, for indexing (`SessionIndex`); not the fingerprint's, which logs show.
+    var indexKey: UInt64 { words.1 }
+
     public static func == (l: TokenDigest, r: TokenDigest) -> Bool {
         l.words.0 == r.words.0 && l.words.1 == r.words.1 && l.words.2 == r.words.2 && l.words.3 == r.words.3
     }
