@@ -174,7 +174,12 @@ public final class EventLoopGroup: @unchecked Sendable {
         }
     }
 
+    /// Stops every loop and waits for their threads to return, so that nothing runs on them once
+    /// it returns: a process that exits while a loop is mid-iteration would have its atexit
+    /// handlers (OpenSSL's cleanup) free what that loop still uses. Never call it on a loop.
     public func stop() {
         for loop in loops { loop.stop() }
+        for thread in threads { thread.join() }
+        threads.removeAll()
     }
 }
