@@ -270,6 +270,14 @@ open class StreamConnection: IOHandler, TimerHandler {
 
     // MARK: writing
 
+    /// An idle connection gives back its buffers' storage (and the TLS channel's record buffers):
+    /// a keep-alive connection waiting for its next request then costs only its objects.
+    public func releaseIdleBuffers() {
+        if input.isEmpty { input = ByteBuffer() }
+        if output.isEmpty { output = ByteBuffer() }
+        channel?.releaseBuffers()
+    }
+
     /// Queues `bytes` and writes everything queued that the kernel takes now.
     public func write(_ bytes: [UInt8]) {
         guard !isClosed else { return }

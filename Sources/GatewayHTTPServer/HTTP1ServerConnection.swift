@@ -88,9 +88,9 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         armIdle()
     }
 
-    /// Waiting for the next request: TLS connections first trim their buffers, then wait out the rest.
+    /// Waiting for the next request: a connection first trims its buffers, then waits out the rest.
     private func armIdle() {
-        arm(tls != nil ? .trim : .keepAlive)
+        arm(.trim)
     }
 
     public override func answerToPlaintextOnSecurePort() -> [UInt8]? {
@@ -403,7 +403,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         case .keepAlive, .send:
             close()
         case .trim:
-            tls?.releaseBuffers()
+            releaseIdleBuffers()
             let rest = settings.keepAliveTimeoutMilliseconds - Self.idleTrimMilliseconds
             if rest <= 0 { close(); return }
             currentTimer = .keepAlive

@@ -457,7 +457,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         if tag == 3 { lingerTimer = .none; close(); return }
         if tag == 1 {
             trimTimer = .none
-            if streams.isEmpty && pendingOutputBytes == 0 { channel?.releaseBuffers() }
+            if streams.isEmpty && pendingOutputBytes == 0 { releaseIdleBuffers() }
             return
         }
         idleTimer = .none
