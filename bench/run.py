@@ -19,7 +19,7 @@ tree, from /proc) over the run divided by the requests the load tool counted. Ro
 targets (their order reversed every other round) so that this noisy machine's drift hits all alike;
 each figure is the median of the rounds. Writes bench/results/latest.{md,json,png}.
 
-  swift build -c release && bench/run [--rounds 5] [--seconds 5] [--sessions 1000000] [--readme]
+  bench/run [--rounds 5] [--seconds 5] [--sessions 1000000] [--only throughput idle sessions] [--readme]
 """
 import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -27,6 +27,8 @@ import benchlib as b
 import report
 
 RESULTS = os.path.join(b.ROOT, "bench", "results")
+LATEST = os.path.join(RESULTS, "latest.json")
+PARTS = ("throughput", "idle", "sessions")
 TLS_TARGETS = ["gateway", "nginx", "haproxy"]
 THROUGHPUT = {
     "http1": ["direct", "gateway", "nginx", "haproxy", "gateway+accesslog", "nginx+accesslog"],
@@ -141,23 +143,42 @@ def run_throughput(stack, rounds, seconds):
     return summary
 
 
-def run_idle_connections(stack, count, rounds):
-    out = {}
-    for listener in ("plain", "tls"):
+def run_idle_connections(workdir, workers, count):
+    """Fresh processes for each proxy (a warm one would reuse memory its earlier load freed):
+    resident growth per connection while `count` keep-alive connections sit idle after one request."""
+    out = {"plain": {}, "tls": {}}
+    cert = b.make_certificate(workdir)
+    procs = []
+    try:
+        stub, stub_port = b.start_stub(workers)
+        procs.append(stub)
+        stub_token = b.login(stub_port)
         for name in TLS_TARGETS:
-            proc, ports, token = stack.targets[name]
-            body = b.POST_BODY.format(token=token).encode()
-            figures = []
-            for _ in range(rounds):
-                before = b.tree_rss_bytes(proc.pid)
-                sockets = b.open_idle_connections(ports[listener], count, body, scheme="https" if listener == "tls" else "http")
-                time.sleep(2)  # idle: past the gateway's one-second trim of idle connections' TLS buffers
-                figures.append((b.tree_rss_bytes(proc.pid) - before) / count)
-                for sock in sockets:
-                    sock.close()
-                time.sleep(1)
-            out.setdefault(listener, {})[name] = statistics.median(figures)
-            print(f"idle {listener:5} {name:8} {out[listener][name]:7.0f} bytes per connection ({count} connections)", file=sys.stderr, flush=True)
+            for listener in ("plain", "tls"):
+                folder = f"idle-{name}-{listener}"
+                if name == "gateway":
+                    proc, ports = b.start_gateway(workdir, folder, stub_port, workers, tls=cert)
+                    token = b.login(ports["plain"])
+                else:
+                    proc, ports = (b.start_nginx if name == "nginx" else b.start_haproxy)(workdir, folder, stub_port, workers, tls=cert)
+                    token = stub_token
+                try:
+                    body = b.POST_BODY.format(token=token).encode()
+                    scheme = "https" if listener == "tls" else "http"
+                    b.open_idle_connections(ports[listener], 50, body, scheme=scheme)  # warm: first-use allocations
+                    time.sleep(2)
+                    before = b.tree_rss_bytes(proc.pid)
+                    sockets = b.open_idle_connections(ports[listener], count, body, scheme=scheme)
+                    time.sleep(2)  # idle: past the gateway's one-second trim of idle connections' buffers
+                    out[listener][name] = (b.tree_rss_bytes(proc.pid) - before) / count
+                    for sock in sockets:
+                        sock.close()
+                finally:
+                    b.stop([proc])
+                print(f"idle {listener:5} {name:8} {out[listener][name]:7.0f} bytes per connection ({count} connections)",
+                      file=sys.stderr, flush=True)
+    finally:
+        b.stop(procs)
     return out
 
 
@@ -204,26 +225,35 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--idle-connections", type=int, default=5000)
     ap.add_argument("--sessions", type=int, default=1_000_000)
+    ap.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                    help="run these parts and keep the others' figures from the last results")
     ap.add_argument("--readme", action="store_true", help="replace the table quoted in README.md with this run's")
     args = ap.parse_args()
     require_tools()
     b.raise_open_file_limit()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        stack = Stack(workdir, args.workers)
-        try:
-            throughput = run_throughput(stack, args.rounds, args.seconds)
-            idle = run_idle_connections(stack, args.idle_connections, rounds=2)
-        finally:
-            b.stop(stack.procs)
-        sessions = run_sessions(workdir, args.workers, args.sessions)
+        previous = json.load(open(LATEST)) if os.path.exists(LATEST) and set(args.only) != set(PARTS) else {}
+        throughput, idle, sessions = previous.get("throughput"), previous.get("idle"), previous.get("sessions")
+        if "throughput" in args.only:
+            stack = Stack(workdir, args.workers)
+            try:
+                throughput = run_throughput(stack, args.rounds, args.seconds)
+            finally:
+                b.stop(stack.procs)
+        if "idle" in args.only:
+            idle = run_idle_connections(workdir, args.workers, args.idle_connections)
+        if "sessions" in args.only:
+            sessions = run_sessions(workdir, args.workers, args.sessions)
+        if None in (throughput, idle, sessions):
+            sys.exit(f"--only {' '.join(args.only)}: no earlier {LATEST} holds the other parts")
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                "rounds": args.rounds, "seconds": args.seconds, "workers": args.workers, "idleConnections": args.idle_connections,
                "commit": subprocess.run(["git", "-C", b.ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
                "throughput": throughput, "idle": idle, "sessions": sessions,
                "minutes": round((time.monotonic() - started) / 60, 1)}
     os.makedirs(RESULTS, exist_ok=True)
-    json.dump(results, open(os.path.join(RESULTS, "latest.json"), "w"), indent=1)
+    json.dump(results, open(LATEST, "w"), indent=1)
     markdown = report.markdown(results)
     open(os.path.join(RESULTS, "latest.md"), "w").write(markdown)
     report.chart(results, os.path.join(RESULTS, "latest.png"))
