@@ -28,8 +28,10 @@ def held(value, target, lower):
 
 
 def markdown(r):
-    lines = [f"Run {r['date']} at {r['commit']} on {r['machine']}; {r['workers']} workers each, medians of "
-             f"{r['rounds']} alternating rounds of {r['seconds']} s ({r['minutes']} minutes in all). "
+    dates = r.get("partDates", {})
+    when = r["date"] if len(set(dates.values())) <= 1 else "; ".join(f"{part} {date}" for part, date in dates.items())
+    lines = [f"Run {when} at {r['commit']} on {r['machine']}; {r['workers']} workers each, medians of "
+             f"{r['rounds']} alternating rounds of {r['seconds']} s ({r['minutes']} minutes for a whole run). "
              "CPU is µs per request of the proxy's whole process tree (user + system).", "",
              "| scenario | target | req/s | p99 ms | CPU µs/req | user | sys | CPU vs nginx | req/s vs nginx |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -247,11 +247,13 @@ def main():
             sessions = run_sessions(workdir, args.workers, args.sessions)
         if None in (throughput, idle, sessions):
             sys.exit(f"--only {' '.join(args.only)}: no earlier {LATEST} holds the other parts")
-    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    part_dates = {part: now if part in args.only else previous.get("partDates", {}).get(part, previous.get("date", "?")) for part in PARTS}
+    results = {"date": now, "partDates": part_dates, "machine": machine(),
                "rounds": args.rounds, "seconds": args.seconds, "workers": args.workers, "idleConnections": args.idle_connections,
                "commit": subprocess.run(["git", "-C", b.ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
                "throughput": throughput, "idle": idle, "sessions": sessions,
-               "minutes": round((time.monotonic() - started) / 60, 1)}
+               "minutes": round((time.monotonic() - started) / 60, 1) if set(args.only) == set(PARTS) else previous.get("minutes")}
     os.makedirs(RESULTS, exist_ok=True)
     json.dump(results, open(LATEST, "w"), indent=1)
     markdown = report.markdown(results)
