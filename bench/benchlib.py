@@ -124,7 +124,8 @@ def run_wrk(port, seconds, connections, script="post.lua", env=None, threads=1, 
 
 
 def run_h2load(port, seconds, data_file, connections=8, streams=32):
-    out = subprocess.run(["h2load", "-D", str(seconds), "--warm-up-time", "1", "-c", str(connections), "-m", str(streams),
+    # No --warm-up-time: its requests would not be counted while their CPU is (bench/run warms up apart).
+    out = subprocess.run(["h2load", "-D", str(seconds), "-c", str(connections), "-m", str(streams),
                           "-t", "1", "-d", data_file, "-H", "content-type: application/json", f"https://127.0.0.1:{port}/api"],
                          capture_output=True, text=True).stdout
     rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))

@@ -18,7 +18,7 @@ def targets(r):
         ("HTTP/2 CPU per request vs nginx", g("http2"), 1.0, True),
         ("idle connection memory vs nginx, plain", ratio(idle["plain"]["gateway"], idle["plain"]["nginx"]), 1.0, True),
         ("idle connection memory vs nginx, TLS", ratio(idle["tls"]["gateway"], idle["tls"]["nginx"]), 1.0, True),
-        ("1M sessions, MiB (budget 300)", s["mibPerMillion"] / 300, 1.0, True),
+        ("1M sessions' memory vs the 300 MiB budget", s["mibPerMillion"] / 300, 1.0, True),
         ("durable createSession vs stub logins", t["createSession"]["gateway"]["rps"] / t["createSession"]["direct"]["rps"], 0.5, False),
     ]
 

@@ -21,7 +21,7 @@ each figure is the median of the rounds. Writes bench/results/latest.{md,json,pn
 
   bench/run [--rounds 5] [--seconds 5] [--sessions 1000000] [--only throughput idle sessions] [--readme]
 """
-import argparse, datetime, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 import benchlib as b
 import report
@@ -229,7 +229,11 @@ def main():
                     help="run these parts and keep the others' figures from the last results")
     ap.add_argument("--readme", action="store_true", help="replace the table quoted in README.md with this run's")
     args = ap.parse_args()
+    if set(args.only) != set(PARTS) and not os.path.exists(LATEST):
+        sys.exit(f"--only {' '.join(args.only)}: there is no {LATEST} from an earlier whole run to take the other parts from")
     require_tools()
+    # A SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C, so every process started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/run: stopped by SIGTERM"))
     b.raise_open_file_limit()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:

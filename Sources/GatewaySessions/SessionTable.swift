@@ -191,8 +191,9 @@ public final class SessionTable: SessionSource {
     }
 
     /// Finds a session, marks it used, and copies out what forwarding a request needs. The copy
-    /// shares no reference-counted object with the table but the token's bytes (copy-on-write,
-    /// never written), so the loops do not contend on reference counts per request.
+    /// shares no reference-counted object with the table (the upstream token's bytes are copied
+    /// out of the session, where they live inline), so the loops do not contend on reference
+    /// counts per request.
     public func touchForForwarding(_ digest: TokenDigest, now: Int64) -> ForwardingView? {
         state.withLock { s in
             guard let session = s.sessions[digest] else { return nil }
