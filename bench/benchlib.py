@@ -255,15 +255,18 @@ NGINX_TLS = """    listen 127.0.0.1:{port} ssl http2 reuseport;
     ssl_prefer_server_ciphers on;"""
 
 
+def peer_ports_and_folder(workdir, name, tls):
+    """Free ports (plain, and TLS when asked) and a folder of its own for a peer proxy."""
+    ports = {"plain": free_port(), **({"tls": free_port()} if tls else {})}
+    folder = os.path.join(workdir, name)
+    os.makedirs(folder, exist_ok=True)
+    return ports, folder
+
+
 def start_nginx(workdir, name, stub_port, workers, tls=None, access_log=False):
     """nginx as a keep-alive reverse proxy in front of the stub; with (certificate, key), a TLS server too."""
-    ports = {"plain": free_port()}
-    nginx_dir = os.path.join(workdir, name)
-    os.makedirs(nginx_dir, exist_ok=True)
-    tls_server = ""
-    if tls:
-        ports["tls"] = free_port()
-        tls_server = NGINX_TLS.format(port=ports["tls"], cert=tls[0], key=tls[1])
+    ports, nginx_dir = peer_ports_and_folder(workdir, name, tls)
+    tls_server = NGINX_TLS.format(port=ports["tls"], cert=tls[0], key=tls[1]) if tls else ""
     with open(os.path.join(nginx_dir, "nginx.conf"), "w") as f:
         f.write(NGINX_CONF.format(workers=workers, dir=nginx_dir, stub=stub_port, port=ports["plain"], tls_server=tls_server,
                                   access_log=os.path.join(nginx_dir, "access.log") if access_log else "off"))
@@ -300,12 +303,9 @@ backend faircom
 def start_haproxy(workdir, name, stub_port, workers, tls=None):
     """HAProxy (threads, one process) as a keep-alive reverse proxy in front of the stub; with
     (certificate, key), a TLS bind with ALPN h2 too."""
-    ports = {"plain": free_port()}
-    folder = os.path.join(workdir, name)
-    os.makedirs(folder, exist_ok=True)
+    ports, folder = peer_ports_and_folder(workdir, name, tls)
     tls_bind = ""
     if tls:
-        ports["tls"] = free_port()
         combined = os.path.join(folder, "combined.pem")
         with open(combined, "w") as f:
             f.write(open(tls[0]).read() + open(tls[1]).read())
