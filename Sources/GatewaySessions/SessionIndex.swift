@@ -42,5 +42,5 @@ struct SessionIndex {
 
     var sessions: [Session] { Array(primary.values) + Array(overflow.values) }
 
-    var digests: [TokenDigest] { sessions.map(\.digest) }
+    var digests: [TokenDigest] { primary.values.map(\.digest) + overflow.keys }
 }
