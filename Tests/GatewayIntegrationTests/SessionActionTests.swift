@@ -8,6 +8,8 @@ import Testing
     static func twoAccounts() throws -> ServerProcess {
         let accounts = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).json").path
         try #"{"admin":"ADMIN","jim":"JIM","sue":"SUE"}"#.write(toFile: accounts, atomically: false, encoding: .utf8)
+        // The stub reads the file once, at start; the run leaves no file behind.
+        defer { try? FileManager.default.removeItem(atPath: accounts) }
         return try Servers.stub(["--accounts", accounts])
     }
 
