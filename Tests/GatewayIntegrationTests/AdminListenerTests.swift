@@ -22,7 +22,7 @@ import Testing
 
     /// Parses Prometheus text with prometheus_client's parser and returns {"name{labels}": value}.
     static func parse(_ text: String) throws -> [String: Double] {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).txt").path
+        let file = Scratch.root.appendingPathComponent("metrics-\(UUID().uuidString).txt").path
         try text.write(toFile: file, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let script = """

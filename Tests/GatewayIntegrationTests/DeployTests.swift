@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func theComposeTopologyRunsAsPlainProcessesAndPrometheusScrapesTheGateway() throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("compose-local-\(UUID().uuidString).out").path
+        let output = Scratch.root.appendingPathComponent("compose-local-\(UUID().uuidString).out").path
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: output) }
         let process = Process()

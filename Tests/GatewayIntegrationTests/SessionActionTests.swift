@@ -6,7 +6,7 @@ import Testing
 /// pingSession, listSessions, describeSessions, deleteSession and alterSession, answered by the gateway.
 @Suite struct SessionActionTests {
     static func twoAccounts() throws -> ServerProcess {
-        let accounts = FileManager.default.temporaryDirectory.appendingPathComponent("accounts-\(UUID().uuidString).json").path
+        let accounts = Scratch.root.appendingPathComponent("accounts-\(UUID().uuidString).json").path
         try #"{"admin":"ADMIN","jim":"JIM","sue":"SUE"}"#.write(toFile: accounts, atomically: false, encoding: .utf8)
         // The stub reads the file once, at start; the run leaves no file behind.
         defer { try? FileManager.default.removeItem(atPath: accounts) }

@@ -21,7 +21,7 @@ struct ListedSessions: SessionSource {
     static let defaults = JSONActionAPIDefaults()
 
     static func directory() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
+        let url = Scratch.root.appendingPathComponent("journal-\(UUID().uuidString)")
         return url.path
     }
 

@@ -20,7 +20,7 @@ public final class ServerProcess: @unchecked Sendable {
     /// Starts `name` and waits until it prints "<readyMarker> ...:PORT" (and `readyLine`, when given,
     /// which a gateway prints once every listener is printed).
     public init(_ name: String, arguments: [String], readyMarker: String, readyLine: String? = nil, timeout: TimeInterval = 20) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-test-\(UUID().uuidString)")
+        directory = Scratch.root.appendingPathComponent("gw-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         stdoutPath = directory.appendingPathComponent("stdout").path
         stderrPath = directory.appendingPathComponent("stderr").path
@@ -119,7 +119,7 @@ public enum Servers {
 
     /// A fresh, empty temporary directory, private to this user (a gateway refuses a data folder open to others).
     public static func temporaryDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gw-data-\(UUID().uuidString)")
+        let url = Scratch.root.appendingPathComponent("gw-data-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return url.path
     }
@@ -137,7 +137,7 @@ public enum Servers {
             "logging": ["level": "debug", "accessLog": true],
         ]
         tweak(&config)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).json").path
+        let path = Scratch.root.appendingPathComponent("gateway-\(UUID().uuidString).json").path
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -145,7 +145,7 @@ public enum Servers {
     /// Runs `gateway check-config` on `text`; returns its exit status and output. With `unprivileged`,
     /// a root test run drops to `nobody` first (root reads any file, so permissions mean nothing to it).
     public static func checkConfig(_ text: String, unprivileged: Bool = false) throws -> (status: Int32, output: String) {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString).json").path
+        let path = Scratch.root.appendingPathComponent("check-\(UUID().uuidString).json").path
         try text.write(toFile: path, atomically: false, encoding: .utf8)
         chmod(path, 0o644)
         let process = Process()
