@@ -57,6 +57,11 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
         try epoll.add(fd, interest: interest, tag: tag(for: fd))
     }
 
+    /// Every registered handler (a shutdown looks for its listener's connections here).
+    public func forEachHandler(_ body: (IOHandler) -> Void) {
+        for case let handler? in handlers { body(handler) }
+    }
+
     /// Hands a registered socket's events to a new handler (a connection that changes protocol).
     public func replaceHandler(of socket: Socket, with handler: IOHandler) {
         handlers[Int(socket.fd)] = handler

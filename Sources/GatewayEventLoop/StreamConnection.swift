@@ -8,9 +8,17 @@ import GatewaySystem
 /// With a `channel` (TLS) the connection first runs the handshake, then reads and writes plaintext
 /// through the channel; a subclass sees the same hooks either way, plus `didEstablishSecurity`.
 open class StreamConnection: IOHandler, TimerHandler {
+    // The eight-byte properties first and the one-byte ones together, without padding between:
+    // every idle connection is one of these objects.
     public let loop: EventLoop
-    public let socket: Socket
     public let channel: SecureChannel?
+    /// Bytes received and not yet consumed by the subclass.
+    public var input = ByteBuffer()
+    private var output = ByteBuffer()
+    /// Bytes read per wake-up on a plain socket: a protocol whose every few bytes can cost work
+    /// (HTTP/2 frames) reads less at a time, so other connections of the loop wait less.
+    public var readLimitBytes = Int.max
+    public let socket: Socket
     public private(set) var isHandshaking = false
     /// The channel's last read stopped until the socket is writable (or its write until readable).
     private var readWantsWrite = false
@@ -19,9 +27,6 @@ open class StreamConnection: IOHandler, TimerHandler {
     /// Whether the peer's first byte has been looked at (for plain HTTP sent to a TLS port).
     private var firstByteSeen = false
     private var pendingReadScheduled = false
-    /// Bytes received and not yet consumed by the subclass.
-    public var input = ByteBuffer()
-    private var output = ByteBuffer()
     public private(set) var isClosed = false
     public private(set) var isConnecting = false
     private var readPaused = false
@@ -239,10 +244,6 @@ open class StreamConnection: IOHandler, TimerHandler {
         }
     }
 
-    /// Bytes read per wake-up on a plain socket: a protocol whose every few bytes can cost work
-    /// (HTTP/2 frames) reads less at a time, so other connections of the loop wait less.
-    public var readLimitBytes = Int.max
-
     private func readAvailable() {
         if let channel {
             readThroughChannel(channel)
@@ -272,10 +273,10 @@ open class StreamConnection: IOHandler, TimerHandler {
 
     /// An idle connection gives back its buffers' storage (and the TLS channel's record buffers):
     /// a keep-alive connection waiting for its next request then costs only its objects.
-    public func releaseIdleBuffers() {
+    public func releaseIdleBuffers(includingChannel: Bool = true) {
         if input.isEmpty { input = ByteBuffer() }
         if output.isEmpty { output = ByteBuffer() }
-        channel?.releaseBuffers()
+        if includingChannel { channel?.releaseBuffers() }
     }
 
     /// Queues `bytes` and writes everything queued that the kernel takes now.

@@ -10,10 +10,11 @@ public struct HTTP1RequestParser: Sendable {
         case chunkedBody
     }
 
+    // The enum last: its tag byte would otherwise be padded to eight (a parser lives in every connection).
     public let limits: HTTP1Limits
-    private var state = State.head(scannedUpTo: 0)
     private var body: [UInt8] = []
     private var chunked = ChunkedDecoder()
+    private var state = State.head(scannedUpTo: 0)
 
     public init(limits: HTTP1Limits = HTTP1Limits()) {
         self.limits = limits

@@ -23,52 +23,48 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     static let idleTrimMilliseconds: Int64 = 1000
     private enum Phase { case reading, awaitingResponse, streaming }
 
-    private let handler: HTTPRequestHandler
-    private let settings: HTTPServerSettings
-    private let listenerName: String
-    private let peer: SocketAddress?
-    private lazy var peerHost: String? = peer?.host
-    private let slot: ConnectionCounter
-    private let logger: Logger
-    private let options: ListenerOptions
-    private let live: LiveConnections
+    // Stored properties in this order so that the one-byte ones fill the tail of the odd-sized
+    // ones: every idle keep-alive connection is one of these objects, so its bytes count.
+    private let context: ConnectionContext
     private let tls: TLSChannel?
-    private var clientCommonName: String?
-    private var tlsVersion: String?
-    /// Until the first bytes show HTTP/1.1 or the HTTP/2 preface (plain listeners with HTTP/2).
-    private var awaitingPreface: Bool
-    private var parser: HTTP1RequestParser
-    private var head: HTTP1RequestHead?
     private var bodyClaim: BodyClaim?
-    private var phase = Phase.reading
     private var sequence: UInt64 = 0
     private var exchange: HTTPExchange?
+    private var timer = TimerID.none
+    private var drainWaiters: [() -> Void] = []
+    private var parser: HTTP1RequestParser
+    private let peer: SocketAddress?
+    /// Until the first bytes show HTTP/1.1 or the HTTP/2 preface (plain listeners with HTTP/2).
+    private var awaitingPreface: Bool
+    private var phase = Phase.reading
+    private var currentTimer: Timer?
+    private lazy var peerHost: String? = peer?.host
+    private var head: HTTP1RequestHead?
     private var responseKeepAlive = true
     private var streamingChunked = false
     private var streamingRaw = false
     private var peerFinishedSending = false
     private var processing = false
-    private var timer = TimerID.none
-    private var drainWaiters: [() -> Void] = []
+    /// An HTTP/1.0 client cannot read chunked bodies; remembered per request.
+    private var headersSaidHTTP10 = false
+    /// A HEAD request gets the head of the answer only.
+    private var answeringHEAD = false
 
-    init(loop: EventLoop, socket: Socket, tls: TLSChannel?, peer: SocketAddress?, listenerName: String, slot: ConnectionCounter,
-         settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, handler: HTTPRequestHandler, logger: Logger) {
-        self.handler = handler
-        self.settings = settings
-        self.listenerName = listenerName
+    var live: LiveConnections { context.live }
+    /// Asked of the channel when needed, not copied here: a plain connection has neither.
+    private var clientCommonName: String? { tls?.peerCommonName }
+    private var tlsVersion: String? { tls?.protocolVersion }
+
+    init(loop: EventLoop, socket: Socket, tls: TLSChannel?, peer: SocketAddress?, context: ConnectionContext) {
+        self.context = context
         self.peer = peer
-        self.slot = slot
-        self.logger = logger
-        self.options = options
-        self.live = live
         self.tls = tls
-        awaitingPreface = tls == nil && options.http2 != nil
-        parser = HTTP1RequestParser(limits: settings.limits)
+        awaitingPreface = tls == nil && context.options.http2 != nil
+        parser = HTTP1RequestParser(limits: context.settings.limits)
         super.init(loop: loop, socket: socket, channel: tls)
     }
 
     public override func start() throws(SystemError) {
-        live.add(self)
         arm(tls != nil ? .handshake : .keepAlive)
         try super.start()
     }
@@ -77,35 +73,41 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
 
     public override func didEstablishSecurity() {
         guard let tls else { return }
-        options.statistics.count(.handshakes)
-        if tls.isResumed { options.statistics.count(.resumedHandshakes) }
-        clientCommonName = tls.peerCommonName
-        tlsVersion = tls.protocolVersion
-        if options.http2 != nil && tls.applicationProtocol == "h2" {
+        context.options.statistics.count(.handshakes)
+        if tls.isResumed { context.options.statistics.count(.resumedHandshakes) }
+        if context.options.http2 != nil && tls.applicationProtocol == "h2" {
             handOverToHTTP2()
             return
         }
         armIdle()
     }
 
-    /// Waiting for the next request: a connection first trims its buffers, then waits out the rest.
+    /// Waiting for the next request. The input and output buffers go at once, as nginx frees its
+    /// request's buffers: held until later, they left holes between the objects of the connections
+    /// accepted meanwhile, which cost idle connections twice their own size. A TLS channel's record
+    /// buffers (16 KiB and more, costly to make again) wait a second, in case the next request follows.
     private func armIdle() {
-        arm(.trim)
+        releaseBuffersIfIdle()
+        arm(tls != nil ? .trim : .keepAlive)
+    }
+
+    private func releaseBuffersIfIdle() {
+        if phase == .reading && head == nil { releaseIdleBuffers(includingChannel: false) }
     }
 
     public override func answerToPlaintextOnSecurePort() -> [UInt8]? {
-        let envelope = FairComEnvelope.error(.badHTTPRequest, "plain HTTP was sent to the TLS listener \(listenerName); use https://").bytes
+        let envelope = FairComEnvelope.error(.badHTTPRequest, "plain HTTP was sent to the TLS listener \(context.listenerName); use https://").bytes
         return Array("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(envelope.count)\r\nConnection: close\r\n\r\n".utf8) + envelope
     }
 
     public override func didFailSecurity(_ reason: String) {
-        options.statistics.count(.handshakeFailures)
+        context.options.statistics.count(.handshakeFailures)
         let client = peer?.description ?? "?"
         if reason.contains("certificate") {
-            options.statistics.count(.clientCertificateRejections)
-            logger.warning("listener \(listenerName): TLS handshake with \(client) failed: \(reason)")
+            context.options.statistics.count(.clientCertificateRejections)
+            context.logger.warning("listener \(context.listenerName): TLS handshake with \(client) failed: \(reason)")
         } else {
-            logger.debug("listener \(listenerName): TLS handshake with \(client) failed: \(reason)")
+            context.logger.debug("listener \(context.listenerName): TLS handshake with \(client) failed: \(reason)")
         }
     }
 
@@ -125,11 +127,9 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
 
     private func handOverToHTTP2() {
         disarm()
-        live.remove(self)
-        let successor = HTTP2ServerConnection(takingOver: self, peer: peer, peerHost: peerHost, listenerName: listenerName, slot: slot,
-                                              settings: settings, options: options, live: live, clientCommonName: clientCommonName, tlsVersion: tlsVersion,
-                                              handler: handler, logger: logger)
-        options.statistics.count(.http2Connections)
+        let successor = HTTP2ServerConnection(takingOver: self, peer: peer, peerHost: peerHost, context: context,
+                                              clientCommonName: clientCommonName, tlsVersion: tlsVersion)
+        context.options.statistics.count(.http2Connections)
         successor.begin()
     }
 
@@ -180,7 +180,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         defer { processing = false }
         if waitForPrefaceDecision() { return }
         while phase == .reading && !isClosed {
-            if pendingOutputBytes > settings.outputHighWaterBytes {
+            if pendingOutputBytes > context.settings.outputHighWaterBytes {
                 pauseReading()
                 return
             }
@@ -224,33 +224,33 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         headersSaidHTTP10 = head.versionMinor == 0
         answeringHEAD = head.method == "HEAD"
         disarm()
-        var request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: listenerName)
+        var request = HTTPRequest(head: head, body: body, peer: peer, peerHost: peerHost, listenerName: context.listenerName)
         request.clientCommonName = clientCommonName
         request.tlsVersion = tlsVersion
-        request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
+        request.usernameMustMatchCertificate = context.options.usernameMustMatchCertificate
         request.bodyClaim = bodyClaim
         bodyClaim = nil
-        let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: sequence))
+        let pending = context.handler.handle(request, responder: HTTPResponder(sink: self, sequence: sequence))
         if phase != .reading { exchange = pending }
     }
 
     /// Claims a body's bytes from the gateway's budget (a declared length at once, a chunked body
     /// as it arrives); when the budget is spent the request is answered 503 and the connection closes.
     private func claimBody(_ total: Int) -> Bool {
-        let claim = bodyClaim ?? BodyClaim(settings.bodyBudget)
+        let claim = bodyClaim ?? BodyClaim(context.settings.bodyBudget)
         bodyClaim = claim
         if claim.cover(total) { return true }
-        claim.noteRefusal(options.statistics, logger: logger, listener: listenerName, peer: peer, now: loop.now)
+        claim.noteRefusal(context.options.statistics, logger: context.logger, listener: context.listenerName, peer: peer, now: loop.now)
         respondAndClose(status: 503, envelope: .error(.bodyBudgetExhausted, claim.refusal), headers: BodyClaim.retryAfter)
         bodyClaim = nil
-        parser = HTTP1RequestParser(limits: settings.limits)
+        parser = HTTP1RequestParser(limits: context.settings.limits)
         return false
     }
 
     private func updateReadPolicy() {
         guard !isClosed, !peerFinishedSending else { return }
-        if phase == .reading || input.readableCount < settings.pipelineWindowBytes {
-            if pendingOutputBytes <= settings.outputHighWaterBytes { resumeReading() }
+        if phase == .reading || input.readableCount < context.settings.pipelineWindowBytes {
+            if pendingOutputBytes <= context.settings.outputHighWaterBytes { resumeReading() }
         } else {
             pauseReading()
         }
@@ -259,7 +259,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     /// A malformed or oversized request: answer with its status and a FairCom-shaped body, then close.
     private func reject(_ error: HTTP1ParseError) {
         let code: GatewayErrorCode = error.status == 413 ? .bodyTooLarge : .badHTTPRequest
-        logger.debug("rejected request from \(peer?.description ?? "?"): \(error)")
+        context.logger.debug("rejected request from \(peer?.description ?? "?"): \(error)")
         respondAndClose(status: error.status, envelope: .error(code, error.message))
     }
 
@@ -270,8 +270,8 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         disarm()
         write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false, extraHeaders: headers))
         closeAfterFlush()
-        handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
-                                            peerHost: peerHost, listenerName: listenerName, protocolName: "HTTP/1.1",
+        context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
+                                            peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/1.1",
                                             tlsVersion: tlsVersion, method: head?.method, path: head.map { String($0.path) }))
     }
 
@@ -300,10 +300,6 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
                                            keepAlive: responseKeepAlive, omitFraming: streamingRaw))
     }
 
-    /// An HTTP/1.0 client cannot read chunked bodies; remembered per request.
-    private var headersSaidHTTP10 = false
-    /// A HEAD request gets the head of the answer only.
-    private var answeringHEAD = false
 
     /// HTTP/1.0 clients keep a connection only when told so explicitly.
     private var keepAliveHeader: [(String, String)] {
@@ -323,7 +319,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         finishResponse(reusable: reusable && !streamingRaw)
     }
 
-    var isCongested: Bool { pendingOutputBytes > settings.outputHighWaterBytes }
+    var isCongested: Bool { pendingOutputBytes > context.settings.outputHighWaterBytes }
 
     func isCongested(_ sequence: UInt64) -> Bool { isCongested }
 
@@ -334,7 +330,12 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     }
 
     public override func didDrainOutput() {
-        if case .send = currentTimer { disarm() }
+        if case .send = currentTimer {
+            disarm()
+            // The slow reader has read it all: from now on it is an idle keep-alive connection like any other.
+            if phase == .reading && input.isEmpty { armIdle() }
+        }
+        releaseBuffersIfIdle()
         let waiters = drainWaiters
         drainWaiters.removeAll()
         for resume in waiters { resume() }
@@ -372,18 +373,17 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
 
     // MARK: timers
 
-    private var currentTimer: Timer?
 
     private func arm(_ kind: Timer) {
         disarm()
         let milliseconds: Int64
         switch kind {
-        case .keepAlive: milliseconds = settings.keepAliveTimeoutMilliseconds
-        case .header: milliseconds = settings.headerTimeoutMilliseconds
-        case .body: milliseconds = settings.bodyTimeoutMilliseconds
-        case .send: milliseconds = settings.sendTimeoutMilliseconds
-        case .handshake: milliseconds = options.handshakeTimeoutMilliseconds
-        case .trim: milliseconds = min(Self.idleTrimMilliseconds, settings.keepAliveTimeoutMilliseconds)
+        case .keepAlive: milliseconds = context.settings.keepAliveTimeoutMilliseconds
+        case .header: milliseconds = context.settings.headerTimeoutMilliseconds
+        case .body: milliseconds = context.settings.bodyTimeoutMilliseconds
+        case .send: milliseconds = context.settings.sendTimeoutMilliseconds
+        case .handshake: milliseconds = context.options.handshakeTimeoutMilliseconds
+        case .trim: milliseconds = min(Self.idleTrimMilliseconds, context.settings.keepAliveTimeoutMilliseconds)
         }
         currentTimer = kind
         timer = loop.schedule(after: milliseconds, handler: self, tag: kind.rawValue)
@@ -404,26 +404,25 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             close()
         case .trim:
             releaseIdleBuffers()
-            let rest = settings.keepAliveTimeoutMilliseconds - Self.idleTrimMilliseconds
+            let rest = context.settings.keepAliveTimeoutMilliseconds - Self.idleTrimMilliseconds
             if rest <= 0 { close(); return }
             currentTimer = .keepAlive
             timer = loop.schedule(after: rest, handler: self, tag: Timer.keepAlive.rawValue)
         case .handshake:
-            options.statistics.count(.handshakeTimeouts)
-            logger.debug("listener \(listenerName): TLS handshake with \(peer?.description ?? "?") not finished within \(options.handshakeTimeoutMilliseconds) ms")
+            context.options.statistics.count(.handshakeTimeouts)
+            context.logger.debug("listener \(context.listenerName): TLS handshake with \(peer?.description ?? "?") not finished within \(context.options.handshakeTimeoutMilliseconds) ms")
             close()
         case .header, .body:
             guard phase == .reading else { return }
             let what = kind == .header ? "request headers" : "request body"
-            let seconds = Double(kind == .header ? settings.headerTimeoutMilliseconds : settings.bodyTimeoutMilliseconds) / 1000
+            let seconds = Double(kind == .header ? context.settings.headerTimeoutMilliseconds : context.settings.bodyTimeoutMilliseconds) / 1000
             respondAndClose(status: 408, envelope: .error(.requestTimeout, "\(what) not received within \(seconds) seconds"))
         }
     }
 
     public override func didClose(error: SystemError?) {
         disarm()
-        live.remove(self)
-        slot.release()
+        context.slot.release()
         drainWaiters.removeAll()
         OffLoopRelease.release(parser.takeBufferedBody())
         bodyClaim = nil

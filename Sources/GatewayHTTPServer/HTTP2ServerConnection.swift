@@ -37,18 +37,13 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     private var session: HTTP2Session?
     private var streams: [Int32: Stream] = [:]
-    private let handler: HTTPRequestHandler
-    private let settings: HTTPServerSettings
+    private let context: ConnectionContext
+    var live: LiveConnections { context.live }
     private let limits: HTTP2Settings
-    private let options: ListenerOptions
-    private let live: LiveConnections
-    private let listenerName: String
     private let peer: SocketAddress?
     private let peerHost: String?
-    private let slot: ConnectionCounter
     private let clientCommonName: String?
     private let tlsVersion: String?
-    private let logger: Logger
     private var idleTimer = TimerID.none
     private var goingAway = false
     private var receiving = false
@@ -59,21 +54,14 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private var frameLimit: FrameRateLimit
     private var calmedDown = false
 
-    init(takingOver predecessor: StreamConnection, peer: SocketAddress?, peerHost: String?, listenerName: String, slot: ConnectionCounter,
-         settings: HTTPServerSettings, options: ListenerOptions, live: LiveConnections, clientCommonName: String?, tlsVersion: String?,
-         handler: HTTPRequestHandler, logger: Logger) {
-        self.handler = handler
-        self.settings = settings
-        limits = options.http2 ?? HTTP2Settings()
-        self.options = options
-        self.live = live
-        self.listenerName = listenerName
+    init(takingOver predecessor: StreamConnection, peer: SocketAddress?, peerHost: String?, context: ConnectionContext,
+         clientCommonName: String?, tlsVersion: String?) {
+        self.context = context
+        limits = context.options.http2 ?? HTTP2Settings()
         self.peer = peer
         self.peerHost = peerHost
-        self.slot = slot
         self.clientCommonName = clientCommonName
         self.tlsVersion = tlsVersion
-        self.logger = logger
         frameLimit = FrameRateLimit(burst: limits.costlyFrameBurst, perSecond: limits.costlyFramesPerSecond, now: predecessor.loop.now)
         super.init(takingOver: predecessor)
         readLimitBytes = 16384
@@ -81,10 +69,9 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     /// Sends the server preface and handles whatever the client already sent.
     func begin() {
-        live.add(self)
-        if let peerHost, options.addressFrames.isExhausted(peerHost, now: loop.now) {
+        if let peerHost, context.options.addressFrames.isExhausted(peerHost, now: loop.now) {
             // This address is still over its allowance of costly frames: refused before any HTTP/2 state exists.
-            options.statistics.count(.http2FloodsStopped)
+            context.options.statistics.count(.http2FloodsStopped)
             write(HTTP2Session.refusalPreface(errorCode: HTTP2Session.enhanceYourCalm))
             closeSoon()
             return
@@ -92,7 +79,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         do {
             session = try HTTP2Session(settings: limits, delegate: self)
         } catch {
-            logger.error("listener \(listenerName): \(error)")
+            context.logger.error("listener \(context.listenerName): \(error)")
             close()
             return
         }
@@ -118,7 +105,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         input.removeAll()
         dispatchCompletedStreams()
         if let failure {
-            if !calmedDown { logger.debug("listener \(listenerName): HTTP/2 connection from \(peer?.description ?? "?") failed: \(failure)") }
+            if !calmedDown { context.logger.debug("listener \(context.listenerName): HTTP/2 connection from \(peer?.description ?? "?") failed: \(failure)") }
             flushSession()
             closeSoon()
             return
@@ -129,13 +116,13 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     /// Moves frames from nghttp2 to the socket while the client keeps up.
     private func flushSession() {
         guard let session, !isClosed else { return }
-        if pendingOutputBytes < settings.outputHighWaterBytes {
+        if pendingOutputBytes < context.settings.outputHighWaterBytes {
             var frames: [UInt8] = []
-            session.takeOutput(into: &frames, limit: settings.outputHighWaterBytes)
+            session.takeOutput(into: &frames, limit: context.settings.outputHighWaterBytes)
             if !frames.isEmpty { write(frames) }
         }
         if isClosed { return }
-        if pendingOutputBytes >= settings.outputHighWaterBytes { pauseReading() } else { resumeReading() }
+        if pendingOutputBytes >= context.settings.outputHighWaterBytes { pauseReading() } else { resumeReading() }
         if session.isFinished || (goingAway && streams.isEmpty && !session.hasOutput) { closeAfterFlush() }
     }
 
@@ -150,7 +137,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         let stream = Stream()
         stream.openedAt = loop.now
         streams[id] = stream
-        options.statistics.count(.http2Streams)
+        context.options.statistics.count(.http2Streams)
         disarmIdle()
         armSweep()
     }
@@ -159,7 +146,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         guard let stream = streams[id] else { return .resetStream }
         stream.headerBytes += name.count + value.count + 32
         guard stream.headerBytes <= limits.maxHeaderListBytes, stream.headers.count < limits.maxHeaderCount else {
-            logger.debug("listener \(listenerName): stream \(id) reset: header list beyond \(limits.maxHeaderListBytes) bytes or \(limits.maxHeaderCount) fields")
+            context.logger.debug("listener \(context.listenerName): stream \(id) reset: header list beyond \(limits.maxHeaderListBytes) bytes or \(limits.maxHeaderCount) fields")
             // nghttp2 still decodes the rest of the block (an HPACK bomb makes that dear): it counts.
             return costlyFrameReceived(.oversizedHeaders) ? .resetStream : .endConnection
         }
@@ -177,7 +164,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     func stream(_ id: Int32, data: UnsafeRawBufferPointer) -> Bool {
         guard let stream = streams[id], stream.phase == .receiving else { return true }
         guard bufferedBodyBytes + data.count <= bufferedBodyLimit else {
-            logger.debug("listener \(listenerName): stream \(id) refused: \(bufferedBodyLimit) bytes of request bodies already buffered on this connection")
+            context.logger.debug("listener \(context.listenerName): stream \(id) refused: \(bufferedBodyLimit) bytes of request bodies already buffered on this connection")
             release(stream)
             stream.phase = .answered
             session?.reset(stream: id, errorCode: HTTP2Session.refusedStream)
@@ -189,7 +176,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
             answerEarly(id, stream, status: 413, envelope)
             return true
         }
-        let claim = stream.bodyClaim ?? BodyClaim(settings.bodyBudget)
+        let claim = stream.bodyClaim ?? BodyClaim(context.settings.bodyBudget)
         var needed = stream.body.count + data.count
         if stream.bodyClaim == nil, let declared = stream.headers["content-length"].flatMap({ Int($0) }),
            declared >= needed, declared <= limits.maxBodyBytes {
@@ -198,7 +185,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         }
         stream.bodyClaim = claim
         guard claim.cover(needed) else {
-            claim.noteRefusal(options.statistics, logger: logger, listener: listenerName, peer: peer, now: loop.now)
+            claim.noteRefusal(context.options.statistics, logger: context.logger, listener: context.listenerName, peer: peer, now: loop.now)
             let envelope = FairComEnvelope.error(.bodyBudgetExhausted, claim.refusal)
             release(stream)
             answerEarly(id, stream, status: 503, envelope, headers: BodyClaim.retryAfter)
@@ -221,8 +208,8 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope, headers: [(String, String)] = []) {
         stream.answeredEarlyAt = loop.now
         respond(id, stream, status: status, headers: [("Content-Type", "application/json")] + headers, body: envelope.bytes)
-        handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
-                                            peerHost: peerHost, listenerName: listenerName, protocolName: "HTTP/2",
+        context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
+                                            peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/2",
                                             tlsVersion: tlsVersion, method: stream.method, path: stream.path))
     }
 
@@ -232,19 +219,19 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     }
 
     func costlyFrameReceived(_ kind: HTTP2CostlyFrame) -> Bool {
-        if kind == .reset { options.statistics.count(.http2ResetsReceived) }
+        if kind == .reset { context.options.statistics.count(.http2ResetsReceived) }
         guard !calmedDown else { return false }
         let now = loop.now
         if frameLimit.allow(now: now)
-            && options.addressFrames.allow(peerHost ?? "", burst: limits.costlyFrameBurst, perSecond: limits.costlyFramesPerSecond, now: now) {
+            && context.options.addressFrames.allow(peerHost ?? "", burst: limits.costlyFrameBurst, perSecond: limits.costlyFramesPerSecond, now: now) {
             return true
         }
         calmedDown = true
         goingAway = true
         lastAcceptedStream = 0
-        options.statistics.count(.http2FloodsStopped)
-        if options.statistics.mayWarn(now: loop.now) {
-            logger.warning("listener \(listenerName): HTTP/2 client \(peer?.description ?? "?") sent \(kind.rawValue) and other costly frames faster than \(limits.costlyFramesPerSecond) per second (burst \(limits.costlyFrameBurst), limits.http2CostlyFrame*): GOAWAY ENHANCE_YOUR_CALM (\(options.statistics[.http2FloodsStopped]) such connections so far)")
+        context.options.statistics.count(.http2FloodsStopped)
+        if context.options.statistics.mayWarn(now: loop.now) {
+            context.logger.warning("listener \(context.listenerName): HTTP/2 client \(peer?.description ?? "?") sent \(kind.rawValue) and other costly frames faster than \(limits.costlyFramesPerSecond) per second (burst \(limits.costlyFrameBurst), limits.http2CostlyFrame*): GOAWAY ENHANCE_YOUR_CALM (\(context.options.statistics[.http2FloodsStopped]) such connections so far)")
         }
         return false
     }
@@ -263,14 +250,14 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         let head = HTTP1RequestHead(method: stream.method, target: stream.path, versionMinor: 1, headers: stream.headers,
                                     framing: stream.body.isEmpty ? .none : .contentLength(stream.body.count),
                                     keepAlive: true, expectsContinue: false)
-        var request = HTTPRequest(head: head, body: stream.body, peer: peer, peerHost: peerHost, listenerName: listenerName)
+        var request = HTTPRequest(head: head, body: stream.body, peer: peer, peerHost: peerHost, listenerName: context.listenerName)
         request.clientCommonName = clientCommonName
         request.tlsVersion = tlsVersion
-        request.usernameMustMatchCertificate = options.usernameMustMatchCertificate
+        request.usernameMustMatchCertificate = context.options.usernameMustMatchCertificate
         request.protocolName = "HTTP/2"
         request.bodyClaim = stream.bodyClaim
         release(stream)
-        let pending = handler.handle(request, responder: HTTPResponder(sink: self, sequence: UInt64(id)))
+        let pending = context.handler.handle(request, responder: HTTPResponder(sink: self, sequence: UInt64(id)))
         if stream.phase == .awaitingResponse || stream.phase == .streaming { stream.exchange = pending }
         if !receiving { flushSession() }
     }
@@ -287,7 +274,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     }
 
     func streamBodyDrained(_ id: Int32, queuedBytes: Int) {
-        guard let stream = streams[id], !stream.drainWaiters.isEmpty, queuedBytes <= settings.outputHighWaterBytes else { return }
+        guard let stream = streams[id], !stream.drainWaiters.isEmpty, queuedBytes <= context.settings.outputHighWaterBytes else { return }
         // Called from inside nghttp2's send loop: the producer resumes after it.
         loop.runSoon { [weak self] in self?.resumeDrainedStreams() }
     }
@@ -355,7 +342,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func isCongested(_ sequence: UInt64) -> Bool {
         let id = Int32(truncatingIfNeeded: sequence)
-        return pendingOutputBytes > settings.outputHighWaterBytes || (session?.queuedBodyBytes(stream: id) ?? 0) > settings.outputHighWaterBytes
+        return pendingOutputBytes > context.settings.outputHighWaterBytes || (session?.queuedBodyBytes(stream: id) ?? 0) > context.settings.outputHighWaterBytes
     }
 
     func whenDrained(_ sequence: UInt64, _ resume: @escaping () -> Void) {
@@ -393,9 +380,9 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     /// No stream open: give back TLS buffers after a second, close after the keep-alive time.
     private func armIdle() {
         disarmIdle()
-        idleTimer = loop.schedule(after: settings.keepAliveTimeoutMilliseconds, handler: self)
+        idleTimer = loop.schedule(after: context.settings.keepAliveTimeoutMilliseconds, handler: self)
         if channel != nil {
-            trimTimer = loop.schedule(after: min(HTTP1ServerConnection.idleTrimMilliseconds, settings.keepAliveTimeoutMilliseconds),
+            trimTimer = loop.schedule(after: min(HTTP1ServerConnection.idleTrimMilliseconds, context.settings.keepAliveTimeoutMilliseconds),
                                       handler: self, tag: 1)
         }
     }
@@ -432,17 +419,17 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         sweepTimer = .none
         let now = loop.now
         for (id, stream) in streams {
-            if stream.phase == .receiving && now - stream.openedAt > settings.bodyTimeoutMilliseconds {
-                logger.debug("listener \(listenerName): stream \(id) answered 408: request body not complete in time")
+            if stream.phase == .receiving && now - stream.openedAt > context.settings.bodyTimeoutMilliseconds {
+                context.logger.debug("listener \(context.listenerName): stream \(id) answered 408: request body not complete in time")
                 release(stream)
-                let seconds = Double(settings.bodyTimeoutMilliseconds) / 1000
+                let seconds = Double(context.settings.bodyTimeoutMilliseconds) / 1000
                 answerEarly(id, stream, status: 408, .error(.requestTimeout, "request body not received within \(seconds) seconds"))
                 continue
             }
             let unfinished = stream.answeredEarlyAt.map { now - $0 >= 1000 } ?? false
-            let stalledAnswer = stream.waitingSince.map { now - $0 > settings.sendTimeoutMilliseconds } ?? false
+            let stalledAnswer = stream.waitingSince.map { now - $0 > context.settings.sendTimeoutMilliseconds } ?? false
             guard unfinished || stalledAnswer else { continue }
-            logger.debug("listener \(listenerName): stream \(id) reset: \(unfinished ? "request still not ended after its answer" : "client stopped reading its answer")")
+            context.logger.debug("listener \(context.listenerName): stream \(id) reset: \(unfinished ? "request still not ended after its answer" : "client stopped reading its answer")")
             stream.phase = .answered
             stream.answeredEarlyAt = nil
             stream.drainWaiters.removeAll()
@@ -471,8 +458,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         sweepTimer = .none
         loop.cancel(lingerTimer)
         lingerTimer = .none
-        live.remove(self)
-        slot.release()
+        context.slot.release()
         let open = streams
         streams.removeAll()
         for stream in open.values {

@@ -17,25 +17,26 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
     public let loop: EventLoop
     private let socket: Socket
     private let counter: ConnectionCounter
-    /// What new connections get; a reload replaces them, and connections already open keep theirs.
-    private var settings: HTTPServerSettings
-    private var handler: HTTPRequestHandler
+    private let handler: HTTPRequestHandler
     private let logger: Logger
-    private var options: ListenerOptions
-    private let live = LiveConnections()
+    private let live: LiveConnections
+    /// What new connections get; a reload replaces it, and connections already open keep theirs.
+    private var context: ConnectionContext
+    private var options: ListenerOptions { context.options }
     private var accepting = true
     private var stopped = false
 
     init(name: String, loop: EventLoop, socket: Socket, counter: ConnectionCounter, settings: HTTPServerSettings,
          options: ListenerOptions, handler: HTTPRequestHandler, logger: Logger) throws(SystemError) {
         self.name = name
-        self.options = options
         self.loop = loop
         self.socket = socket
         self.counter = counter
-        self.settings = settings
         self.handler = handler
         self.logger = logger
+        live = LiveConnections(loop: loop)
+        context = ConnectionContext(listenerName: name, slot: counter, settings: settings, options: options, live: live,
+                                    handler: handler, logger: logger)
         try loop.register(socket, interest: .read, handler: self)
     }
 
@@ -79,8 +80,7 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
                 return
             }
         }
-        let connection = HTTP1ServerConnection(loop: loop, socket: client, tls: channel, peer: peer, listenerName: name, slot: counter,
-                                               settings: settings, options: options, live: live, handler: handler, logger: logger)
+        let connection = HTTP1ServerConnection(loop: loop, socket: client, tls: channel, peer: peer, context: context)
         do {
             try connection.start()
         } catch {
@@ -125,8 +125,8 @@ public final class Listener: IOHandler, TimerHandler, @unchecked Sendable {
     /// A reload: new connections get these settings and HTTP/2 and TLS options (the TLS contexts,
     /// ticket keys and counters stay the listener's own). Runs on the listener's loop.
     public func update(settings: HTTPServerSettings, options: ListenerOptions) {
-        self.settings = settings
-        self.options = options
+        context = ConnectionContext(listenerName: name, slot: counter, settings: settings, options: options, live: live,
+                                    handler: handler, logger: logger)
     }
 
     /// A reload removed or changed this listener: its socket closes, and the connections it

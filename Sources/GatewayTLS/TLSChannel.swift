@@ -106,7 +106,10 @@ public final class TLSChannel: SecureChannel {
     }
 
     /// The verified client certificate's subject common name.
-    public var peerCommonName: String? {
+    /// Read once, after the handshake: every request of the connection reports it.
+    public private(set) lazy var peerCommonName: String? = readPeerCommonName()
+
+    private func readPeerCommonName() -> String? {
         var buffer = [CChar](repeating: 0, count: 256)
         let length = cgw_ssl_peer_common_name(ssl, &buffer, buffer.count)
         guard length > 0 else { return nil }
@@ -114,7 +117,7 @@ public final class TLSChannel: SecureChannel {
     }
 
     public var isResumed: Bool { SSL_session_reused(ssl) == 1 }
-    public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+    public private(set) lazy var protocolVersion: String = String(cString: SSL_get_version(ssl))
     public var cipher: String { SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)).map { String(cString: $0) } ?? "" }
 
     static func isAddressLiteral(_ name: String) -> Bool {
