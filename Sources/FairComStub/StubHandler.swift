@@ -70,7 +70,7 @@ final class StubHandler: HTTPRequestHandler {
             state.countHealthCheck()
         } else {
             state.countRequest(request.body)
-            state.noteHeaders(request.head.headers.fields)
+            state.noteHeaders(request.head.headers.fields.map { (name: $0.name, value: $0.value) })
         }
         let faults = state.faults
         switch faults.mode {
@@ -85,10 +85,10 @@ final class StubHandler: HTTPRequestHandler {
             let contentType = faults.mode == .http500 ? "text/plain" : "application/json"
             if faults.latencyMilliseconds > 0 {
                 return DelayedAnswer.schedule(on: loop, after: faults.latencyMilliseconds) {
-                    responder.respond(status: status, headers: [("Content-Type", contentType)], body: body)
+                    responder.respond(status: status, headers: [HTTPHeaderField("Content-Type", contentType)], body: body)
                 }
             }
-            responder.respond(status: status, headers: [("Content-Type", contentType)], body: body)
+            responder.respond(status: status, headers: [HTTPHeaderField("Content-Type", contentType)], body: body)
             return nil
         }
     }

@@ -1,9 +1,9 @@
 import GatewayHTTP1
-import GatewaySystem
 import GatewayHTTPServer
 import GatewayJSON
-import GatewaySessions
 import GatewayLogging
+import GatewaySessions
+import GatewaySystem
 import GatewayUpstreams
 
 /// What a forwarded request of a session changes in the response: the upstream's token becomes
@@ -87,12 +87,12 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
             }
             // The token's length changes the body's, so a large body streams chunked.
             responder.beginStreaming(status: head.status, reason: head.reason,
-                                     headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
+                                     headers: [HTTPHeaderField("Content-Type", head.headers["content-type"] ?? "application/json")],
                                      contentLength: nil)
             return
         }
         responder.beginStreaming(status: head.status, reason: head.reason,
-                                 headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
+                                 headers: [HTTPHeaderField("Content-Type", head.headers["content-type"] ?? "application/json")],
                                  contentLength: length)
     }
 
@@ -125,7 +125,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         record?.upstreamEnded()
         if var rewrite, let body = wholeBody, let head {
             if Self.reportsUnknownSession(body) { rewrite.upstreamSessionLost() }
-            responder.respond(status: head.status, headers: [("Content-Type", head.headers["content-type"] ?? "application/json")],
+            responder.respond(status: head.status, headers: [HTTPHeaderField("Content-Type", head.headers["content-type"] ?? "application/json")],
                               body: rewrite.substitution.replacingAll(in: body))
         } else {
             if rewrite != nil { responder.sendBody(rewrite!.substitution.finish()) }

@@ -43,7 +43,7 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         }
         var responder = responder
         responder.observer = record
-        responder.extraHeaders = [("X-Request-ID", record.requestId)]
+        responder.extraHeaders = [HTTPHeaderField("X-Request-ID", record.requestId)]
         if let problem = RequestPath.problem(path) {
             responder.respond(status: 400, body: FairComEnvelope.error(.badHTTPRequest, "\(problem)").bytes)
             return nil
@@ -51,7 +51,7 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         if isAPIPath(path) {
             guard request.head.method == "POST" else {
                 let envelope = FairComEnvelope.error(.methodNotAllowed, "\(request.head.method) is not allowed on \(path); JSON actions use POST")
-                responder.respond(status: 405, headers: [("Content-Type", "application/json"), ("Allow", "POST")], body: envelope.bytes)
+                responder.respond(status: 405, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("Allow", "POST")], body: envelope.bytes)
                 return nil
             }
             record.isJSONAction = true

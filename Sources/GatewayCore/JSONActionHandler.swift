@@ -1,4 +1,5 @@
 import GatewayEventLoop
+import GatewayHTTP1
 import GatewayHTTPServer
 import GatewayJSON
 import GatewayLogging
@@ -194,7 +195,7 @@ final class JSONActionHandler {
         if pool.target.health == .unhealthy {
             // The session is kept: once its upstream is back (and still knows it), it works again.
             record.reason = "upstream '\(pool.target.name)' is down"
-            responder.respond(status: 503, headers: [("Content-Type", "application/json"), ("Retry-After", "5")],
+            responder.respond(status: 503, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("Retry-After", "5")],
                               body: failure(request, .sessionUpstreamDown, "This session's upstream '\(pool.target.name)' is down. Log in again with createSession to get a session on a healthy upstream; this session is kept and works again if '\(pool.target.name)' comes back.").bytes)
             return nil
         }

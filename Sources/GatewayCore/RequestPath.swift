@@ -1,10 +1,17 @@
 /// What a request path may hold before it is routed, over HTTP/1.1 and HTTP/2 alike: visible
 /// ASCII only, and no segment that an upstream could resolve out of `apiRoot` (`.`, `..`, also
 /// percent-encoded, or a percent-encoded slash or backslash that an upstream might decode into one).
+///
+/// Every request's path goes through here, so it reads bytes in place and allocates nothing
+/// unless it has a problem to describe.
 enum RequestPath {
     /// Why `path` is refused, or nil when it may be routed.
     static func problem(_ path: Substring) -> String? {
-        let bytes = Array(path.utf8)
+        if let answer = path.utf8.withContiguousStorageIfAvailable({ problem(bytes: $0) }) { return answer }
+        return Array(path.utf8).withUnsafeBufferPointer { problem(bytes: $0) }
+    }
+
+    private static func problem(bytes: UnsafeBufferPointer<UInt8>) -> String? {
         if let bad = bytes.first(where: { $0 <= 0x20 || $0 >= 0x7F }) {
             return "the request path holds the byte 0x\(String(bad, radix: 16)); only visible ASCII is allowed"
         }
@@ -18,30 +25,33 @@ enum RequestPath {
             }
             index += 1
         }
-        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
-            let decoded = segment.replacingEncodedDots()
-            if decoded == "." || decoded == ".." {
-                return "the request path has a \"\(segment)\" segment"
+        // Each segment, with %2e read as a dot: is it "." or ".."?
+        var segmentStart = 0
+        var dots = 0
+        var onlyDots = true
+        index = 0
+        while index <= bytes.count {
+            if index == bytes.count || bytes[index] == UInt8(ascii: "/") {
+                if onlyDots && (dots == 1 || dots == 2) {
+                    let segment = String(decoding: UnsafeBufferPointer(rebasing: bytes[segmentStart..<index]), as: UTF8.self)
+                    return "the request path has a \"\(segment)\" segment"
+                }
+                segmentStart = index + 1
+                dots = 0
+                onlyDots = true
+                index += 1
+            } else if bytes[index] == UInt8(ascii: ".") {
+                dots += 1
+                index += 1
+            } else if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+                      bytes[index + 1] == UInt8(ascii: "2"), bytes[index + 2] | 0x20 == UInt8(ascii: "e") {
+                dots += 1
+                index += 3
+            } else {
+                onlyDots = false
+                index += 1
             }
         }
         return nil
-    }
-}
-
-private extension Substring {
-    /// The segment with every %2e / %2E read as a dot.
-    func replacingEncodedDots() -> String {
-        var out = ""
-        var rest = self[...]
-        while let first = rest.first {
-            if first == "%", rest.count >= 3, rest.dropFirst().prefix(2).lowercased() == "2e" {
-                out.append(".")
-                rest = rest.dropFirst(3)
-            } else {
-                out.append(first)
-                rest = rest.dropFirst()
-            }
-        }
-        return out
     }
 }

@@ -44,7 +44,10 @@ public struct ByteBuffer: Sendable {
         readerIndex = 0
     }
 
-    /// The unread bytes as a borrowed pointer, valid only inside `body`.
+    /// The unread bytes as a borrowed pointer, valid only inside `body`. Inlinable: called from other
+    /// modules with a tuple result, an unspecialized call destroyed that result through the
+    /// runtime's generic witnesses, several times per request.
+    @inlinable
     public func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeBytes { all in
             try body(UnsafeRawBufferPointer(rebasing: all[readerIndex...]))

@@ -24,7 +24,7 @@ public enum HTTP1Serializer {
     }
 
     /// A response head with a fixed length body (`contentLength` nil means chunked, or close-delimited with `omitFraming`).
-    public static func responseHead(status: Int, reason: String? = nil, headers: [(String, String)] = [],
+    public static func responseHead(status: Int, reason: String? = nil, headers: [HTTPHeaderField] = [],
                                     contentLength: Int?, keepAlive: Bool, omitFraming: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160)
@@ -33,10 +33,10 @@ public enum HTTP1Serializer {
         out.append(32)
         out.append(contentsOf: (reason ?? reasonPhrase(status)).utf8)
         out.append(contentsOf: crlf)
-        for (name, value) in headers {
-            out.append(contentsOf: name.utf8)
+        for field in headers {
+            out.append(contentsOf: field.name.utf8)
             out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: field.value.utf8)
             out.append(contentsOf: crlf)
         }
         if let contentLength {
@@ -71,8 +71,8 @@ public enum HTTP1Serializer {
     }
 
     /// A whole response with a JSON body.
-    public static func jsonResponse(status: Int, body: [UInt8], keepAlive: Bool, extraHeaders: [(String, String)] = []) -> [UInt8] {
-        var out = responseHead(status: status, headers: [("Content-Type", "application/json")] + extraHeaders,
+    public static func jsonResponse(status: Int, body: [UInt8], keepAlive: Bool, extraHeaders: [HTTPHeaderField] = []) -> [UInt8] {
+        var out = responseHead(status: status, headers: [HTTPHeaderField("Content-Type", "application/json")] + extraHeaders,
                                contentLength: body.count, keepAlive: keepAlive)
         out.append(contentsOf: body)
         return out

@@ -1,6 +1,22 @@
+/// One header field. A struct, not a tuple: an array of tuples is destroyed through the runtime's
+/// generic tuple witnesses, field by field, on every request.
+public struct HTTPHeaderField: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public init(_ name: String, _ value: String) {
+        self.init(name: name, value: value)
+    }
+}
+
 /// Header fields in arrival order; names compare case-insensitively.
 public struct HTTPHeaders: Sendable, Equatable, Sequence {
-    public private(set) var fields: [(name: String, value: String)] = []
+    public private(set) var fields: [HTTPHeaderField] = []
 
     public init() {}
 
@@ -8,12 +24,12 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public init(reservingCapacity capacity: Int) {
         fields.reserveCapacity(capacity)
     }
-    public init(_ fields: [(String, String)]) {
-        self.fields = fields.map { (name: $0.0, value: $0.1) }
+    public init(_ fields: [HTTPHeaderField]) {
+        self.fields = fields
     }
 
     public mutating func add(_ name: String, _ value: String) {
-        fields.append((name: name, value: value))
+        fields.append(HTTPHeaderField(name: name, value: value))
     }
 
     public var count: Int { fields.count }
@@ -41,11 +57,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         return false
     }
 
-    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
-
-    public static func == (l: HTTPHeaders, r: HTTPHeaders) -> Bool {
-        l.fields.elementsEqual(r.fields) { $0.name == $1.name && $0.value == $1.value }
-    }
+    public func makeIterator() -> IndexingIterator<[HTTPHeaderField]> { fields.makeIterator() }
 }
 
 @inline(__always)

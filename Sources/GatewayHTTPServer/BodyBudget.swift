@@ -1,3 +1,4 @@
+import GatewayHTTP1
 import GatewayLogging
 import GatewaySystem
 import Synchronization
@@ -73,7 +74,7 @@ public final class BodyClaim: Sendable {
     }
 
     /// Sent with the 503: the bodies held are usually done within a second or so.
-    static let retryAfter = [("Retry-After", "1")]
+    static let retryAfter = [HTTPHeaderField("Retry-After", "1")]
 
     /// The 503 message: what is full, and the key that sets it.
     var refusal: String {

@@ -184,15 +184,17 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
                 pauseReading()
                 return
             }
-            let outcome = input.withReadableBytes { bytes -> Result<(consumed: Int, event: HTTP1RequestEvent?), HTTP1ParseError> in
-                do throws(HTTP1ParseError) { return .success(try parser.parse(bytes)) } catch { return .failure(error) }
+            // No Result of a tuple here: its generic destroy ran through the runtime's witnesses on every read.
+            var failure: HTTP1ParseError?
+            let (consumed, parsed) = input.withReadableBytes { bytes -> (Int, HTTP1RequestEvent?) in
+                do throws(HTTP1ParseError) { return try parser.parse(bytes) } catch { failure = error; return (0, nil) }
             }
-            guard case .success(let step) = outcome else {
-                if case .failure(let error) = outcome { reject(error) }
+            if let failure {
+                reject(failure)
                 return
             }
-            input.consume(step.consumed)
-            guard let event = step.event else {
+            input.consume(consumed)
+            guard let event = parsed else {
                 if let head, case .chunked = head.framing, !claimBody(parser.bufferedBodyCount) { return }
                 break
             }
@@ -263,7 +265,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         respondAndClose(status: error.status, envelope: .error(code, error.message))
     }
 
-    private func respondAndClose(status: Int, envelope: FairComEnvelope, headers: [(String, String)] = []) {
+    private func respondAndClose(status: Int, envelope: FairComEnvelope, headers: [HTTPHeaderField] = []) {
         phase = .awaitingResponse
         sequence &+= 1
         responseKeepAlive = false
@@ -281,7 +283,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         !isClosed && self.sequence == sequence && phase != .reading
     }
 
-    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [(String, String)], body: [UInt8]) {
+    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [HTTPHeaderField], body: [UInt8]) {
         guard phase == .awaitingResponse else { return }
         var bytes = HTTP1Serializer.responseHead(status: status, headers: headers + keepAliveHeader, contentLength: body.count, keepAlive: responseKeepAlive)
         if !answeringHEAD { bytes.append(contentsOf: body) }
@@ -289,7 +291,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         finishResponse(reusable: true)
     }
 
-    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [(String, String)], contentLength: Int?) {
+    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [HTTPHeaderField], contentLength: Int?) {
         guard phase == .awaitingResponse else { return }
         phase = .streaming
         let http10 = contentLength == nil && headersSaidHTTP10
@@ -302,8 +304,8 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
 
 
     /// HTTP/1.0 clients keep a connection only when told so explicitly.
-    private var keepAliveHeader: [(String, String)] {
-        headersSaidHTTP10 && responseKeepAlive ? [("Connection", "keep-alive")] : []
+    private var keepAliveHeader: [HTTPHeaderField] {
+        headersSaidHTTP10 && responseKeepAlive ? [HTTPHeaderField("Connection", "keep-alive")] : []
     }
 
     func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8]) {

@@ -205,9 +205,9 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     }
 
     /// Answers a request whose body is still coming; the client may go on sending (it is dropped).
-    private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope, headers: [(String, String)] = []) {
+    private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope, headers: [HTTPHeaderField] = []) {
         stream.answeredEarlyAt = loop.now
-        respond(id, stream, status: status, headers: [("Content-Type", "application/json")] + headers, body: envelope.bytes)
+        respond(id, stream, status: status, headers: [HTTPHeaderField("Content-Type", "application/json")] + headers, body: envelope.bytes)
         context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
                                             peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/2",
                                             tlsVersion: tlsVersion, method: stream.method, path: stream.path))
@@ -298,24 +298,27 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     func isAwaiting(_ sequence: UInt64) -> Bool { awaiting(sequence) != nil }
 
-    private func respond(_ id: Int32, _ stream: Stream, status: Int, headers: [(String, String)], body: [UInt8]) {
+    private func respond(_ id: Int32, _ stream: Stream, status: Int, headers: [HTTPHeaderField], body: [UInt8]) {
         stream.phase = .answered
         stream.exchange = nil
         let answer = stream.method == "HEAD" || body.isEmpty ? nil : body
-        _ = session?.submitResponse(stream: id, status: status, headers: headers + [("content-length", String(body.count))], body: answer, ended: true)
+        _ = session?.submitResponse(stream: id, status: status, headers: Self.pairs(headers) + [("content-length", String(body.count))], body: answer, ended: true)
         if !receiving { flushSession() }
     }
 
-    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [(String, String)], body: [UInt8]) {
+    /// nghttp2's side takes plain pairs (GatewayHTTP2 knows nothing of HTTP/1.1's types).
+    private static func pairs(_ headers: [HTTPHeaderField]) -> [(String, String)] { headers.map { ($0.name, $0.value) } }
+
+    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [HTTPHeaderField], body: [UInt8]) {
         guard let (id, stream) = awaiting(sequence), stream.phase == .awaitingResponse else { return }
         respond(id, stream, status: status, headers: headers, body: body)
     }
 
-    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [(String, String)], contentLength: Int?) {
+    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [HTTPHeaderField], contentLength: Int?) {
         guard let (id, stream) = awaiting(sequence), stream.phase == .awaitingResponse else { return }
         stream.phase = .streaming
         let length = contentLength.map { [("content-length", String($0))] } ?? []
-        _ = session?.submitResponse(stream: id, status: status, headers: headers + length, body: [], ended: stream.method == "HEAD")
+        _ = session?.submitResponse(stream: id, status: status, headers: Self.pairs(headers) + length, body: [], ended: stream.method == "HEAD")
     }
 
     func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8]) {

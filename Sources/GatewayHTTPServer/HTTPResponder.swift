@@ -4,8 +4,8 @@ import GatewayHTTP1
 /// connection (one stream per request). `sequence` names the request on that connection.
 protocol ResponseSink: AnyObject {
     func isAwaiting(_ sequence: UInt64) -> Bool
-    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [(String, String)], body: [UInt8])
-    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [(String, String)], contentLength: Int?)
+    func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [HTTPHeaderField], body: [UInt8])
+    func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [HTTPHeaderField], contentLength: Int?)
     func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8])
     func endStreaming(_ sequence: UInt64, reusable: Bool)
     func abort(_ sequence: UInt64)
@@ -21,7 +21,7 @@ public struct HTTPResponder {
     /// Told of the answer as it goes out (access log, metrics).
     public var observer: ResponseObserver?
     /// Sent with every answer through this responder (X-Request-ID).
-    public var extraHeaders: [(String, String)] = []
+    public var extraHeaders: [HTTPHeaderField] = []
 
     init(sink: ResponseSink, sequence: UInt64) {
         self.sink = sink
@@ -32,7 +32,7 @@ public struct HTTPResponder {
     public var isActive: Bool { sink.isAwaiting(sequence) }
 
     /// Sends a whole response.
-    public func respond(status: Int, headers: [(String, String)] = [("Content-Type", "application/json")], body: [UInt8]) {
+    public func respond(status: Int, headers: [HTTPHeaderField] = [HTTPHeaderField("Content-Type", "application/json")], body: [UInt8]) {
         guard isActive else { observer?.responseFinished(complete: false); return }
         sink.sendWholeResponse(sequence, status: status, headers: extraHeaders.isEmpty ? headers : headers + extraHeaders, body: body)
         if let observer {
@@ -43,7 +43,7 @@ public struct HTTPResponder {
     }
 
     /// Starts a streamed response; `contentLength` nil streams chunked (HTTP/1.1).
-    public func beginStreaming(status: Int, reason: String? = nil, headers: [(String, String)], contentLength: Int?) {
+    public func beginStreaming(status: Int, reason: String? = nil, headers: [HTTPHeaderField], contentLength: Int?) {
         guard isActive else { return }
         sink.beginStreaming(sequence, status: status, reason: reason, headers: extraHeaders.isEmpty ? headers : headers + extraHeaders,
                             contentLength: contentLength)

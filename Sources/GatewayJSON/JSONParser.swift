@@ -140,20 +140,29 @@ public struct JSONParser {
         return start..<index
     }
 
+    /// ASCII needs no validation, and `String(validating:)` is slow even for it (a generic path
+    /// that looks up type metadata per call, most of a login's parsing time).
+    private func string(_ raw: UnsafeBufferPointer<UInt8>, ascii: Bool) throws(JSONParseError) -> String {
+        if ascii { return String(decoding: raw, as: UTF8.self) }
+        guard let s = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+        return s
+    }
+
     mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes.
+        var ascii = true
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                guard let s = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
-                return s
+                return try string(raw, ascii: ascii)
             }
             if b == UInt8(ascii: "\\") { break }
             if b < 32 { throw error("control character in a string") }
+            if b >= 0x80 { ascii = false }
             index += 1
         }
         var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
@@ -161,8 +170,7 @@ public struct JSONParser {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 index += 1
-                guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
-                return s
+                return try out.withUnsafeBufferPointer { buffer throws(JSONParseError) in try string(buffer, ascii: !buffer.contains { $0 >= 0x80 }) }
             }
             if b < 32 { throw error("control character in a string") }
             if b != UInt8(ascii: "\\") { out.append(b); index += 1; continue }

@@ -110,18 +110,17 @@ public final class UpstreamConnection: StreamConnection {
 
     private func processInput() {
         while let exchange, !deliveryPaused, !isClosed {
-            let outcome = input.withReadableBytes { bytes -> Result<(consumed: Int, event: HTTP1ResponseEvent?), HTTP1ParseError> in
-                do throws(HTTP1ParseError) { return .success(try parser.parse(bytes)) } catch { return .failure(error) }
+            // No Result of a tuple here: its generic destroy ran through the runtime's witnesses on every read.
+            var failure: HTTP1ParseError?
+            let (consumed, parsed) = input.withReadableBytes { bytes -> (Int, HTTP1ResponseEvent?) in
+                do throws(HTTP1ParseError) { return try parser.parse(bytes) } catch { failure = error; return (0, nil) }
             }
-            let step: (consumed: Int, event: HTTP1ResponseEvent?)
-            switch outcome {
-            case .success(let s): step = s
-            case .failure(let error):
-                fail(.malformedResponse, "malformed response: \(error.message)")
+            if let failure {
+                fail(.malformedResponse, "malformed response: \(failure.message)")
                 return
             }
-            input.consume(step.consumed)
-            guard let event = step.event else { return }
+            input.consume(consumed)
+            guard let event = parsed else { return }
             switch event {
             case .head(let head):
                 responseKeepAlive = head.keepAlive

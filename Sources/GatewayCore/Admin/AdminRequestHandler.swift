@@ -1,4 +1,5 @@
 import GatewayEventLoop
+import GatewayHTTP1
 import GatewayHTTPServer
 import GatewayJSON
 import GatewaySystem
@@ -25,13 +26,13 @@ final class AdminRequestHandler: HTTPRequestHandler {
 
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange? {
         guard authorized(request) else {
-            responder.respond(status: 401, headers: [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer realm=\"gateway admin\"")],
+            responder.respond(status: 401, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("WWW-Authenticate", "Bearer realm=\"gateway admin\"")],
                               body: FairComEnvelope.error(.unauthorized, "this admin listener needs Authorization: Bearer <admin.bearerToken>").bytes)
             return nil
         }
         let method = request.head.method
         guard method == "GET" || method == "HEAD" else {
-            responder.respond(status: 405, headers: [("Content-Type", "application/json"), ("Allow", "GET, HEAD")],
+            responder.respond(status: 405, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("Allow", "GET, HEAD")],
                               body: FairComEnvelope.error(.methodNotAllowed, "the admin listener answers GET only").bytes)
             return nil
         }
@@ -40,12 +41,12 @@ final class AdminRequestHandler: HTTPRequestHandler {
             source.gather(on: loop, top: Self.topEntries) { [rates] figures in
                 let now = MonotonicClock.nowMilliseconds()
                 let window = rates.record(requests: figures.counts.totalRequests, errors: figures.counts.unsuccessfulRequests, now: now)
-                responder.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                responder.respond(status: 200, headers: [HTTPHeaderField("Content-Type", "text/html; charset=utf-8"), HTTPHeaderField("Cache-Control", "no-store")],
                                   body: Array(StatusPage.html(figures, rates: window).utf8))
             }
         case "/metrics":
             source.gather(on: loop, top: 0) { figures in
-                responder.respond(status: 200, headers: [("Content-Type", MetricsExposition.contentType)],
+                responder.respond(status: 200, headers: [HTTPHeaderField("Content-Type", MetricsExposition.contentType)],
                                   body: Array(MetricsExposition.text(figures).utf8))
             }
         case "/health":
