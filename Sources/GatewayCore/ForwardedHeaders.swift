@@ -85,15 +85,15 @@ struct ForwardedHeaders {
         func append(_ text: StaticString) { text.withUTF8Buffer { bytes.append(contentsOf: $0) } }
         append("\r\nX-Forwarded-For: ")
         if let earlierFor {
-            bytes.append(contentsOf: earlierFor.utf8)
+            bytes.appendUTF8(earlierFor)
             append(", ")
         }
-        bytes.append(contentsOf: peer.utf8)
+        bytes.appendUTF8(peer)
         append("\r\nX-Forwarded-Proto: ")
-        if let givenProto { bytes.append(contentsOf: givenProto.utf8) } else { proto.withUTF8Buffer { bytes.append(contentsOf: $0) } }
+        if let givenProto { bytes.appendUTF8(givenProto) } else { proto.withUTF8Buffer { bytes.append(contentsOf: $0) } }
         append("\r\nForwarded: ")
         if let earlierForwarded {
-            bytes.append(contentsOf: earlierForwarded.utf8)
+            bytes.appendUTF8(earlierForwarded)
             append(", ")
         }
         // RFC 7239: an IPv6 node is quoted and bracketed.
@@ -101,19 +101,19 @@ struct ForwardedHeaders {
         let v6 = peer.withUTF8 { $0.contains(UInt8(ascii: ":")) }
         append("for=")
         if v6 { append("\"[") }
-        bytes.append(contentsOf: peer.utf8)
+        bytes.appendUTF8(peer)
         if v6 { append("]\"") }
         append(";proto=")
         proto.withUTF8Buffer { bytes.append(contentsOf: $0) }
         append("\r\nX-Request-ID: ")
-        bytes.append(contentsOf: requestId.utf8)
+        bytes.appendUTF8(requestId)
         if let traceparent {
             append("\r\ntraceparent: ")
-            bytes.append(contentsOf: traceparent.utf8)
+            bytes.appendUTF8(traceparent)
         }
         if let userAgent {
             append("\r\nUser-Agent: ")
-            bytes.append(contentsOf: userAgent.utf8)
+            bytes.appendUTF8(userAgent)
         }
     }
 }

@@ -151,17 +151,17 @@ enum UpstreamRequestWriter {
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(320 + path.utf8.count + bodyCount)
-        bytes.append(contentsOf: "POST ".utf8)
-        bytes.append(contentsOf: path.utf8)
-        bytes.append(contentsOf: query.utf8)
-        bytes.append(contentsOf: " HTTP/1.1\r\nHost: ".utf8)
-        bytes.append(contentsOf: target.hostHeader.utf8)
-        bytes.append(contentsOf: "\r\nContent-Type: ".utf8)
-        bytes.append(contentsOf: (contentType ?? "application/json").utf8)
-        bytes.append(contentsOf: "\r\nContent-Length: ".utf8)
+        bytes.appendUTF8("POST ")
+        bytes.appendUTF8(path)
+        bytes.appendUTF8(query)
+        bytes.appendUTF8(" HTTP/1.1\r\nHost: ")
+        bytes.appendUTF8(target.hostHeader)
+        bytes.appendUTF8("\r\nContent-Type: ")
+        bytes.appendUTF8(contentType ?? "application/json")
+        bytes.appendUTF8("\r\nContent-Length: ")
         HTTP1Serializer.appendDecimal(bodyCount, to: &bytes)
         forwarding?.write(into: &bytes)
-        bytes.append(contentsOf: "\r\n\r\n".utf8)
+        bytes.appendUTF8("\r\n\r\n")
         appendBody(&bytes)
         return bytes
     }

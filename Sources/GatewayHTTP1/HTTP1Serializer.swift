@@ -28,25 +28,25 @@ public enum HTTP1Serializer {
                                     contentLength: Int?, keepAlive: Bool, omitFraming: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160)
-        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        out.appendUTF8("HTTP/1.1 ")
         appendDecimal(status, to: &out)
         out.append(32)
-        out.append(contentsOf: (reason ?? reasonPhrase(status)).utf8)
+        out.appendUTF8(reason ?? reasonPhrase(status))
         out.append(contentsOf: crlf)
         for field in headers {
-            out.append(contentsOf: field.name.utf8)
-            out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: field.value.utf8)
+            out.appendUTF8(field.name)
+            out.appendUTF8(": ")
+            out.appendUTF8(field.value)
             out.append(contentsOf: crlf)
         }
         if let contentLength {
-            out.append(contentsOf: "Content-Length: ".utf8)
+            out.appendUTF8("Content-Length: ")
             appendDecimal(contentLength, to: &out)
             out.append(contentsOf: crlf)
         } else if !omitFraming {
-            out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+            out.appendUTF8("Transfer-Encoding: chunked\r\n")
         }
-        if !keepAlive { out.append(contentsOf: "Connection: close\r\n".utf8) }
+        if !keepAlive { out.appendUTF8("Connection: close\r\n") }
         out.append(contentsOf: crlf)
         return out
     }
@@ -86,5 +86,21 @@ public enum HTTP1Serializer {
         out.append(contentsOf: data)
         out.append(13); out.append(10)
         return out
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a string's UTF-8 in one copy: `append(contentsOf: s.utf8)` goes byte by byte, and
+    /// every request's heads are built from strings.
+    @inlinable
+    public mutating func appendUTF8(_ string: String) {
+        var string = string
+        string.withUTF8 { append(contentsOf: $0) }
+    }
+
+    @inlinable
+    public mutating func appendUTF8(_ string: Substring) {
+        var string = string
+        string.withUTF8 { append(contentsOf: $0) }
     }
 }
