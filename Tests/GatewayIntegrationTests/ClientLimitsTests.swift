@@ -76,6 +76,28 @@ import Testing
         #expect(Date().timeIntervalSince(start) > 0.5)
     }
 
+    /// A slow reader of a large answer: the gateway queues it past its output high-water mark and
+    /// pauses the upstream meanwhile, so the answer often ends while the queue is still long. Once the
+    /// client has read it all, the connection is an idle keep-alive connection again and the
+    /// keep-alive timeout closes it (it once stayed open for good).
+    @Test func aLargeAnswerReadSlowlyStillEndsInTheKeepAliveTimeout() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["limits"] = ["keepAliveTimeoutSeconds": 1, "sendTimeoutSeconds": 30]
+        }
+        let token = try TestClient.login(port: gateway.port)
+        let client = try TestClient(port: gateway.port, timeoutSeconds: 20)
+        client.pauseBeforeEachRead = 0.002
+        let big = String(repeating: "x", count: 12 << 20)
+        client.sendPost(#"{"action":"echo","authToken":"\#(token)","params":{"data":"\#(big)"}}"#)
+        let response = try #require(client.readResponse())
+        #expect(response.status == 200 && response.body.count > 12 << 20)
+        client.pauseBeforeEachRead = 0
+        let start = Date()
+        #expect(client.isClosedByPeer(), "the connection stayed open past its keep-alive timeout")
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
     @Test func connectionsBeyondTheListenerLimitAreRefused() throws {
         let stub = try Servers.stub()
         let gateway = try Self.gateway(stub)
