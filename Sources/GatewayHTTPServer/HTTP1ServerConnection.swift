@@ -147,14 +147,19 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             close()
             return 1
         case .reading:
-            let partial = head != nil
+            // A request begun, or an answer not yet all sent, is cut.
+            let partial = head != nil || !input.isEmpty || pendingOutputBytes > 0
             close()
             return partial ? 1 : 0
         }
     }
 
     func closeGracefully() {
-        if phase == .reading && input.isEmpty && head == nil && !isHandshaking { close(); return }
+        if phase == .reading && input.isEmpty && head == nil && !isHandshaking {
+            // Answered, but the client may not have read it all yet: it goes out before the close.
+            closeAfterFlush()
+            return
+        }
         responseKeepAlive = false
         peerFinishedSending = true
         pauseReading()
@@ -334,8 +339,10 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     public override func didDrainOutput() {
         if case .send = currentTimer {
             disarm()
-            // The slow reader has read it all: from now on it is an idle keep-alive connection like any other.
-            if phase == .reading && input.isEmpty { armIdle() }
+            // The slow reader has read it all: what it sent meanwhile gets the timeout of where it stands.
+            if phase == .reading {
+                if head != nil { arm(.body) } else if input.isEmpty { armIdle() } else { arm(.header) }
+            }
         }
         releaseBuffersIfIdle()
         let waiters = drainWaiters
@@ -356,8 +363,9 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             return
         }
         phase = .reading
-        if input.isEmpty { armIdle() } else { arm(.header) }
-        if pendingOutputBytes > 0 && isCongested { arm(.send) }
+        // While any of the answer still waits in the output, the send timeout applies, not the
+        // keep-alive one: a keep-alive close then would throw the unsent tail away.
+        if pendingOutputBytes > 0 { arm(.send) } else if input.isEmpty { armIdle() } else { arm(.header) }
         if !processing {
             updateReadPolicy()
             processInput()

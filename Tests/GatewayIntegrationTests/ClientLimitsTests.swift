@@ -76,26 +76,67 @@ import Testing
         #expect(Date().timeIntervalSince(start) > 0.5)
     }
 
-    /// A slow reader of a large answer: the gateway queues it past its output high-water mark and
-    /// pauses the upstream meanwhile, so the answer often ends while the queue is still long. Once the
-    /// client has read it all, the connection is an idle keep-alive connection again and the
-    /// keep-alive timeout closes it (it once stayed open for good).
-    @Test func aLargeAnswerReadSlowlyStillEndsInTheKeepAliveTimeout() throws {
-        let stub = try Servers.stub()
-        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
-            config["limits"] = ["keepAliveTimeoutSeconds": 1, "sendTimeoutSeconds": 30]
-        }
+    /// Two pipelined echoes and whatever follows, on a client that reads nothing for longer than
+    /// the keep-alive timeout. The first answer (3.5–3.8 MiB, streamed) ends at the edge of the loopback socket's
+    /// buffers (about 4 MB); with upstream tokens shorter than the gateway's (`--token-bytes 24`) the
+    /// second, up to 1 MiB, is rewritten whole and leaves in one write, so it waits in the gateway's
+    /// own output.
+    static func slowReader(firstAnswerKiB: Int = 3891, secondAnswerKiB: Int, then tail: String = "", limits: [String: Any])
+        throws -> (stub: ServerProcess, gateway: ServerProcess, client: TestClient) {
+        let stub = try Servers.stub(["--token-bytes", "24"])
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in config["limits"] = limits }
         let token = try TestClient.login(port: gateway.port)
         let client = try TestClient(port: gateway.port, timeoutSeconds: 20)
-        client.pauseBeforeEachRead = 0.002
-        let big = String(repeating: "x", count: 12 << 20)
-        client.sendPost(#"{"action":"echo","authToken":"\#(token)","params":{"data":"\#(big)"}}"#)
-        let response = try #require(client.readResponse())
-        #expect(response.status == 200 && response.body.count > 12 << 20)
-        client.pauseBeforeEachRead = 0
-        let start = Date()
-        #expect(client.isClosedByPeer(), "the connection stayed open past its keep-alive timeout")
-        #expect(Date().timeIntervalSince(start) < 10)
+        func echo(_ kib: Int) -> String {
+            let body = #"{"action":"echo","authToken":"\#(token)","params":{"data":"\#(String(repeating: "x", count: kib << 10))"}}"#
+            return "POST /api HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
+        client.send(echo(firstAnswerKiB) + echo(secondAnswerKiB) + tail)
+        return (stub, gateway, client)
+    }
+
+    /// The gateway holds the end of an answer the client has not read yet: the keep-alive timeout
+    /// must not start until it is all sent (a keep-alive close threw the unsent tail away).
+    @Test func anAnswerNotYetReadIsNeverCutByTheKeepAliveTimeout() throws {
+        let (stub, gateway, client) = try Self.slowReader(secondAnswerKiB: 200, limits: ["keepAliveTimeoutSeconds": 1, "sendTimeoutSeconds": 30])
+        defer { withExtendedLifetime((stub, gateway)) {} }
+        Thread.sleep(forTimeInterval: 2)  // the slow reader under test: idle past the keep-alive timeout
+        for kib in [3891, 200] {
+            let answer = try #require(client.readResponse(), "the \(kib) KiB answer was cut short")
+            #expect(answer.status == 200 && answer.body.count > kib << 10)
+        }
+        #expect(client.isClosedByPeer(), "idle once everything is read: the keep-alive timeout closes it")
+    }
+
+    /// Once a slow reader has read a large whole answer, what it sent meanwhile gets its own timeout:
+    /// half a request's head is answered 408 after the header timeout (it once held the connection for good).
+    @Test func halfAHeadSentBehindALargeAnswerStillGets408() throws {
+        let (stub, gateway, client) = try Self.slowReader(firstAnswerKiB: 3584, secondAnswerKiB: 900, then: "POST /api HTTP/1.1\r\nHost: t\r\n",
+                                                          limits: ["keepAliveTimeoutSeconds": 1, "headerTimeoutSeconds": 1, "sendTimeoutSeconds": 30])
+        defer { withExtendedLifetime((stub, gateway)) {} }
+        Thread.sleep(forTimeInterval: 2)  // the slow reader under test
+        for kib in [3584, 900] {
+            let answer = try #require(client.readResponse())
+            #expect(answer.status == 200 && answer.body.count > kib << 10)
+        }
+        let timeout = try #require(client.readResponse(), "the unfinished head was never answered")
+        #expect(timeout.status == 408 && timeout.json?["errorCode"]?.intValue == 17004)
+        #expect(client.isClosedByPeer())
+    }
+
+    /// SIGTERM while answers wait unread: they are sent before the connection closes.
+    @Test func answersNotYetReadAreDeliveredAtShutdown() throws {
+        let (stub, gateway, client) = try Self.slowReader(firstAnswerKiB: 3891, secondAnswerKiB: 200, limits: ["shutdownGraceSeconds": 10, "sendTimeoutSeconds": 30])
+        defer { withExtendedLifetime(stub) {} }
+        Thread.sleep(forTimeInterval: 2)  // the slow reader under test
+        gateway.signal(SIGTERM)
+        for kib in [3891, 200] {
+            let answer = try #require(client.readResponse(), "the \(kib) KiB answer was cut at shutdown")
+            #expect(answer.status == 200 && answer.body.count > kib << 10, "\(answer.status) \(answer.text.prefix(300))")
+        }
+        #expect(client.isClosedByPeer())
+        #expect(SessionLifetimeTests.waitFor(15) { !gateway.process.isRunning })
+        #expect(gateway.process.terminationStatus == 0)
     }
 
     @Test func connectionsBeyondTheListenerLimitAreRefused() throws {

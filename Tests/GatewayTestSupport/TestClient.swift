@@ -70,12 +70,8 @@ public final class TestClient {
         Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
-    /// A slow reader: this long before each read of at most 64 KB (the behaviour under test, not a wait).
-    public var pauseBeforeEachRead: TimeInterval = 0
-
     /// Reads more bytes; false at end of stream or timeout.
     private func fill() -> Bool {
-        if pauseBeforeEachRead > 0 { Thread.sleep(forTimeInterval: pauseBeforeEachRead) }
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { return false }
