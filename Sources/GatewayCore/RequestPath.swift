@@ -1,6 +1,7 @@
 /// What a request path may hold before it is routed, over HTTP/1.1 and HTTP/2 alike: visible
 /// ASCII only, and no segment that an upstream could resolve out of `apiRoot` (`.`, `..`, also
-/// percent-encoded, or a percent-encoded slash or backslash that an upstream might decode into one).
+/// percent-encoded, a backslash, or a percent-encoded slash, backslash or NUL that an upstream
+/// might decode into a separator or an end).
 ///
 /// Every request's path goes through here, so it reads bytes in place and allocates nothing
 /// unless it has a problem to describe.
@@ -15,12 +16,18 @@ enum RequestPath {
         if let bad = bytes.first(where: { $0 <= 0x20 || $0 >= 0x7F }) {
             return "the request path holds the byte 0x\(String(bad, radix: 16)); only visible ASCII is allowed"
         }
+        // A backslash is a separator to some servers (FairCom runs on Windows too).
+        if bytes.contains(UInt8(ascii: "\\")) { return "the request path holds a backslash" }
         var index = 0
         while index + 2 < bytes.count {
             if bytes[index] == UInt8(ascii: "%") {
                 let code = (bytes[index + 1] | 0x20, bytes[index + 2] | 0x20)
                 if code == (UInt8(ascii: "2"), UInt8(ascii: "f")) || code == (UInt8(ascii: "5"), UInt8(ascii: "c")) {
                     return "the request path holds an encoded slash or backslash"
+                }
+                if code == (UInt8(ascii: "0"), UInt8(ascii: "0")) {
+                    // A C string ends there: an upstream could read a shorter path than the one checked.
+                    return "the request path holds an encoded NUL (%00)"
                 }
             }
             index += 1

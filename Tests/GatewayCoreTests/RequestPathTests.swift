@@ -15,6 +15,9 @@ import Testing
         ("/api/.%2e", #"the request path has a ".%2e" segment"#),
         ("/api%2fadmin", "the request path holds an encoded slash or backslash"),
         ("/api%5C..", "the request path holds an encoded slash or backslash"),
+        ("/api/..\\admin", "the request path holds a backslash"),
+        ("/api\\", "the request path holds a backslash"),
+        ("/api/x%00.json", "the request path holds an encoded NUL (%00)"),
         ("/a b", "the request path holds the byte 0x20; only visible ASCII is allowed"),
         ("/caf\u{e9}", "the request path holds the byte 0xc3; only visible ASCII is allowed"),
     ])

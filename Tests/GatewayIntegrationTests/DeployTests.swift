@@ -34,6 +34,7 @@ import Testing
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: output) }
         let process = Process()
+        process.environment = Scratch.childEnvironment
         process.executableURL = Self.deploy.appendingPathComponent("compose-local")
         process.arguments = ["--bin", URL(fileURLWithPath: ServerProcess.binary("gateway")).deletingLastPathComponent().path, "--ephemeral-ports"]
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))

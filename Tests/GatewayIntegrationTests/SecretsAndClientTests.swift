@@ -47,6 +47,7 @@ import Testing
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
         let process = Process()
+        process.environment = Scratch.childEnvironment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.repository.appendingPathComponent("scripts/e2e/faircom_client_e2e.py").path,
                              "http://127.0.0.1:\(gateway.port)/api"]

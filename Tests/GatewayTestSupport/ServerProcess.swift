@@ -27,6 +27,7 @@ public final class ServerProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
+        process.environment = Scratch.childEnvironment
         process.executableURL = URL(fileURLWithPath: Self.binary(name))
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
@@ -149,6 +150,7 @@ public enum Servers {
         try text.write(toFile: path, atomically: false, encoding: .utf8)
         chmod(path, 0o644)
         let process = Process()
+        process.environment = Scratch.childEnvironment
         if unprivileged && getuid() == 0 {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", ServerProcess.binary("gateway"), "check-config", path]

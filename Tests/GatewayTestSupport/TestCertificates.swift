@@ -63,6 +63,7 @@ public enum Command {
 
     public static func run(_ program: String, _ arguments: [String], directory: String? = nil, timeout: TimeInterval = 60) throws -> Result {
         let process = Process()
+        process.environment = Scratch.childEnvironment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [program] + arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -92,6 +93,7 @@ public enum Command {
         private let output = Pipe()
 
         init(_ program: String, _ arguments: [String]) throws {
+            process.environment = Scratch.childEnvironment
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [program] + arguments
             process.standardOutput = output
