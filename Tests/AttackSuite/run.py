@@ -21,6 +21,7 @@ RSS_SLACK_KIB = 6 * 1024
 # to 1.4x on its own. A p99 more than 2x its baseline fails only when it is also this much slower,
 # so a cheap attack is never blamed for one slice, and a costly one (tens of ms) always is.
 P99_NOISE_MS = 5
+P99_PROBLEM = "probe p99 too high"
 
 
 class Scenario:
@@ -199,8 +200,8 @@ def run_scenario(scenario, folder, seconds):
         if failures:
             problems.append(f"{failures} probe requests failed")
         if figures["p99Ratio"] > 2 and figures["attackP99ms"] - figures["baselineP99ms"] > P99_NOISE_MS:
-            problems.append(f"probe p99 {figures['attackP99ms']} ms is more than 2x its baseline {figures['baselineP99ms']} ms "
-                            f"and more than {P99_NOISE_MS} ms above it")
+            problems.append(P99_PROBLEM + f": {figures['attackP99ms']} ms against a baseline of {figures['baselineP99ms']} ms "
+                            f"(more than 2x and more than {P99_NOISE_MS} ms above it)")
         if client_connections(gateway.pid, gateway.port) > fds_before:
             problems.append(f"client connections were not all closed: {figures['clientSockets']}")
         if rss_kib(gateway.pid) > rss_before + RSS_SLACK_KIB:
@@ -227,6 +228,13 @@ def main():
             started = time.monotonic()
             try:
                 figures, problems = run_scenario(scenario, folder, options.seconds)
+                # On this 2-core machine a probe's p99 alone can jump for a round (other processes,
+                # fdatasync latency): a scenario whose only problem is its p99 runs once more, and
+                # fails only if the p99 is too high again. An attack that really costs fails both.
+                if problems and all(p.startswith(P99_PROBLEM) for p in problems):
+                    print(f"     (p99 only, running {scenario.name} once more: "
+                          + "  ".join(f"{k}={v}" for k, v in figures.items()) + ")", flush=True)
+                    figures, problems = run_scenario(scenario, folder, options.seconds)
             except Exception as error:
                 figures, problems = {}, [f"{type(error).__name__}: {error}"]
                 traceback.print_exc()
