@@ -210,3 +210,52 @@ int cgw_note_and_ignore_sigprof(void) {
     sigemptyset(&action.sa_mask);
     return sigaction(SIGPROF, &action, NULL);
 }
+
+/* SHA-1, only to name Redis scripts for EVALSHA (Redis's choice, not a security use). */
+void cgw_sha1(const void *data, size_t length, unsigned char *out) {
+    SHA_CTX context;
+    SHA1_Init(&context);
+    SHA1_Update(&context, data, length);
+    SHA1_Final(out, &context);
+}
+
+#include <openssl/evp.h>
+
+/* AES-256-GCM with a 12-byte nonce and a 16-byte tag appended to the ciphertext.
+   Returns the output length, or -1 (for open: also when the tag does not match). */
+int cgw_aes256gcm_seal(const unsigned char *key, const unsigned char *nonce, const unsigned char *aad, int aad_length,
+                       const unsigned char *plain, int length, unsigned char *out) {
+    EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+    int written = 0, total = -1, n = 0;
+    if (context == NULL) return -1;
+    if (EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1
+        && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1
+        && EVP_EncryptInit_ex(context, NULL, NULL, key, nonce) == 1
+        && (aad_length == 0 || EVP_EncryptUpdate(context, NULL, &n, aad, aad_length) == 1)
+        && EVP_EncryptUpdate(context, out, &written, plain, length) == 1
+        && EVP_EncryptFinal_ex(context, out + written, &n) == 1
+        && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, 16, out + written + n) == 1) {
+        total = written + n + 16;
+    }
+    EVP_CIPHER_CTX_free(context);
+    return total;
+}
+
+int cgw_aes256gcm_open(const unsigned char *key, const unsigned char *nonce, const unsigned char *aad, int aad_length,
+                       const unsigned char *sealed, int length, unsigned char *out) {
+    if (length < 16) return -1;
+    EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+    int written = 0, total = -1, n = 0;
+    if (context == NULL) return -1;
+    if (EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1
+        && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1
+        && EVP_DecryptInit_ex(context, NULL, NULL, key, nonce) == 1
+        && (aad_length == 0 || EVP_DecryptUpdate(context, NULL, &n, aad, aad_length) == 1)
+        && EVP_DecryptUpdate(context, out, &written, sealed, length - 16) == 1
+        && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, 16, (void *)(sealed + length - 16)) == 1
+        && EVP_DecryptFinal_ex(context, out + written, &n) == 1) {
+        total = written + n;
+    }
+    EVP_CIPHER_CTX_free(context);
+    return total;
+}

@@ -25,6 +25,13 @@ int cgw_note_and_ignore_sigprof(void);
 
 /* SHA-256 of data into out (32 bytes), without EVP's per-call fetch. */
 void cgw_sha256(const void *data, size_t length, unsigned char *out);
+/* SHA-1 into out (20 bytes): the name Redis gives a script. */
+void cgw_sha1(const void *data, size_t length, unsigned char *out);
+/* AES-256-GCM, 12-byte nonce, 16-byte tag after the ciphertext; -1 on failure or a wrong tag. */
+int cgw_aes256gcm_seal(const unsigned char *key, const unsigned char *nonce, const unsigned char *aad, int aad_length,
+                       const unsigned char *plain, int length, unsigned char *out);
+int cgw_aes256gcm_open(const unsigned char *key, const unsigned char *nonce, const unsigned char *aad, int aad_length,
+                       const unsigned char *sealed, int length, unsigned char *out);
 
 static inline uint32_t cgw_epollin(void) { return EPOLLIN; }
 static inline uint32_t cgw_epollout(void) { return EPOLLOUT; }

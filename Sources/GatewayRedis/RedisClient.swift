@@ -1,0 +1,239 @@
+import GatewayEventLoop
+import GatewayLogging
+import GatewaySystem
+import GatewayTLS
+
+/// Where Redis is and how to talk to it; shared by every loop's client.
+public struct RedisSettings: Sendable {
+    public enum Endpoint: Sendable {
+        case direct(SocketAddress)
+        /// Asked of the Sentinels in turn (`SENTINEL get-master-addr-by-name`), again after every lost connection.
+        case sentinel([SocketAddress], masterName: String)
+    }
+
+    public var endpoint: Endpoint
+    public var tls: TLSClientContext?
+    public var username: String?
+    public var password: String?
+    public var sentinelPassword: String?
+    public var database = 0
+    public var connectTimeoutMilliseconds: Int64 = 500
+    public var commandTimeoutMilliseconds: Int64 = 500
+    public var breakerFailures = 3
+    public var breakerOpenMilliseconds: Int64 = 1000
+    /// Commands that may wait for a connection; more fail at once.
+    public var maxWaiting = 10_000
+
+    public init(endpoint: Endpoint) { self.endpoint = endpoint }
+}
+
+/// A script Redis runs atomically, sent by its SHA-1 (EVALSHA) and in full only when the server
+/// does not have it yet (NOSCRIPT: after a restart, a failover or SCRIPT FLUSH).
+public struct RedisScript: Sendable {
+    public let source: [UInt8]
+    public let sha1: [UInt8]
+
+    public init(_ source: String) {
+        self.source = Array(source.utf8)
+        sha1 = Array(SHA1Digest.hex(self.source).utf8)
+    }
+}
+
+/// One loop's client of Redis: one pipelined connection, opened on first use and again after a
+/// loss, behind a circuit breaker. Everything runs on `loop`; `@unchecked Sendable` only so that
+/// another thread can hand it to its loop with `loop.execute`.
+public final class RedisClient: @unchecked Sendable {
+    public let loop: EventLoop
+    public let settings: RedisSettings
+    private let logger: Logger
+    private var connection: RedisConnection?
+    private var breaker: CircuitBreaker
+    private var waiting: [(arguments: [[UInt8]], completion: RedisConnection.Completion)] = []
+    private var resolving = false
+    /// Outages since the last success, for the log: the first and the opening of the breaker are logged.
+    private var loggedOutage = false
+    /// Called on the loop whenever the breaker opens or closes.
+    public var onAvailabilityChange: ((Bool) -> Void)?
+
+    public init(loop: EventLoop, settings: RedisSettings, logger: Logger) {
+        self.loop = loop
+        self.settings = settings
+        self.logger = logger
+        breaker = CircuitBreaker(failuresToOpen: settings.breakerFailures, openMilliseconds: settings.breakerOpenMilliseconds)
+    }
+
+    /// Whether commands go out now (the breaker is not open).
+    public var isAvailable: Bool { breaker.isClosed }
+
+    public func send(_ arguments: [[UInt8]], completion: @escaping RedisConnection.Completion) {
+        guard breaker.allows(now: MonotonicClock.nowMilliseconds()) else {
+            completion(.failure(.circuitOpen))
+            return
+        }
+        let tracked: RedisConnection.Completion = { [weak self] result in
+            self?.observe(result)
+            completion(result)
+        }
+        if let connection, !connection.isClosed {
+            connection.send(arguments, completion: tracked)
+            return
+        }
+        guard waiting.count < settings.maxWaiting else {
+            completion(.failure(.overloaded(waiting.count)))
+            return
+        }
+        waiting.append((arguments, tracked))
+        connect()
+    }
+
+    public func send(_ arguments: [String], completion: @escaping RedisConnection.Completion) {
+        send(arguments.map { Array($0.utf8) }, completion: completion)
+    }
+
+    /// Runs `script` with EVALSHA, and with EVAL once when Redis does not know it.
+    public func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], completion: @escaping RedisConnection.Completion) {
+        let tail = [Array(String(keys.count).utf8)] + keys + arguments
+        send([Array("EVALSHA".utf8), script.sha1] + tail) { [weak self] result in
+            if case .failure(.reply(let text)) = result, text.hasPrefix("NOSCRIPT"), let self {
+                self.send([Array("EVAL".utf8), script.source] + tail, completion: completion)
+            } else {
+                completion(result)
+            }
+        }
+    }
+
+    /// Closes the connection (a reload, a shutdown); what is pending fails as lost.
+    public func disconnect() {
+        connection?.fail("closed by the gateway", nil)
+        connection = nil
+    }
+
+    private func observe(_ result: Result<RESPValue, RedisError>) {
+        let now = MonotonicClock.nowMilliseconds()
+        switch result {
+        case .failure(let error) where error.isOutage:
+            if case .circuitOpen = error { return }
+            if case .unavailable(let text) = error, text.hasPrefix("READONLY") {
+                // A replica since a failover: the next connection asks the Sentinels again.
+                connection?.fail("the server is a replica now", nil)
+            }
+            let wasClosed = breaker.isClosed
+            if breaker.failed(now: now) {
+                logger.warning("Redis: \(error); commands fail at once for \(settings.breakerOpenMilliseconds) ms (fleet.breakerOpenSeconds)")
+                if wasClosed { onAvailabilityChange?(false) }
+            } else if !loggedOutage {
+                logger.warning("Redis: \(error)")
+            }
+            loggedOutage = true
+        default:
+            let wasOpen = !breaker.isClosed
+            breaker.succeeded()
+            if wasOpen {
+                logger.info("Redis answers again")
+                onAvailabilityChange?(true)
+            }
+            loggedOutage = false
+        }
+    }
+
+    // MARK: connecting
+
+    private func connect() {
+        guard !resolving, connection == nil || connection!.isClosed else { return }
+        switch settings.endpoint {
+        case .direct(let address): open(address)
+        case .sentinel(let sentinels, let name):
+            resolving = true
+            resolveMaster(sentinels, name: name, index: 0)
+        }
+    }
+
+    private func resolveMaster(_ sentinels: [SocketAddress], name: String, index: Int) {
+        guard index < sentinels.count else {
+            resolving = false
+            failWaiting(.connectionLost("no Sentinel of \(sentinels.map(\.description).joined(separator: ", ")) named a master for '\(name)'"))
+            return
+        }
+        let probe: RedisConnection
+        do { probe = try opened(sentinels[index], tls: nil) } catch {
+            resolveMaster(sentinels, name: name, index: index + 1)
+            return
+        }
+        if let password = settings.sentinelPassword { probe.send(["AUTH", password].map { Array($0.utf8) }) { _ in } }
+        probe.send(["SENTINEL", "get-master-addr-by-name", name].map { Array($0.utf8) }) { [weak self] result in
+            probe.fail("done", nil)
+            guard let self else { return }
+            if case .success(let value) = result, let parts = value.elements, parts.count == 2,
+               let host = parts[0].string, let port = parts[1].integer, let address = SocketAddress(host: host, port: port) {
+                self.resolving = false
+                self.open(address, expectMaster: true)
+            } else {
+                self.resolveMaster(sentinels, name: name, index: index + 1)
+            }
+        }
+    }
+
+    private func opened(_ address: SocketAddress, tls: TLSClientContext?) throws(RedisError) -> RedisConnection {
+        let socket: Socket, state: IOResult<Void>
+        do { (socket, state) = try Socket.connect(to: address) } catch {
+            throw .connectionLost("connect to \(address) failed: \(error.reason)")
+        }
+        var channel: TLSChannel?
+        if let tls {
+            do { channel = try TLSChannel(client: tls, descriptor: socket.fd) } catch {
+                socket.close()
+                throw .connectionLost("TLS to \(address): \(error.message)")
+            }
+        }
+        let connection = RedisConnection(loop: loop, socket: socket, channel: channel,
+                                         commandTimeoutMilliseconds: settings.commandTimeoutMilliseconds,
+                                         connectTimeoutMilliseconds: settings.connectTimeoutMilliseconds)
+        var connected = false
+        if case .processed = state { connected = true }
+        do { try connection.begin(alreadyConnected: connected) } catch {
+            connection.close()
+            throw .connectionLost("connect to \(address) failed: \(error.reason)")
+        }
+        return connection
+    }
+
+    private func open(_ address: SocketAddress, expectMaster: Bool = false) {
+        let connection: RedisConnection
+        do { connection = try opened(address, tls: settings.tls) } catch {
+            failWaiting(error)
+            return
+        }
+        self.connection = connection
+        connection.onClose = { [weak self, weak connection] _ in
+            guard let self, self.connection === connection else { return }
+            self.connection = nil
+        }
+        // The handshake goes first in the pipeline; a command behind a failed AUTH fails with NOAUTH.
+        if let password = settings.password {
+            let auth = settings.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            connection.send(auth.map { Array($0.utf8) }) { [weak connection] result in
+                if case .failure(let error) = result { connection?.fail("AUTH failed: \(error)", .unavailable("AUTH failed: \(error)")) }
+            }
+        }
+        if settings.database != 0 {
+            connection.send(["SELECT", String(settings.database)].map { Array($0.utf8) }) { _ in }
+        }
+        if expectMaster {
+            connection.send([Array("ROLE".utf8)]) { [weak connection] result in
+                if case .success(let value) = result, value.elements?.first?.string != "master" {
+                    connection?.fail("the Sentinels' master is not a master (ROLE \(value.elements?.first?.string ?? "?"))",
+                                     .unavailable("READONLY the Sentinels named a replica"))
+                }
+            }
+        }
+        let queued = waiting
+        waiting.removeAll()
+        for (arguments, completion) in queued { connection.send(arguments, completion: completion) }
+    }
+
+    private func failWaiting(_ error: RedisError) {
+        let queued = waiting
+        waiting.removeAll()
+        for (_, completion) in queued { completion(.failure(error)) }
+    }
+}
