@@ -15,6 +15,8 @@ public struct GatewayConfiguration: Sendable {
     public var logging = LoggingConfiguration()
     /// The admin listener; nil when gateway.json has no `admin` section.
     public var admin: AdminConfiguration?
+    /// Sessions and limits shared with other gateways through Redis; nil: this gateway alone.
+    public var fleet: FleetConfiguration?
     /// Where the running gateway writes its process ID (`gateway reload` reads it); none when empty.
     /// Relative to the configuration file's folder.
     public var pidFile = ""
@@ -113,6 +115,7 @@ public struct GatewayConfiguration: Sendable {
         if let limits = root.object("limits") { configuration.limits = LimitsConfiguration.decode(limits) }
         if let logging = root.object("logging") { configuration.logging = LoggingConfiguration.decode(logging) }
         if let admin = root.value("admin") { configuration.admin = AdminConfiguration.decode(admin, problems: problems) }
+        if let fleet = root.value("fleet") { configuration.fleet = FleetConfiguration.decode(fleet, problems: problems) }
         root.finish()
         return configuration
     }

@@ -41,6 +41,8 @@ public final class Gateway {
     let services: SessionServices
     var ticketRotations: [TicketRotation] = []
     private var memoryTrimmer: MemoryTrimmer?
+    private var fleetMaintenance: FleetMaintenance?
+    private var fleetJoined = false
     let bodyBudget: BodyBudget
     let figures: FiguresSource
     let reloads = ReloadCounters()
@@ -55,11 +57,15 @@ public final class Gateway {
         self.configuration = configuration
         self.logger = logger
         // Before anything else: a second gateway on this data folder must not even read the journal.
-        let dataDirectory: DataDirectory
-        do {
-            dataDirectory = try DataDirectory(configuration.sessions.dataDirectory)
-        } catch {
-            throw GatewayStartError(message: error.message)
+        // In fleet mode there is no journal: Redis holds the sessions (see README, fleet mode).
+        var dataDirectory: DataDirectory?
+        let fleet = try configuration.fleet.map { try Fleet(configuration: $0) }
+        if fleet == nil {
+            do {
+                dataDirectory = try DataDirectory(configuration.sessions.dataDirectory)
+            } catch {
+                throw GatewayStartError(message: error.message)
+            }
         }
         group = try EventLoopGroup(count: configuration.effectiveWorkers)
         let loops = group.loops
@@ -71,8 +77,14 @@ public final class Gateway {
         }
         self.targets = targets
         var toClose: [SessionSnapshot] = [], restored: [SessionSnapshot] = []
-        services = try Self.openSessions(configuration, dataDirectory: dataDirectory, logger: logger, now: loops[0].now,
-                                         toClose: &toClose, restored: &restored)
+        if let dataDirectory {
+            services = try Self.openSessions(configuration, dataDirectory: dataDirectory, logger: logger, now: loops[0].now,
+                                             toClose: &toClose, restored: &restored)
+        } else {
+            let defaults = configuration.jsonActionApiDefaults, rules = configuration.sessions
+            services = SessionServices(table: SessionTable(limits: SessionServices.limits(defaults, rules), now: loops[0].now), journal: nil,
+                                       dataDirectory: nil, defaults: defaults, rules: rules, logger: logger)
+        }
         sessionsToClose = toClose
         restoredSessions = restored
         let accessLogs = try Self.openAccessLogs(configuration.logging, count: loops.count)
@@ -82,9 +94,12 @@ public final class Gateway {
             let actions = JSONActionHandler(loop: loop, services: services,
                                             pools: targets.map { UpstreamPool(target: $0, loop: loop, logger: logger) },
                                             logger: logger, recorder: recorder)
+            actions.fleetStore = fleet.map { FleetStore(fleet: $0, loop: loop, logger: logger) }
             return GatewayRequestHandler(apiRoot: configuration.apiRoot, targets: targets, actions: actions)
         }
         self.handlers = handlers
+        // Before any port is bound: a gateway that does not match its fleet does not start.
+        if let fleet { fleetJoined = try FleetJoin.atStart(fleet, ours: handlers[0].actions.fleetLimits, logger: logger) }
         let settings = Self.serverSettings(configuration.limits)
         bodyBudget = settings.bodyBudget
         figures = FiguresSource(handlers: handlers.map(\.actions), targets: targets, services: services,
@@ -155,6 +170,11 @@ public final class Gateway {
             services.record(.closed(session.digest))
         }
         sessionsToClose = []
+        if let store = first.fleetStore {
+            let maintenance = FleetMaintenance(handler: first, store: store)
+            fleetMaintenance = maintenance
+            maintenance.start(joined: fleetJoined)
+        }
         let reconciliation = SessionReconciliation(handler: first, targets: targets, restored: restoredSessions)
         restoredSessions = []
         self.reconciliation = reconciliation
@@ -199,7 +219,9 @@ public final class Gateway {
     public static func startProblems(_ configuration: GatewayConfiguration) -> [String] {
         var found = TransportSecurity.problems(in: configuration)
         if case .failure(let problem)? = configuration.admin?.resolvedBearerToken() { found.append(problem.message) }
-        found += DataDirectory.problems(configuration.sessions.dataDirectory).map { "sessions.dataDirectory: \($0)" }
+        if configuration.fleet == nil {
+            found += DataDirectory.problems(configuration.sessions.dataDirectory).map { "sessions.dataDirectory: \($0)" }
+        }
         var named = configuration.listeners.enumerated().filter { $0.element.enabled }.map { ("listeners[\($0.offset)] '\($0.element.name)'", $0.element) }
         if let admin = configuration.admin, admin.listener.enabled { named.append(("admin", admin.listener)) }
         for (name, listener) in named where listener.socketAddress.port != 0 {

@@ -1,4 +1,5 @@
 import GatewayConfig
+import GatewayHTTP1
 import GatewayHTTPServer
 import GatewayJSON
 import GatewaySessions
@@ -45,7 +46,8 @@ extension JSONActionHandler {
             return nil
         }
         // Already full: refused at once, without asking the upstream. Counted only once authenticated.
-        if let refusal = services.table.refusal(username: parameters.username, address: client) {
+        // (In fleet mode the table is this gateway's cache, not the count: Redis decides after authentication.)
+        if fleetStore == nil, let refusal = services.table.refusal(username: parameters.username, address: client) {
             services.throttle.finish(username: parameters.username, address: client, authenticated: nil, nowMilliseconds: loop.now)
             recorder.metrics.countRefusal(refusal.metricsReason)
             let (code, message) = Self.describe(refusal)
@@ -223,6 +225,10 @@ final class LoginAttempt: HTTPExchange {
     }
 
     private func issue(upstreamToken: String, settings: SessionSettings) {
+        if let store = handler.fleetStore {
+            issueInFleet(store, upstreamToken: upstreamToken, settings: settings)
+            return
+        }
         let services = handler.services
         // Authenticated: now the limits decide, checked and counted in one step.
         let reservation: Reservation
@@ -248,6 +254,53 @@ final class LoginAttempt: HTTPExchange {
         services.record(.opened(session)) { answer($0) }
     }
 
+    /// Fleet mode: the limits are decided by one script in Redis, which also stores the session
+    /// (Redis's append-only file makes it durable before the answer, with `appendfsync always`).
+    private func issueInFleet(_ store: FleetStore, upstreamToken: String, settings: SessionSettings) {
+        let services = handler.services
+        if let problem = store.fleet.joinProblem.withLock({ $0 }) {
+            done = true
+            handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
+                                         reason: "this gateway does not match the fleet")
+            handler.reply(responder, handler.failure(request, .sessionStoreUnavailable, "This gateway cannot admit sessions: \(problem). Another gateway of the fleet can."))
+            return
+        }
+        let token = SessionToken.generate()
+        let digest = TokenDigest(token: token)
+        let session = SessionSnapshot(digest: digest, username: parameters.username, clientAddress: client, upstream: pool.target.name,
+                                      upstreamToken: upstreamToken, settings: settings, startedAt: WallClock.nowSeconds())
+        let addressKey: String? = services.rules.exemptAddresses.containsAddress(client) ? nil : client
+        let started = handler.loop.now
+        store.admit(session, usernameKey: parameters.username.lowercased(), addressKey: addressKey) { [self] result in
+            switch result {
+            case .success(.admitted):
+                services.table.restore(session, now: handler.loop.now)
+                store.fleet.cache.vouch([digest], at: started)
+                recorded(session, token: token, error: nil)
+            case .success(.refused(let refusal)):
+                done = true
+                handler.recorder.metrics.countRefusal(refusal.metricsReason)
+                let (code, message) = JSONActionHandler.describe(refusal)
+                handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
+                handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
+                                             reason: "refused by the fleet's limits")
+                handler.reply(responder, handler.failure(request, code, message))
+            case .success(.noFleet), .failure:
+                done = true
+                handler.recorder.metrics.countRefusal(.upstreamFailure)
+                var why = "Redis has no fleet record (it lost its data; the gateways are restoring it)"
+                if case .failure(let error) = result { why = "\(error)" }
+                handler.logger.warning("login of '\(parameters.username)' from \(client) refused: the fleet's session store cannot decide the limits: \(why)")
+                handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
+                                             reason: "the fleet's session store is unavailable")
+                handler.recorder.metrics.fleetStoreUnavailable += 1
+                responder.respond(status: 503, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("Retry-After", "1")],
+                                  body: handler.failure(request, .sessionStoreUnavailable,
+                                                        "The fleet's session store (Redis) cannot decide the session limits now (\(why)); no session was created. Retry shortly (fleet.loginsWhenRedisIsDown is \"refuse\").").bytes)
+            }
+        }
+    }
+
     /// The session is on disk (or could not be put there): answer, or undo.
     private func recorded(_ session: SessionSnapshot, token: String, error: SystemError?) {
         done = true
@@ -262,7 +315,7 @@ final class LoginAttempt: HTTPExchange {
         guard responder.isActive else {
             // The client left before it could learn the token: nobody can use this session.
             services.table.remove(session.digest)
-            services.record(.closed(session.digest))
+            if let store = handler.fleetStore { store.delete(session.digest) { _ in } } else { services.record(.closed(session.digest)) }
             handler.closeUpstreamSession(of: session, reason: "client left during login")
             return
         }

@@ -27,7 +27,13 @@ extension JSONActionHandler {
             reply(responder, failure(request, .invalidProperty, problem.message))
             return
         }
-        let sessions = visibleSessions(to: caller)
+        withVisibleSessions(to: caller, request: request, responder: responder) { [self] visible in
+            listSessions(request, caller: caller, visible: visible, filter: filter, responder: responder)
+        }
+    }
+
+    private func listSessions(_ request: ActionRequest, caller: SessionSnapshot, visible: [SessionSnapshot], filter: [String], responder: HTTPResponder) {
+        let sessions = visible
             .filter { filter.isEmpty || filter.contains($0.username.lowercased()) }
             .map { session -> JSONValue in
                 .object([("username", .string(session.username)), ("description", .string(session.settings.description)),
@@ -44,7 +50,12 @@ extension JSONActionHandler {
             reply(responder, failure(request, .invalidProperty, problem.message))
             return
         }
-        let visible = visibleSessions(to: caller)
+        withVisibleSessions(to: caller, request: request, responder: responder) { [self] visible in
+            describeSessions(request, caller: caller, visible: visible, wanted: wanted, responder: responder)
+        }
+    }
+
+    private func describeSessions(_ request: ActionRequest, caller: SessionSnapshot, visible: [SessionSnapshot], wanted: [String], responder: HTTPResponder) {
         var described: [JSONValue] = []
         if request.params?["authTokens"] == nil || request.params?["authTokens"] == .null {
             described = visible.map { describe($0, token: shownToken(of: $0, caller: caller, request: request)) }
@@ -169,7 +180,21 @@ extension JSONActionHandler {
             logger.error("session \(altered.digest.fingerprint): the change could not be journaled (\(error)); undone")
             reply(responder, failure(request, .sessionStoreFailed, "The gateway could not record the change durably (\(error.reason)); the session keeps its settings. Try again later."))
         }
-        services.record(.altered(altered.digest, altered.settings)) { send($0) }
+        if let fleetStore {
+            recordInFleet(fleetStore, altered: altered) { send($0) }
+        } else {
+            services.record(.altered(altered.digest, altered.settings)) { send($0) }
+        }
+    }
+
+    /// The sessions `caller` may see: this gateway's, or in fleet mode the whole fleet's.
+    func withVisibleSessions(to caller: SessionSnapshot, request: ActionRequest, responder: HTTPResponder,
+                             _ body: @escaping ([SessionSnapshot]) -> Void) {
+        if let fleetStore {
+            withFleetVisibleSessions(fleetStore, caller: caller, request: request, responder: responder, body)
+        } else {
+            body(visibleSessions(to: caller))
+        }
     }
 
     /// Administrators see every session; other accounts see their own.

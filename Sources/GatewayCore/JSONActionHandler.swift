@@ -19,6 +19,8 @@ final class JSONActionHandler {
     private var poolsByName: [String: UpstreamPool]
     /// `sessions.trustedProxies`, kept per loop because every forwarded request reads it.
     var trustedProxies: [AddressRange]
+    /// Fleet mode: this loop's door to the sessions in Redis; nil when the gateway is alone.
+    var fleetStore: FleetStore?
 
     static let unknownSessionMessage = "'authToken' does not match any existing session. Use a valid 'authToken' or use 'createSession' to create a valid 'authToken'."
 
@@ -41,6 +43,15 @@ final class JSONActionHandler {
             return nil
         }
         request.name(into: record, logging: recorder.accessLog != nil)
+        if let fleetStore, Self.needsFleetSession(request) {
+            return withFleetSession(fleetStore, request, responder: responder) { [self] in
+                dispatch(request, http: http, responder: responder, suffix: suffix, record: record)
+            }
+        }
+        return dispatch(request, http: http, responder: responder, suffix: suffix, record: record)
+    }
+
+    private func dispatch(_ request: ActionRequest, http: HTTPRequest, responder: HTTPResponder, suffix: Substring, record: RequestRecord) -> HTTPExchange? {
         switch request.kind {
         case .createSession: return createSession(request, http: http, responder: responder, record: record)
         case .pingSession:
@@ -50,7 +61,7 @@ final class JSONActionHandler {
         case .describeSessions: withSession(request, responder, record) { describeSessions(request, caller: $0, responder: responder) }
         case .deleteSession:
             record.session = digest(of: request)
-            deleteSession(request, responder: responder)
+            if let fleetStore { deleteFleetSession(fleetStore, request, responder: responder) } else { deleteSession(request, responder: responder) }
         case .alterSession: withSession(request, responder, record) { alterSession(request, caller: $0, responder: responder) }
         case .other:
             guard let digest = digest(of: request), let session = services.table.touchForForwarding(digest, now: loop.now) else {
@@ -176,6 +187,12 @@ final class JSONActionHandler {
 
     /// Ends a session whose upstream reported it unknown (12031): the upstream restarted or expired it.
     func upstreamLost(_ digest: TokenDigest) {
+        if let fleetStore {
+            upstreamLostInFleet(fleetStore, digest)
+            recorder.metrics.sessionsLostUpstream += 1
+            logger.info("session \(digest.fingerprint) ended: its upstream no longer knows it")
+            return
+        }
         guard let session = services.table.remove(digest) else { return }
         recorder.metrics.sessionsLostUpstream += 1
         services.record(.closed(session.digest))

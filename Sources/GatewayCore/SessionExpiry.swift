@@ -13,6 +13,12 @@ final class SessionExpiry: TimerHandler {
     func start() { _ = handler.loop.schedule(after: Self.intervalMilliseconds, handler: self) }
 
     func timerFired(_ tag: Int) {
+        if let store = handler.fleetStore {
+            // Only this gateway's copy idled out; the fleet's deadline in Redis decides the session's end.
+            for session in handler.services.table.expire(now: handler.loop.now) { store.fleet.cache.forget(session.digest) }
+            start()
+            return
+        }
         for session in handler.services.table.expire(now: handler.loop.now) {
             handler.services.record(.closed(session.digest))
             handler.recorder.metrics.sessionsExpired += 1

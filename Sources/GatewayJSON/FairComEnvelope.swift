@@ -103,4 +103,6 @@ public struct GatewayErrorCode: RawRepresentable, Sendable, Equatable {
     public static let loginThrottled = GatewayErrorCode(rawValue: 17036)
     /// The client address has `maxLoginsInFlightPerAddress` logins being authenticated already.
     public static let tooManyLoginsInFlight = GatewayErrorCode(rawValue: 17037)
+    /// Fleet mode: the shared session store (Redis) cannot be reached now; retry shortly.
+    public static let sessionStoreUnavailable = GatewayErrorCode(rawValue: 17038)
 }

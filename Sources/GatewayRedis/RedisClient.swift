@@ -25,6 +25,14 @@ public struct RedisSettings: Sendable {
     public var maxWaiting = 10_000
 
     public init(endpoint: Endpoint) { self.endpoint = endpoint }
+
+    /// For messages: "127.0.0.1:6379", or "the master 'name' of Sentinels a, b".
+    public var endpointDescription: String {
+        switch endpoint {
+        case .direct(let address): "\(address)"
+        case .sentinel(let sentinels, let name): "master '\(name)' of Sentinels \(sentinels.map(\.description).joined(separator: ", "))"
+        }
+    }
 }
 
 /// A script Redis runs atomically, sent by its SHA-1 (EVALSHA) and in full only when the server
@@ -140,95 +148,23 @@ public final class RedisClient: @unchecked Sendable {
 
     private func connect() {
         guard !resolving, connection == nil || connection!.isClosed else { return }
-        switch settings.endpoint {
-        case .direct(let address): open(address)
-        case .sentinel(let sentinels, let name):
-            resolving = true
-            resolveMaster(sentinels, name: name, index: 0)
-        }
-    }
-
-    private func resolveMaster(_ sentinels: [SocketAddress], name: String, index: Int) {
-        guard index < sentinels.count else {
-            resolving = false
-            failWaiting(.connectionLost("no Sentinel of \(sentinels.map(\.description).joined(separator: ", ")) named a master for '\(name)'"))
-            return
-        }
-        let probe: RedisConnection
-        do { probe = try opened(sentinels[index], tls: nil) } catch {
-            resolveMaster(sentinels, name: name, index: index + 1)
-            return
-        }
-        if let password = settings.sentinelPassword { probe.send(["AUTH", password].map { Array($0.utf8) }) { _ in } }
-        probe.send(["SENTINEL", "get-master-addr-by-name", name].map { Array($0.utf8) }) { [weak self] result in
-            probe.fail("done", nil)
+        resolving = true
+        RedisConnector(loop: loop, settings: settings).connect { [weak self] result in
             guard let self else { return }
-            if case .success(let value) = result, let parts = value.elements, parts.count == 2,
-               let host = parts[0].string, let port = parts[1].integer, let address = SocketAddress(host: host, port: port) {
-                self.resolving = false
-                self.open(address, expectMaster: true)
-            } else {
-                self.resolveMaster(sentinels, name: name, index: index + 1)
-            }
-        }
-    }
-
-    private func opened(_ address: SocketAddress, tls: TLSClientContext?) throws(RedisError) -> RedisConnection {
-        let socket: Socket, state: IOResult<Void>
-        do { (socket, state) = try Socket.connect(to: address) } catch {
-            throw .connectionLost("connect to \(address) failed: \(error.reason)")
-        }
-        var channel: TLSChannel?
-        if let tls {
-            do { channel = try TLSChannel(client: tls, descriptor: socket.fd) } catch {
-                socket.close()
-                throw .connectionLost("TLS to \(address): \(error.message)")
-            }
-        }
-        let connection = RedisConnection(loop: loop, socket: socket, channel: channel,
-                                         commandTimeoutMilliseconds: settings.commandTimeoutMilliseconds,
-                                         connectTimeoutMilliseconds: settings.connectTimeoutMilliseconds)
-        var connected = false
-        if case .processed = state { connected = true }
-        do { try connection.begin(alreadyConnected: connected) } catch {
-            connection.close()
-            throw .connectionLost("connect to \(address) failed: \(error.reason)")
-        }
-        return connection
-    }
-
-    private func open(_ address: SocketAddress, expectMaster: Bool = false) {
-        let connection: RedisConnection
-        do { connection = try opened(address, tls: settings.tls) } catch {
-            failWaiting(error)
-            return
-        }
-        self.connection = connection
-        connection.onClose = { [weak self, weak connection] _ in
-            guard let self, self.connection === connection else { return }
-            self.connection = nil
-        }
-        // The handshake goes first in the pipeline; a command behind a failed AUTH fails with NOAUTH.
-        if let password = settings.password {
-            let auth = settings.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
-            connection.send(auth.map { Array($0.utf8) }) { [weak connection] result in
-                if case .failure(let error) = result { connection?.fail("AUTH failed: \(error)", .unavailable("AUTH failed: \(error)")) }
-            }
-        }
-        if settings.database != 0 {
-            connection.send(["SELECT", String(settings.database)].map { Array($0.utf8) }) { _ in }
-        }
-        if expectMaster {
-            connection.send([Array("ROLE".utf8)]) { [weak connection] result in
-                if case .success(let value) = result, value.elements?.first?.string != "master" {
-                    connection?.fail("the Sentinels' master is not a master (ROLE \(value.elements?.first?.string ?? "?"))",
-                                     .unavailable("READONLY the Sentinels named a replica"))
+            self.resolving = false
+            switch result {
+            case .failure(let error): self.failWaiting(error)
+            case .success(let connection):
+                self.connection = connection
+                connection.onClose = { [weak self, weak connection] _ in
+                    guard let self, self.connection === connection else { return }
+                    self.connection = nil
                 }
+                let queued = self.waiting
+                self.waiting.removeAll()
+                for (arguments, completion) in queued { connection.send(arguments, completion: completion) }
             }
         }
-        let queued = waiting
-        waiting.removeAll()
-        for (arguments, completion) in queued { connection.send(arguments, completion: completion) }
     }
 
     private func failWaiting(_ error: RedisError) {

@@ -202,6 +202,10 @@ public final class SessionTable: SessionSource {
         }
     }
 
+    public func contains(_ digest: TokenDigest) -> Bool {
+        state.withLock { $0.sessions[digest] != nil }
+    }
+
     /// Finds a session without marking it used.
     public func find(_ digest: TokenDigest) -> SessionSnapshot? {
         state.withLock { $0.sessions[digest]?.snapshot(wallOffset: wallOffset) }

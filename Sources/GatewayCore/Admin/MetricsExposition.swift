@@ -68,6 +68,8 @@ enum MetricsExposition {
         out.single(p + "sessions_expired_total", .counter, help: "Sessions ended by their idle timeout.", counts.sessionsExpired)
         out.single(p + "sessions_reconciled_ghosts_total", .counter, help: "Sessions restored from the journal that their upstream no longer knew.", counts.ghostsReconciled)
         out.single(p + "sessions_lost_upstream_total", .counter, help: "Sessions ended because their upstream answered 12031 (it no longer knew them).", counts.sessionsLostUpstream)
+        out.single(p + "fleet_grace_requests_total", .counter, help: "Fleet mode: requests of known sessions served from the cache while Redis could not be reached.", counts.fleetGraceServed)
+        out.single(p + "fleet_store_unavailable_total", .counter, help: "Fleet mode: requests answered 17038 because Redis could not be reached.", counts.fleetStoreUnavailable)
     }
 
     private static func listeners(_ out: inout PrometheusText, _ listeners: [GatewayFigures.ListenerFigures]) {

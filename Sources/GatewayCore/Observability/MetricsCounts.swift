@@ -54,6 +54,9 @@ struct MetricsCounts: Sendable {
     var sessionsExpired = 0
     var ghostsReconciled = 0
     var sessionsLostUpstream = 0
+    /// Fleet mode: requests served from the cache while Redis was unreachable, and answered 17038.
+    var fleetGraceServed = 0
+    var fleetStoreUnavailable = 0
     /// Filled in only in copies made for a scrape.
     var pools: [String: PoolFigures] = [:]
 
@@ -102,6 +105,8 @@ struct MetricsCounts: Sendable {
         sessionsExpired += other.sessionsExpired
         ghostsReconciled += other.ghostsReconciled
         sessionsLostUpstream += other.sessionsLostUpstream
+        fleetGraceServed += other.fleetGraceServed
+        fleetStoreUnavailable += other.fleetStoreUnavailable
         for (name, figures) in other.pools { pools[name, default: PoolFigures()].add(figures) }
     }
 }
