@@ -1,0 +1,190 @@
+import Foundation
+import GatewayJSON
+import GatewayTestSupport
+import Synchronization
+import Testing
+
+/// Fleet mode: three gateways share sessions and limits through a real redis-server.
+@Suite(.serialized) struct FleetTests {
+    static func limits(total: Int = 10_000, perAddress: Int = 10_000, perUsername: Int = 10_000) -> (inout [String: Any]) -> Void {
+        { config in
+            config["jsonActionApiDefaults"] = ["maxJsonApiSessions": total, "maxJsonApiSessionsPerIpAddress": perAddress,
+                                               "maxJsonApiSessionsPerUsername": perUsername]
+            config["sessions"] = ["loginThrottle": ["maxLoginsInFlightPerAddress": 10_000]]
+        }
+    }
+
+    /// 200 logins at once, spread over three gateways: exactly the limit's worth are admitted,
+    /// whichever gateway they reach, and the upstream keeps only their sessions.
+    @Test(arguments: ["perUsername", "total", "perAddress"])
+    func exactLimitsAcrossThreeGateways(_ limit: String) throws {
+        let tweak: (inout [String: Any]) -> Void
+        switch limit {
+        case "perUsername": tweak = Self.limits(perUsername: 7)
+        case "total": tweak = Self.limits(total: 7)
+        default: tweak = Self.limits(perAddress: 7)
+        }
+        let fleet = try FleetUnderTest(count: 3, tweak: tweak)
+        let outcomes = Mutex<[Int: Int]>([:])
+        let ports = fleet.ports
+        DispatchQueue.concurrentPerform(iterations: 200) { index in
+            // Per username: all as admin. Otherwise accounts vary, so only the limit under test can refuse.
+            let user = limit == "perUsername" ? "admin" : FleetUnderTest.accounts[index % 40]
+            let code = (try? fleet.login(ports[index % 3], user: user))?["errorCode"]?.intValue ?? -1
+            outcomes.withLock { $0[code, default: 0] += 1 }
+        }
+        let counts = outcomes.withLock { $0 }
+        let refusal = ["perUsername": 17032, "total": 17030, "perAddress": 17031][limit]!
+        #expect(counts[0] == 7, "admitted: \(counts)")
+        #expect(counts[refusal] == 193, "refused: \(counts)")
+        #expect(try fleet.redis.cli("ZCARD", "fcgw:all") == "7")
+        // Every refused login's upstream session is closed again.
+        let settled = try FleetUnderTest.waitFor(10) { try fleet.upstreamSessionCount() == 7 }
+        #expect(settled, "upstream sessions: \(String(describing: try? fleet.upstreamSessionCount()))")
+    }
+
+    @Test func aSessionFromOneGatewayWorksThroughTheOthersAndEndsEverywhereAtOnce() throws {
+        let fleet = try FleetUnderTest(count: 3)
+        let (a, b, c) = (fleet.ports[0], fleet.ports[1], fleet.ports[2])
+        let token = try fleet.token(a)
+        for port in [a, b, c] {
+            #expect(try fleet.errorCode(port, token) == 0)
+            let echo = try TestClient.post(port: port, #"{"api":"db","action":"echo","params":{"via":"\#(port)"},"authToken":"\#(token)"}"#).json
+            #expect(echo?["errorCode"]?.intValue == 0)
+            #expect(echo?["authToken"]?.stringValue == token, "the upstream's token never reaches the client")
+        }
+        // alterSession through B is seen through A and C.
+        let altered = try fleet.call(b, token, "alterSession", #","params":{"description":"set via B"}"#).json
+        #expect(altered?["errorCode"]?.intValue == 0, "\(String(describing: altered))")
+        for port in [a, c] {
+            #expect(try FleetUnderTest.waitFor(1) {
+                try fleet.call(port, token, "describeSessions").json?["result"]?["sessions"]?.arrayValue?.first?["description"]?.stringValue == "set via B"
+            })
+        }
+        // deleteSession through C: A and B know within 100 ms.
+        #expect(try fleet.errorCode(c, token, "deleteSession") == 0)
+        let ended = Date()
+        #expect(try FleetUnderTest.waitFor(0.1) { try fleet.errorCode(a, token) == 12031 && fleet.errorCode(b, token) == 12031 })
+        #expect(Date().timeIntervalSince(ended) < 0.5)
+        let echo = try TestClient.post(port: a, #"{"api":"db","action":"echo","authToken":"\#(token)"}"#).json
+        #expect(echo?["errorCode"]?.intValue == 12031, "a deleted session is not forwarded from a cache")
+        #expect(try FleetUnderTest.waitFor(5) { try fleet.upstreamSessionCount() == 0 })
+        let closes = try fleet.upstreamRequests().filter { $0.contains(#""action":"deleteSession""#) }
+        #expect(closes.count == 1, "the upstream session is closed exactly once: \(closes)")
+    }
+
+    @Test func theUpstreamTokenIsSealedInRedis() throws {
+        let fleet = try FleetUnderTest(count: 1)
+        let token = try fleet.token(fleet.ports[0])
+        _ = try TestClient.post(port: fleet.ports[0], #"{"api":"db","action":"echo","authToken":"\#(token)"}"#)
+        let forwarded = try #require(fleet.upstreamRequests().last { $0.contains(#""action":"echo""#) })
+        let upstreamToken = try #require(JSONParser.parse(Array(forwarded.utf8))["authToken"]?.stringValue)
+        #expect(!upstreamToken.isEmpty && upstreamToken != token)
+        // Neither token appears in anything Redis holds: keys, values, or its append-only file.
+        var everything = ""
+        for key in try fleet.redis.cli("--scan").split(separator: "\n") {
+            everything += key + "\n"
+            if try fleet.redis.cli("TYPE", String(key)) == "hash" { everything += try fleet.redis.cli("HGETALL", String(key)) }
+        }
+        let files = try FileManager.default.subpathsOfDirectory(atPath: fleet.redis.directory)
+        for file in files {
+            if let data = FileManager.default.contents(atPath: fleet.redis.directory + "/" + file) { everything += String(decoding: data, as: UTF8.self) }
+        }
+        #expect(everything.contains("fcgw:s:"), "the session is in Redis")
+        #expect(!everything.contains(upstreamToken), "the upstream token is not in Redis in clear")
+        #expect(!everything.contains(token), "nor the gateway's token (only its digest)")
+    }
+
+    /// Used through A only: B and C do not end it early; once unused, it ends everywhere within
+    /// the stated bound and its upstream session is closed once.
+    @Test func idleExpiryAcrossTheFleetIsNeverEarlyAndBoundedLate() throws {
+        let fleet = try FleetUnderTest(count: 3)
+        let (a, b) = (fleet.ports[0], fleet.ports[1])
+        let token = try fleet.token(a, extra: #","idleConnectionTimeoutSeconds":2"#)
+        #expect(try fleet.errorCode(b, token) == 0)
+        // 4.5 s of use through A, well past the 2 s idle timeout, with B idle all along.
+        let busyUntil = Date().addingTimeInterval(4.5)
+        while Date() < busyUntil {
+            #expect(try fleet.errorCode(a, token, "echo") == 0)
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(try fleet.errorCode(b, token) == 0, "B does not end a session A keeps using")
+        let lastUse = Date()
+        // Bound: idle 2 s + touch interval 0.2 + command timeout 0.3 + sweep 1 s, and some scheduling slack.
+        #expect(try FleetUnderTest.waitFor(6) { try fleet.redis.cli("EXISTS", "fcgw:all") == "0" || fleet.redis.cli("ZCARD", "fcgw:all") == "0" })
+        let endedAfter = Date().timeIntervalSince(lastUse)
+        #expect(endedAfter >= 2.0, "not before its idle timeout: \(endedAfter) s")
+        #expect(endedAfter < 5.0, "within the bound: \(endedAfter) s")
+        for port in fleet.ports { #expect(try fleet.errorCode(port, token) == 12031) }
+        #expect(try FleetUnderTest.waitFor(3) { try fleet.upstreamSessionCount() == 0 })
+        let closes = try fleet.upstreamRequests().filter { $0.contains(#""action":"deleteSession""#) }
+        #expect(closes.count == 1, "closed once, by whichever gateway claimed it: \(closes.count)")
+    }
+
+    /// Redis stopped (SIGSTOP): logins are refused fast with 17038, known sessions keep working
+    /// from the cache, unknown tokens get 17038 rather than 12031; once Redis is back, all is normal.
+    @Test func aPausedRedisFailsClosedForLoginsAndKeepsKnownSessions() throws {
+        let fleet = try FleetUnderTest(count: 2, fleet: { $0["cacheSeconds"] = 0.5; $0["cacheGraceSeconds"] = 30 })
+        let (a, b) = (fleet.ports[0], fleet.ports[1])
+        let known = try fleet.token(a)
+        #expect(try fleet.errorCode(b, known) == 0)
+        fleet.redis.pause()
+        defer { fleet.redis.resume() }
+        Thread.sleep(forTimeInterval: 0.6)  // past cacheSeconds: the cache can no longer vouch on its own
+        for port in [a, b] { #expect(try fleet.errorCode(port, known, "echo") == 0, "a known session keeps working") }
+        var slowest = 0.0
+        for index in 0..<10 {
+            let started = Date()
+            let answer = try TestClient.post(port: [a, b][index % 2], #"{"api":"admin","action":"createSession","params":{"username":"admin","password":"ADMIN"}}"#)
+            slowest = max(slowest, Date().timeIntervalSince(started))
+            #expect(answer.status == 503 && answer.json?["errorCode"]?.intValue == 17038, "\(answer.text)")
+        }
+        #expect(slowest < 1.5, "the breaker answers at once, not a timeout per login: \(slowest) s")
+        let unknown = String(repeating: "A", count: 64)
+        let answer = try fleet.call(a, unknown, "echo")
+        #expect(answer.json?["errorCode"]?.intValue == 17038, "unknown while Redis is down is not 12031: \(answer.text)")
+        fleet.redis.resume()
+        #expect(try FleetUnderTest.waitFor(5) { try fleet.login(a)["errorCode"]?.intValue == 0 })
+        #expect(try fleet.errorCode(a, unknown) == 12031)
+    }
+
+    /// kill -9 of Redis (append-only file, appendfsync always) and of a gateway: a permanent
+    /// session survives both; a Redis that came back empty gets the sessions back from the gateways.
+    @Test func sessionsSurviveAKilledRedisAndAKilledGateway() throws {
+        let fleet = try FleetUnderTest(count: 2, tweak: { config in
+            config["jsonActionApiDefaults"] = ["enablePermanentJsonApiSessions": true]
+        })
+        let (a, b) = (fleet.ports[0], fleet.ports[1])
+        let permanent = try fleet.token(a, extra: #","permanentSession":true"#)
+        fleet.redis.kill()
+        try fleet.redis.restart()
+        #expect(try FleetUnderTest.waitFor(5) { try fleet.errorCode(b, permanent, "echo") == 0 }, "kept by Redis's append-only file")
+        try fleet.restartGateway(0)
+        #expect(try fleet.errorCode(fleet.ports[0], permanent, "echo") == 0, "a restarted gateway knows it from Redis")
+        // Redis loses everything: the gateways that hold the session write it back.
+        try fleet.redis.restart(empty: true)
+        #expect(try FleetUnderTest.waitFor(8) { try fleet.redis.cli("EXISTS", "fcgw:fleet") == "1" && fleet.redis.cli("ZCARD", "fcgw:all") == "1" })
+        let late = try fleet.addGateway()
+        #expect(try fleet.errorCode(late.port, permanent, "echo") == 0, "a gateway that never saw it gets it from the restored Redis")
+    }
+
+    @Test func aGatewayWhoseLimitsDifferFromTheFleetsDoesNotStart() throws {
+        let fleet = try FleetUnderTest(count: 1, tweak: Self.limits(perUsername: 7))
+        let path = try fleet.configuration(tweak: Self.limits(perUsername: 9), fleet: { _ in })
+        #expect(throws: (any Error).self) { _ = try Servers.gateway(configPath: path) }
+        let process = try Command.run(ServerProcess.binary("gateway"), ["--config", path], timeout: 20)
+        #expect(process.status != 0)
+        #expect(process.output.contains("maxJsonApiSessionsPerUsername is 9 here, 7 in the fleet"), "\(process.output)")
+    }
+
+    @Test func checkConfigNamesEveryFleetProblem() throws {
+        let (status, output) = try Servers.checkConfig("""
+            {"listeners":[{"name":"a","port":0}],"upstreams":[{"name":"u","url":"http://127.0.0.1:1/api"}],
+             "fleet":{"redis":"redis://nowhere:99999","tokenKeyFile":"relative.key","keyPrefix":"has space","loginsWhenRedisIsDown":"maybe"}}
+            """)
+        #expect(status != 0)
+        for expected in ["fleet.redis", "fleet.tokenKeyFile", "must be an absolute path", "fleet.keyPrefix", "fleet.loginsWhenRedisIsDown"] {
+            #expect(output.contains(expected), "\(expected) in: \(output)")
+        }
+    }
+}
