@@ -2,11 +2,12 @@ import GatewayConfig
 import GatewayCore
 import GatewayHTTP1
 import GatewayJSON
+import GatewayRedis
 
 /// The parsers a client or an upstream feeds bytes to, each checked for what must hold on any
 /// input: no crash, and the same answer however the bytes are split into reads.
 enum FuzzTargets {
-    static let names = ["http1-request", "http1-response", "json", "token-substitution", "config"]
+    static let names = ["http1-request", "http1-response", "json", "token-substitution", "config", "resp"]
 
     static func run(_ name: String, _ data: [UInt8]) {
         switch name {
@@ -15,6 +16,7 @@ enum FuzzTargets {
         case "json": json(data)
         case "token-substitution": tokenSubstitution(data)
         case "config": config(data)
+        case "resp": resp(data)
         default: fatalError("no fuzz target '\(name)'; targets: \(names.joined(separator: ", "))")
         }
     }
@@ -173,5 +175,37 @@ enum FuzzTargets {
 
     static func config(_ data: [UInt8]) {
         _ = try? GatewayConfiguration.parse(data)
+    }
+
+    // MARK: RESP2 replies (what a Redis server, or something posing as one, sends)
+
+    static func resp(_ data: [UInt8]) {
+        let (step, input) = split(data)
+        let whole = respReplies(input, step: input.count)
+        let pieces = respReplies(input, step: step)
+        precondition(whole == pieces, "the RESP parser's answer depends on how the bytes were split: \(whole) against \(pieces) in reads of \(step)")
+    }
+
+    private static func respReplies(_ input: [UInt8], step: Int) -> [String] {
+        let parser = RESPParser(maxBulkBytes: 4096, maxElements: 256, maxDepth: 4)
+        var replies: [String] = []
+        var buffer: [UInt8] = []
+        var offset = 0
+        while offset < input.count {
+            buffer += input[offset..<min(input.count, offset + max(step, 1))]
+            offset += max(step, 1)
+            while true {
+                do {
+                    guard let (value, consumed) = try buffer.withUnsafeBytes({ try parser.parse($0) }) else { break }
+                    precondition(consumed > 0 && consumed <= buffer.count, "the parser consumed \(consumed) of \(buffer.count) bytes")
+                    buffer.removeFirst(consumed)
+                    replies.append(String(describing: value))
+                } catch {
+                    replies.append("error \(error)")
+                    return replies
+                }
+            }
+        }
+        return replies
     }
 }
