@@ -1,5 +1,4 @@
 import GatewayConfig
-import GatewayHTTP1
 import GatewayHTTPServer
 import GatewayJSON
 import GatewaySessions
@@ -103,16 +102,16 @@ extension JSONActionHandler {
 /// One login in flight: authenticated upstream, then admitted by the limits (or its upstream
 /// session closed again). It is settled with the throttle exactly once, whatever happens.
 final class LoginAttempt: HTTPExchange {
-    private let handler: JSONActionHandler
-    private let request: ActionRequest
-    private let parameters: SessionParameters
-    private let client: String
-    private let responder: HTTPResponder
-    private var pool: UpstreamPool
+    let handler: JSONActionHandler
+    let request: ActionRequest
+    let parameters: SessionParameters
+    let client: String
+    let responder: HTTPResponder
+    private(set) var pool: UpstreamPool
     private var failedOver = false
     private var askedForPermanent: Bool
     private var call: UpstreamCall?
-    private var done = false
+    var done = false
     private let record: RequestRecord
     private let forwarding: ForwardedHeaders
 
@@ -254,55 +253,8 @@ final class LoginAttempt: HTTPExchange {
         services.record(.opened(session)) { answer($0) }
     }
 
-    /// Fleet mode: the limits are decided by one script in Redis, which also stores the session
-    /// (Redis's append-only file makes it durable before the answer, with `appendfsync always`).
-    private func issueInFleet(_ store: FleetStore, upstreamToken: String, settings: SessionSettings) {
-        let services = handler.services
-        if let problem = store.fleet.joinProblem.withLock({ $0 }) {
-            done = true
-            handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
-                                         reason: "this gateway does not match the fleet")
-            handler.reply(responder, handler.failure(request, .sessionStoreUnavailable, "This gateway cannot admit sessions: \(problem). Another gateway of the fleet can."))
-            return
-        }
-        let token = SessionToken.generate()
-        let digest = TokenDigest(token: token)
-        let session = SessionSnapshot(digest: digest, username: parameters.username, clientAddress: client, upstream: pool.target.name,
-                                      upstreamToken: upstreamToken, settings: settings, startedAt: WallClock.nowSeconds())
-        let addressKey: String? = services.rules.exemptAddresses.containsAddress(client) ? nil : client
-        let started = handler.loop.now
-        store.admit(session, usernameKey: parameters.username.lowercased(), addressKey: addressKey) { [self] result in
-            switch result {
-            case .success(.admitted):
-                services.table.restore(session, now: handler.loop.now)
-                store.fleet.cache.vouch([digest], at: started)
-                recorded(session, token: token, error: nil)
-            case .success(.refused(let refusal)):
-                done = true
-                handler.recorder.metrics.countRefusal(refusal.metricsReason)
-                let (code, message) = JSONActionHandler.describe(refusal)
-                handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
-                handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
-                                             reason: "refused by the fleet's limits")
-                handler.reply(responder, handler.failure(request, code, message))
-            case .success(.noFleet), .failure:
-                done = true
-                handler.recorder.metrics.countRefusal(.upstreamFailure)
-                var why = "Redis has no fleet record (it lost its data; the gateways are restoring it)"
-                if case .failure(let error) = result { why = "\(error)" }
-                handler.logger.warning("login of '\(parameters.username)' from \(client) refused: the fleet's session store cannot decide the limits: \(why)")
-                handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
-                                             reason: "the fleet's session store is unavailable")
-                handler.recorder.metrics.fleetStoreUnavailable += 1
-                responder.respond(status: 503, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("Retry-After", "1")],
-                                  body: handler.failure(request, .sessionStoreUnavailable,
-                                                        "The fleet's session store (Redis) cannot decide the session limits now (\(why)); no session was created. Retry shortly (fleet.loginsWhenRedisIsDown is \"refuse\").").bytes)
-            }
-        }
-    }
-
     /// The session is on disk (or could not be put there): answer, or undo.
-    private func recorded(_ session: SessionSnapshot, token: String, error: SystemError?) {
+    func recorded(_ session: SessionSnapshot, token: String, error: SystemError?) {
         done = true
         let services = handler.services
         if let error {

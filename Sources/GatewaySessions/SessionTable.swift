@@ -128,12 +128,13 @@ public final class SessionTable: SessionSource {
         return nil
     }
 
-    /// Checks every limit and, if all allow it, counts the login at once.
-    public func reserve(username: String, address: String) -> Result<Reservation, LimitRefusal> {
+    /// Checks every limit and, if all allow it, counts the login at once. `limits` replaces the
+    /// table's own (fleet mode's local share while Redis is unreachable).
+    public func reserve(username: String, address: String, limits: SessionLimits? = nil) -> Result<Reservation, LimitRefusal> {
         let usernameKey = username.lowercased()
         return state.withLock { s in
             let addressKey: String? = s.limits.exemptAddresses.containsAddress(address) ? nil : address
-            if let refusal = Self.refusal(in: s, limits: s.limits, username: username, addressKey: addressKey) { return .failure(refusal) }
+            if let refusal = Self.refusal(in: s, limits: limits ?? s.limits, username: username, addressKey: addressKey) { return .failure(refusal) }
             s.reserved += 1
             Self.count(&s, usernameKey, addressKey, by: 1)
             return .success(Reservation(usernameKey: usernameKey, addressKey: addressKey))

@@ -148,6 +148,26 @@ import Testing
         #expect(try fleet.errorCode(a, unknown) == 12031)
     }
 
+    /// `loginsWhenRedisIsDown: "localShare"`: with Redis stopped, each of two gateways admits its
+    /// half of the per-username limit; the sessions work, and reach Redis once it is back.
+    @Test func theLocalShareAdmitsAFractionWhileRedisIsDownAndPublishesItAfter() throws {
+        let fleet = try FleetUnderTest(count: 2, tweak: Self.limits(perUsername: 4), fleet: { $0["loginsWhenRedisIsDown"] = "localShare" })
+        let (a, b) = (fleet.ports[0], fleet.ports[1])
+        // Both gateways have reported once, so each knows the fleet has two.
+        #expect(try FleetUnderTest.waitFor(3) { try fleet.redis.cli("ZCARD", "fcgw:gw") == "2" })
+        Thread.sleep(forTimeInterval: 0.3)
+        fleet.redis.pause()
+        defer { fleet.redis.resume() }
+        let codes = try (0..<3).map { _ in try fleet.login(a)["errorCode"]?.intValue }
+        #expect(codes == [0, 0, 17032], "half of 4 per gateway: \(codes)")
+        let tokens = try (0..<2).map { _ in try fleet.token(b) }
+        for token in tokens { #expect(try fleet.errorCode(b, token, "echo") == 0) }
+        fleet.redis.resume()
+        #expect(try FleetUnderTest.waitFor(5) { try fleet.redis.cli("ZCARD", "fcgw:all") == "4" }, "written to Redis once it answers")
+        for token in tokens { #expect(try fleet.errorCode(a, token, "echo") == 0, "and known to the other gateway") }
+        #expect(try fleet.login(a)["errorCode"]?.intValue == 17032, "the fleet's limit holds again")
+    }
+
     /// kill -9 of Redis (append-only file, appendfsync always) and of a gateway: a permanent
     /// session survives both; a Redis that came back empty gets the sessions back from the gateways.
     @Test func sessionsSurviveAKilledRedisAndAKilledGateway() throws {

@@ -21,6 +21,8 @@ final class Fleet: Sendable {
     /// How late a use may reach Redis: a session counts, and is not ended, until its deadline is this far past.
     let slackMilliseconds: Int64
     private let known = Mutex<(fleetId: String?, gateways: Int)>((nil, 1))
+    /// Sessions admitted by the local share while Redis was unreachable, to be written to it once back.
+    let unpublished = Mutex<[TokenDigest]>([])
     /// Why logins are refused although Redis answers: this gateway's settings differ from the fleet's.
     let joinProblem = Mutex<String?>(nil)
     /// Monotonic milliseconds since when Redis has not answered (nil: it answers).

@@ -85,9 +85,32 @@ final class FleetMaintenance: TimerHandler {
             let missing = Set(answer.missing)
             fleet.cache.vouch(chunk.filter { !missing.contains($0) && table.contains($0) }, at: started)
             noteFleetId(answer.fleetId, gateways: answer.gateways)
+            publishLocalShare()
             let rest = digests.dropFirst(chunk.count)
             if rest.isEmpty { done() } else { report(rest, touch: touch, started: started, done: done) }
         }
+    }
+
+    /// Sessions the local share admitted while Redis was down, now written to it (not limited again).
+    private func publishLocalShare() {
+        let digests = fleet.unpublished.withLock { pending -> [TokenDigest] in
+            let taken = pending
+            pending.removeAll()
+            return taken
+        }
+        guard !digests.isEmpty else { return }
+        let services = handler.services
+        let started = handler.loop.now
+        for session in services.table.sessions(digests[...]) {
+            let addressKey: String? = services.rules.exemptAddresses.containsAddress(session.clientAddress) ? nil : session.clientAddress
+            store.restore(session, usernameKey: session.username.lowercased(), addressKey: addressKey) { [self] result in
+                switch result {
+                case .success: fleet.cache.vouch([session.digest], at: started)
+                case .failure: fleet.unpublished.withLock { $0.append(session.digest) }
+                }
+            }
+        }
+        handler.logger.info("fleet: \(digests.count) sessions admitted while Redis was unreachable written to Redis")
     }
 
     private func sweep() {
