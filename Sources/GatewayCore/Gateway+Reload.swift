@@ -60,7 +60,12 @@ extension Gateway {
     func reloadProblems(_ new: GatewayConfiguration) -> [String] {
         var found = TransportSecurity.problems(in: new)
         if case .failure(let problem)? = new.admin?.resolvedBearerToken() { found.append(problem.message) }
-        if new.sessions.dataDirectory != configuration.sessions.dataDirectory {
+        if new.fleet != configuration.fleet {
+            found.append(configuration.fleet == nil || new.fleet == nil
+                ? "fleet: \(new.fleet == nil ? "leaving" : "joining") a fleet takes a restart (sessions move between this gateway's journal and Redis)"
+                : "fleet: the fleet section differs from the running one; changing how the fleet is reached takes a restart")
+        }
+        if new.fleet == nil && new.sessions.dataDirectory != configuration.sessions.dataDirectory {
             found.append("sessions.dataDirectory: \"\(new.sessions.dataDirectory)\" differs from the running \"\(configuration.sessions.dataDirectory)\"; moving the session journal needs a restart")
         }
         if new.logging.accessLog && !new.logging.accessLogFile.isEmpty, let problem = LogFile.problem(new.logging.accessLogFile) {
@@ -193,6 +198,21 @@ extension Gateway {
         let bearer = try? new.admin?.resolvedBearerToken().get()
         onEveryLoop { [adminHandlers] loop in adminHandlers[loop.index].setBearerToken(bearer) }
 
+        if let store = handlers.first?.actions.fleetStore,
+           new.jsonActionApiDefaults.maxJsonApiSessions != old.jsonActionApiDefaults.maxJsonApiSessions
+            || new.jsonActionApiDefaults.maxJsonApiSessionsPerIpAddress != old.jsonActionApiDefaults.maxJsonApiSessionsPerIpAddress
+            || new.jsonActionApiDefaults.maxJsonApiSessionsPerUsername != old.jsonActionApiDefaults.maxJsonApiSessionsPerUsername
+            || targetsChanged {
+            // The fleet's limits live in its Redis record, which every gateway's admissions read.
+            let first = handlers[0].actions, logger = self.logger
+            onLoop(0) {
+                store.setLimits(first.fleetLimits) { result in
+                    if case .failure(let error) = result { logger.error("fleet: the new limits could not be written to Redis (\(error)); the fleet keeps its old ones") }
+                    else { logger.warning("fleet: this reload set the fleet's limits and upstream names in Redis for every gateway; reload the others with the same file") }
+                }
+            }
+            changes.append("fleet: the limits and upstream names in Redis now follow this file, for every gateway")
+        }
         changes += applyListeners(new, prepared, settings: settings)
         if changes.isEmpty { changes.append("no setting changed") }
         return changes
