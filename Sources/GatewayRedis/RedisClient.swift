@@ -73,6 +73,14 @@ public final class RedisClient: @unchecked Sendable {
     /// Whether commands go out now (the breaker is not open).
     public var isAvailable: Bool { breaker.isClosed }
 
+    /// Closes the breaker because Redis is known to answer again (another loop's client heard it),
+    /// so that this loop does not wait out its open period.
+    public func closeBreaker() {
+        guard !breaker.isClosed else { return }
+        breaker.succeeded()
+        onAvailabilityChange?(true)
+    }
+
     public func send(_ arguments: [[UInt8]], completion: @escaping RedisConnection.Completion) {
         guard breaker.allows(now: MonotonicClock.nowMilliseconds()) else {
             completion(.failure(.circuitOpen))

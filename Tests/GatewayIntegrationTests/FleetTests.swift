@@ -188,6 +188,81 @@ import Testing
         #expect(try fleet.errorCode(late.port, permanent, "echo") == 0, "a gateway that never saw it gets it from the restored Redis")
     }
 
+    /// Redis out of memory (maxmemory reached, noeviction): logins are refused with 17038, known
+    /// sessions keep working from the cache, and all is normal once memory is back.
+    @Test func aRedisOutOfMemoryRefusesLoginsCleanly() throws {
+        let fleet = try FleetUnderTest(count: 1, fleet: { $0["cacheSeconds"] = 0.2 })
+        let port = fleet.ports[0]
+        let known = try fleet.token(port)
+        try fleet.redis.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        try fleet.redis.cli("CONFIG", "SET", "maxmemory", "1")
+        defer { _ = try? fleet.redis.cli("CONFIG", "SET", "maxmemory", "0") }
+        let refused = try TestClient.post(port: port, #"{"api":"admin","action":"createSession","params":{"username":"admin","password":"ADMIN"}}"#)
+        #expect(refused.status == 503 && refused.json?["errorCode"]?.intValue == 17038, "\(refused.text)")
+        #expect(refused.text.contains("OOM"), "the error says why: \(refused.text)")
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try fleet.errorCode(port, known, "echo") == 0)
+        try fleet.redis.cli("CONFIG", "SET", "maxmemory", "0")
+        #expect(try FleetUnderTest.waitFor(5) { try fleet.login(port)["errorCode"]?.intValue == 0 })
+        #expect(try FleetUnderTest.waitFor(3) { try fleet.upstreamSessionCount() == 2 }, "the refused login's upstream session was closed")
+    }
+
+    /// kill -9 of one gateway under load: the others serve every request of the fleet's sessions
+    /// meanwhile, and the restarted gateway serves them again.
+    @Test func aGatewayKilledUnderLoadCostsTheOthersNothing() throws {
+        let fleet = try FleetUnderTest(count: 3)
+        let tokens = try (0..<6).map { try fleet.token(fleet.ports[$0 % 3]) }
+        let survivors = [fleet.ports[0], fleet.ports[1]]
+        let failures = Mutex<[String]>([]), requests = Mutex(0)
+        let stop = Atomic<Bool>(false)
+        let group = DispatchGroup()
+        for worker in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                var index = worker
+                while !stop.load(ordering: .relaxed) {
+                    let port = survivors[index % 2], token = tokens[index % tokens.count]
+                    let code = (try? TestClient.post(port: port, #"{"api":"db","action":"echo","authToken":"\#(token)"}"#))?.json?["errorCode"]?.intValue
+                    if code != 0 { failures.withLock { $0.append("port \(port): \(String(describing: code))") } }
+                    requests.withLock { $0 += 1 }
+                    index += 1
+                }
+            }
+        }
+        #expect(FleetUnderTest.waitFor(5) { requests.withLock { $0 } > 100 })
+        fleet.gateways[2].kill()
+        let atKill = requests.withLock { $0 }
+        #expect(FleetUnderTest.waitFor(5) { requests.withLock { $0 } > atKill + 300 })
+        try fleet.restartGateway(2)
+        for token in tokens { #expect(try fleet.errorCode(fleet.ports[2], token, "echo") == 0, "the restarted gateway serves every session") }
+        stop.store(true, ordering: .relaxed)
+        group.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0.prefix(5) })")
+    }
+
+    /// Through Redis Sentinel: the master is killed, the Sentinel promotes its replica, and the
+    /// gateways find the new master and carry on with the sessions it has.
+    @Test func aSentinelFailoverIsFollowed() throws {
+        let master = try RedisServer()
+        let replica = try RedisServer(extraArguments: ["--replicaof", "127.0.0.1", String(master.port)])
+        let sentinel = try RedisSentinel(monitoring: master)
+        let sentinelPort = sentinel.port
+        let fleet = try FleetUnderTest(count: 2, redis: master, fleet: { section in
+            section["redis"] = nil
+            section["sentinels"] = ["127.0.0.1:\(sentinelPort)"]
+            section["masterName"] = "mymaster"
+        })
+        let token = try fleet.token(fleet.ports[0])
+        #expect(try FleetUnderTest.waitFor(5) { try replica.cli("ZCARD", "fcgw:all") == "1" }, "replicated")
+        master.kill()
+        #expect(FleetUnderTest.waitFor(15) { sentinel.log.contains("+switch-master") }, "\(sentinel.log.suffix(800))")
+        #expect(try FleetUnderTest.waitFor(10) { try fleet.login(fleet.ports[1])["errorCode"]?.intValue == 0 }, "logins reach the new master")
+        // A loop whose breaker opened during the failover answers 17038 (retry) until its next probe.
+        for port in fleet.ports {
+            #expect(try FleetUnderTest.waitFor(3) { try fleet.errorCode(port, token, "echo") == 0 }, "port \(port)")
+        }
+        #expect(try replica.cli("ZCARD", "fcgw:all") == "2")
+    }
+
     @Test func aGatewayWhoseLimitsDifferFromTheFleetsDoesNotStart() throws {
         let fleet = try FleetUnderTest(count: 1, tweak: Self.limits(perUsername: 7))
         let path = try fleet.configuration(tweak: Self.limits(perUsername: 9), fleet: { _ in })

@@ -55,6 +55,8 @@ public final class RedisServer: @unchecked Sendable {
     }
 
     /// A port the kernel just gave out and took back (a tiny race, retried by `init`).
+    static func claimPort() throws -> Int { freePort() }
+
     private static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -113,6 +115,55 @@ public final class RedisServer: @unchecked Sendable {
         // SIGKILL, not SIGTERM: the child inherits the test runner's blocked signals, SIGTERM among
         // them, so Redis would never see a SIGTERM. Nothing is lost: every write was fsynced.
         kill()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A Redis Sentinel watching `master` (quorum 1, down after 500 ms), for failover tests.
+public final class RedisSentinel: @unchecked Sendable {
+    public let port: Int
+    public let directory: String
+    private let process: Process
+
+    public init(monitoring master: RedisServer, name: String = "mymaster") throws {
+        directory = Scratch.root.appendingPathComponent("sentinel-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let probe = try RedisServer.claimPort()
+        port = probe
+        let config = """
+            port \(probe)
+            bind 127.0.0.1
+            protected-mode no
+            dir \(directory)
+            logfile \(directory)/sentinel.log
+            sentinel monitor \(name) 127.0.0.1 \(master.port) 1
+            sentinel down-after-milliseconds \(name) 500
+            sentinel failover-timeout \(name) 2000
+            sentinel parallel-syncs \(name) 1
+
+            """
+        try config.write(toFile: directory + "/sentinel.conf", atomically: false, encoding: .utf8)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = [directory + "/sentinel.conf", "--sentinel"]
+        process.environment = Scratch.childEnvironment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && !log.contains("+monitor master") { Thread.sleep(forTimeInterval: 0.02) }
+        guard log.contains("+monitor master") else {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw TestSupportError("redis sentinel did not start: \(log.suffix(500))")
+        }
+    }
+
+    public var log: String { (try? String(contentsOfFile: directory + "/sentinel.log", encoding: .utf8)) ?? "" }
+
+    deinit {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

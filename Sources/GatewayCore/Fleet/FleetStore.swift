@@ -32,6 +32,8 @@ final class FleetStore {
 
     private func run(_ script: RedisScript, _ arguments: [[UInt8]], _ completion: @escaping (Result<RESPValue, RedisError>) -> Void) {
         let fleet = self.fleet
+        // Another loop heard Redis answer since this loop's breaker opened: no need to wait out its period.
+        if !client.isAvailable && !fleet.isRedisDown { client.closeBreaker() }
         client.evaluate(script, keys: [], arguments: [prefix] + arguments) { result in
             if case .failure(let error) = result, error.isOutage {
                 fleet.noteRedis(available: false, now: MonotonicClock.nowMilliseconds())
