@@ -188,6 +188,21 @@ import Testing
         #expect(try fleet.errorCode(late.port, permanent, "echo") == 0, "a gateway that never saw it gets it from the restored Redis")
     }
 
+    /// CLIENT PAUSE (what a failover or an operator does): logins time out quickly into 17038 and
+    /// work again once the pause ends.
+    @Test func aClientPauseCostsATimeoutNotAHang() throws {
+        let fleet = try FleetUnderTest(count: 1)
+        let port = fleet.ports[0]
+        let known = try fleet.token(port)
+        try fleet.redis.cli("CLIENT", "PAUSE", "2500", "WRITE")
+        let started = Date()
+        let refused = try TestClient.post(port: port, #"{"api":"admin","action":"createSession","params":{"username":"admin","password":"ADMIN"}}"#)
+        #expect(refused.json?["errorCode"]?.intValue == 17038, "\(refused.text)")
+        #expect(Date().timeIntervalSince(started) < 1.5, "one command timeout (0.3 s), not the pause")
+        #expect(try fleet.errorCode(port, known, "echo") == 0, "a known session keeps working")
+        #expect(try FleetUnderTest.waitFor(6) { try fleet.login(port)["errorCode"]?.intValue == 0 })
+    }
+
     /// Redis out of memory (maxmemory reached, noeviction): logins are refused with 17038, known
     /// sessions keep working from the cache, and all is normal once memory is back.
     @Test func aRedisOutOfMemoryRefusesLoginsCleanly() throws {
@@ -261,6 +276,28 @@ import Testing
             #expect(try FleetUnderTest.waitFor(3) { try fleet.errorCode(port, token, "echo") == 0 }, "port \(port)")
         }
         #expect(try replica.cli("ZCARD", "fcgw:all") == "2")
+    }
+
+    /// rediss:// with the CA to verify Redis's certificate; a gateway with the wrong CA cannot
+    /// reach Redis and refuses logins with 17038 rather than talking to an unverified server.
+    @Test func redisOverTLSIsVerified() throws {
+        let pki = try TestCertificates.make()
+        let redis = try RedisServer(tls: (pki.path("server.pem"), pki.path("server.key"), pki.path("ca.pem")))
+        let redisPort = redis.port
+        let fleet = try FleetUnderTest(count: 2, redis: redis, fleet: { section in
+            section["redis"] = "rediss://127.0.0.1:\(redisPort)"
+            section["tls"] = ["certificateAuthorityFilename": pki.path("ca.pem")]
+        })
+        let token = try fleet.token(fleet.ports[0])
+        #expect(try fleet.errorCode(fleet.ports[1], token, "echo") == 0)
+        #expect(try redis.cli("ZCARD", "fcgw:all") == "1")
+        let stranger = try fleet.addGateway(fleet: { section in
+            section["redis"] = "rediss://127.0.0.1:\(redisPort)"
+            section["tls"] = ["certificateAuthorityFilename": pki.path("other-ca.pem")]
+        })
+        let refused = try fleet.login(stranger.port)
+        #expect(refused["errorCode"]?.intValue == 17038, "\(refused)")
+        #expect(try redis.cli("ZCARD", "fcgw:all") == "1")
     }
 
     @Test func aGatewayWhoseLimitsDifferFromTheFleetsDoesNotStart() throws {

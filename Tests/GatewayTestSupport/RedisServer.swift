@@ -7,12 +7,15 @@ public final class RedisServer: @unchecked Sendable {
     public let port: Int
     public let directory: String
     public let extraArguments: [String]
+    /// With TLS only (no plain port): (certificate, key, CA) file paths.
+    public let tls: (certificate: String, key: String, authority: String)?
     public private(set) var process: Process
     private let logPath: String
 
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") }
 
-    public init(appendOnly: Bool = true, extraArguments: [String] = []) throws {
+    public init(appendOnly: Bool = true, extraArguments: [String] = [], tls: (certificate: String, key: String, authority: String)? = nil) throws {
+        self.tls = tls
         guard Self.isInstalled else { throw TestSupportError("redis-server is not installed (apt-get install redis-server; scripts/test installs it)") }
         directory = Scratch.root.appendingPathComponent("redis-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -23,7 +26,7 @@ public final class RedisServer: @unchecked Sendable {
         for _ in 0..<5 {
             let candidate = Self.freePort()
             do {
-                process = try Self.launch(port: candidate, directory: directory, logPath: logPath, arguments: arguments)
+                process = try Self.launch(port: candidate, directory: directory, logPath: logPath, arguments: arguments, tls: tls)
                 port = candidate
                 return
             } catch { lastError = error }
@@ -31,11 +34,14 @@ public final class RedisServer: @unchecked Sendable {
         throw lastError
     }
 
-    private static func launch(port: Int, directory: String, logPath: String, arguments: [String]) throws -> Process {
+    private static func launch(port: Int, directory: String, logPath: String, arguments: [String],
+                               tls: (certificate: String, key: String, authority: String)?) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
                              "--logfile", logPath, "--daemonize", "no", "--protected-mode", "no"] + arguments
+            + (tls.map { ["--port", "0", "--tls-port", String(port), "--tls-cert-file", $0.certificate, "--tls-key-file", $0.key,
+                          "--tls-ca-cert-file", $0.authority, "--tls-auth-clients", "no"] } ?? [])
         process.environment = Scratch.childEnvironment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -77,7 +83,8 @@ public final class RedisServer: @unchecked Sendable {
     public func cli(_ arguments: String...) throws -> String { try cli(arguments) }
 
     public func cli(_ arguments: [String]) throws -> String {
-        let result = try Command.run("/usr/bin/redis-cli", ["-p", String(port), "--no-auth-warning"] + arguments)
+        let secure = tls.map { ["--tls", "--cacert", $0.authority] } ?? []
+        let result = try Command.run("/usr/bin/redis-cli", ["-p", String(port), "--no-auth-warning"] + secure + arguments)
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -101,7 +108,7 @@ public final class RedisServer: @unchecked Sendable {
         var lastError: Error = TestSupportError("redis-server did not restart")
         for _ in 0..<20 {
             do {
-                process = try Self.launch(port: port, directory: directory, logPath: logPath, arguments: extraArguments)
+                process = try Self.launch(port: port, directory: directory, logPath: logPath, arguments: extraArguments, tls: tls)
                 return
             } catch {
                 lastError = error
