@@ -203,6 +203,18 @@ import Testing
         #expect(try FleetUnderTest.waitFor(6) { try fleet.login(port)["errorCode"]?.intValue == 0 })
     }
 
+    @Test func metricsSayWhetherRedisAnswers() throws {
+        let fleet = try FleetUnderTest(count: 1, tweak: { $0["admin"] = ["port": 0] })
+        let admin = try fleet.gateways[0].requireListenerPort("admin")
+        #expect(try FleetUnderTest.waitFor(3) { try TestClient.get(port: admin, "/metrics").text.contains("gateway_fleet_redis_available 1") })
+        fleet.redis.pause()
+        defer { fleet.redis.resume() }
+        _ = try fleet.login(fleet.ports[0])
+        let metrics = try TestClient.get(port: admin, "/metrics").text
+        #expect(metrics.contains("gateway_fleet_redis_available 0"), "\(metrics.split(separator: "\n").filter { $0.contains("fleet") })")
+        #expect(metrics.contains("gateway_fleet_store_unavailable_total 1"))
+    }
+
     /// Redis out of memory (maxmemory reached, noeviction): logins are refused with 17038, known
     /// sessions keep working from the cache, and all is normal once memory is back.
     @Test func aRedisOutOfMemoryRefusesLoginsCleanly() throws {

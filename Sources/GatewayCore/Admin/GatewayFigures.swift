@@ -28,6 +28,8 @@ struct GatewayFigures {
     var listeners: [ListenerFigures] = []
     var upstreams: [UpstreamFigures] = []
     var sessions: SessionTally?
+    /// Fleet mode: whether Redis answers, and how many gateways it saw alive in the last minute.
+    var fleet: (redisAvailable: Bool, gateways: Int)?
     var journal: JournalStatistics.Figures?
     var bufferedBodyBytes = 0
     var maxBufferedBodyBytes = 0
@@ -94,6 +96,7 @@ final class FiguresSource: @unchecked Sendable {
                                            pool: counts.pools[target.name] ?? MetricsCounts.PoolFigures())
         }
         figures.sessions = services.table.tally(top: top)
+        if let fleet = handlers.first?.fleetStore?.fleet { figures.fleet = (!fleet.isRedisDown, fleet.gatewaysAlive) }
         figures.journal = services.journal?.statistics.figures
         figures.bufferedBodyBytes = bodyBudget?.inUse ?? 0
         figures.maxBufferedBodyBytes = bodyBudget?.limit ?? 0

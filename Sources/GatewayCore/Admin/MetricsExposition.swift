@@ -52,7 +52,7 @@ enum MetricsExposition {
     private static func sessions(_ out: inout PrometheusText, _ figures: GatewayFigures) {
         let p = prefix, counts = figures.counts
         if let tally = figures.sessions {
-            out.single(p + "sessions", .gauge, help: "Live sessions.", tally.sessions)
+            out.single(p + "sessions", .gauge, help: figures.fleet == nil ? "Live sessions." : "Fleet mode: the fleet's sessions this gateway holds in its cache (the fleet's count is in Redis).", tally.sessions)
             out.single(p + "sessions_logging_in", .gauge, help: "Logins authenticated and counted, not yet answered.", tally.reserved)
             out.family(p + "session_limit", .gauge, help: "The jsonActionApiDefaults session limits in force.")
             out.sample(p + "session_limit", [("limit", "maxJsonApiSessions")], tally.limits.maxSessions)
@@ -68,6 +68,10 @@ enum MetricsExposition {
         out.single(p + "sessions_expired_total", .counter, help: "Sessions ended by their idle timeout.", counts.sessionsExpired)
         out.single(p + "sessions_reconciled_ghosts_total", .counter, help: "Sessions restored from the journal that their upstream no longer knew.", counts.ghostsReconciled)
         out.single(p + "sessions_lost_upstream_total", .counter, help: "Sessions ended because their upstream answered 12031 (it no longer knew them).", counts.sessionsLostUpstream)
+        if let fleet = figures.fleet {
+            out.single(p + "fleet_redis_available", .gauge, help: "Fleet mode: 1 while Redis answers, 0 while it cannot be reached.", fleet.redisAvailable ? 1 : 0)
+            out.single(p + "fleet_gateways", .gauge, help: "Fleet mode: gateways Redis saw report in the last minute.", fleet.gateways)
+        }
         out.single(p + "fleet_grace_requests_total", .counter, help: "Fleet mode: requests of known sessions served from the cache while Redis could not be reached.", counts.fleetGraceServed)
         out.single(p + "fleet_store_unavailable_total", .counter, help: "Fleet mode: requests answered 17038 because Redis could not be reached.", counts.fleetStoreUnavailable)
     }
