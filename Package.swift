@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayEventLoop", "GatewayTestSupport"]),
         .testTarget(name: "GatewayHTTPServerTests", dependencies: ["GatewayHTTPServer"]),
         .testTarget(name: "GatewayRedisTests", dependencies: ["GatewayRedis", "GatewayEventLoop", "GatewaySystem", "GatewayLogging", "GatewayTestSupport"]),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "GatewayJSON"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "GatewayJSON", "GatewaySessions", "GatewayConfig"]),
         .testTarget(name: "GatewaySessionsTests", dependencies: ["GatewaySessions", "GatewayConfig", "GatewaySystem", "GatewayTestSupport"]),
         .testTarget(name: "GatewayIntegrationTests", dependencies: [
             "GatewayTestSupport", "GatewayJSON", "gateway", "faircom-stub",

@@ -62,7 +62,9 @@ public struct FleetConfiguration: Sendable, Equatable {
         } else if !redis.isEmpty {
             var text = redis
             if text.hasPrefix("rediss://") { secure = true; text.removeFirst(9) } else if text.hasPrefix("redis://") { text.removeFirst(8) }
-            if let address = Self.address(text, defaultPort: 6379) {
+            if text.contains("@") {
+                reader.report("redis", "must not hold credentials (they would show in logs and errors); set \"username\" and \"password\" or \"passwordFile\"")
+            } else if let address = Self.address(text, defaultPort: 6379) {
                 endpoint = .direct(address)
             } else {
                 reader.report("redis", "\"\(redis)\" is not redis://HOST:PORT or rediss://HOST:PORT with a numeric IPv4 or [IPv6] host")
@@ -186,8 +188,11 @@ public struct FleetConfiguration: Sendable, Equatable {
 }
 
 private extension String {
+    /// Without surrounding spaces, tabs and line ends (byte-wise: "\r\n" is one Character in Swift).
     func trimmingCharacters() -> String {
-        let set: Set<Character> = [" ", "\n", "\r", "\t"]
-        return String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+        let blank: Set<UInt8> = [0x20, 0x0A, 0x0D, 0x09]
+        let bytes = Array(utf8)
+        guard let first = bytes.firstIndex(where: { !blank.contains($0) }), let last = bytes.lastIndex(where: { !blank.contains($0) }) else { return "" }
+        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }

@@ -59,7 +59,7 @@ public final class Gateway {
         // Before anything else: a second gateway on this data folder must not even read the journal.
         // In fleet mode there is no journal: Redis holds the sessions (see README, fleet mode).
         var dataDirectory: DataDirectory?
-        let fleet = try configuration.fleet.map { try Fleet(configuration: $0) }
+        let fleet = try configuration.fleet.map { try Fleet(configuration: $0, logger: logger) }
         if fleet == nil {
             do {
                 dataDirectory = try DataDirectory(configuration.sessions.dataDirectory)

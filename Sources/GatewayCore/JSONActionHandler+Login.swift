@@ -267,7 +267,7 @@ final class LoginAttempt: HTTPExchange {
         guard responder.isActive else {
             // The client left before it could learn the token: nobody can use this session.
             services.table.remove(session.digest)
-            if let store = handler.fleetStore { store.delete(session.digest) { _ in } } else { services.record(.closed(session.digest)) }
+            if let store = handler.fleetStore { handler.forgetInFleet(store, session.digest) } else { services.record(.closed(session.digest)) }
             handler.closeUpstreamSession(of: session, reason: "client left during login")
             return
         }

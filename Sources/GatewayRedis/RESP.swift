@@ -85,12 +85,16 @@ public struct RESPParser: Sendable {
     }
 
     public func parse(_ bytes: UnsafeRawBufferPointer) throws(RESPProtocolError) -> (value: RESPValue, consumed: Int)? {
+        // A large reply arrives in many reads: each incomplete attempt only walks the headers
+        // (bulk payloads are skipped by their length), and the values are built once, when whole.
+        var end = 0
+        guard try value(bytes, &end, depth: 0, build: false) != nil else { return nil }
         var offset = 0
-        guard let value = try value(bytes, &offset, depth: 0) else { return nil }
+        guard let value = try value(bytes, &offset, depth: 0, build: true) else { return nil }
         return (value, offset)
     }
 
-    private func value(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int, depth: Int) throws(RESPProtocolError) -> RESPValue? {
+    private func value(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int, depth: Int, build: Bool) throws(RESPProtocolError) -> RESPValue? {
         guard offset < bytes.count else { return nil }
         let kind = bytes[offset]
         var cursor = offset + 1
@@ -98,10 +102,10 @@ public struct RESPParser: Sendable {
         switch kind {
         case UInt8(ascii: "+"):
             offset = cursor
-            return .simple(String(decoding: line, as: UTF8.self))
+            return build ? .simple(String(decoding: line, as: UTF8.self)) : .integer(0)
         case UInt8(ascii: "-"):
             offset = cursor
-            return .error(String(decoding: line, as: UTF8.self))
+            return build ? .error(String(decoding: line, as: UTF8.self)) : .integer(0)
         case UInt8(ascii: ":"):
             offset = cursor
             return .integer(try Self.number(line, "integer"))
@@ -115,7 +119,7 @@ public struct RESPParser: Sendable {
             guard bytes[cursor + length] == 13, bytes[cursor + length + 1] == 10 else {
                 throw RESPProtocolError(description: "a bulk string of \(length) bytes not followed by CRLF")
             }
-            let body = Array(UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + length)]))
+            let body = build ? Array(UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + length)])) : []
             offset = cursor + length + 2
             return .bulk(body)
         case UInt8(ascii: "*"):
@@ -127,10 +131,10 @@ public struct RESPParser: Sendable {
             guard depth < maxDepth else { throw RESPProtocolError(description: "arrays nested deeper than \(maxDepth)") }
             // Every element takes at least three bytes: a count the input cannot hold yet is not reserved.
             var items: [RESPValue] = []
-            items.reserveCapacity(min(count, (bytes.count - cursor) / 3))
+            if build { items.reserveCapacity(min(count, (bytes.count - cursor) / 3)) }
             for _ in 0..<count {
-                guard let item = try value(bytes, &cursor, depth: depth + 1) else { return nil }
-                items.append(item)
+                guard let item = try value(bytes, &cursor, depth: depth + 1, build: build) else { return nil }
+                if build { items.append(item) }
             }
             offset = cursor
             return .array(items)

@@ -51,7 +51,7 @@ struct RedisConnector {
                 if case .failure(let error) = result {
                     let code: String
                     if case .unavailable(let text) = error { code = String(text.prefix { $0 != " " }) } else { code = "\(error)" }
-                    connection?.fail("AUTH refused (\(code))", .unavailable("AUTH refused (\(code)); check fleet.redis.password"))
+                    connection?.fail("AUTH refused (\(code))", .unavailable("AUTH refused (\(code)); check fleet.username and fleet.password or fleet.passwordFile"))
                 }
             }
         }

@@ -14,13 +14,22 @@ final class Fleet: Sendable {
     let configuration: FleetConfiguration
     let redis: RedisSettings
     let sealing: SealingKey
+    /// Identifies the token key in the fleet record without revealing it.
+    let keyCheck: String
     let cache: FleetCache
     /// This process's name in the fleet (the `P gw` set, for the local share of the limits).
     let gatewayId = Hex.string(SecureRandom.bytes(8))
     let prefix: String
     /// How late a use may reach Redis: a session counts, and is not ended, until its deadline is this far past.
     let slackMilliseconds: Int64
+    /// How long after a fleet record is made (Redis came back empty) the gateways may still be
+    /// writing their sessions back: an unknown token then gets 17038 (retry), not 12031.
+    var writeBackMilliseconds: Int64 { 3 * configuration.touchIntervalMilliseconds + 2000 }
     private let known = Mutex<(fleetId: String?, gateways: Int)>((nil, 1))
+    func isUnpublished(_ digest: TokenDigest) -> Bool { unpublished.withLock { $0.contains(digest) } }
+
+    /// Logins given up whose FORGET has not reached Redis yet (retried by the first loop).
+    let pendingForgets = Mutex<[TokenDigest]>([])
     /// Sessions admitted by the local share while Redis was unreachable, to be written to it once back.
     let unpublished = Mutex<[TokenDigest]>([])
     /// Why logins are refused although Redis answers: this gateway's settings differ from the fleet's.
@@ -28,8 +37,11 @@ final class Fleet: Sendable {
     /// Monotonic milliseconds since when Redis has not answered (nil: it answers).
     private let outageSince = Mutex<Int64?>(nil)
 
-    init(configuration: FleetConfiguration) throws {
+    let logger: Logger?
+
+    init(configuration: FleetConfiguration, logger: Logger? = nil) throws {
         self.configuration = configuration
+        self.logger = logger
         var settings: RedisSettings
         switch configuration.endpoint {
         case .direct(let address): settings = RedisSettings(endpoint: .direct(address))
@@ -53,6 +65,7 @@ final class Fleet: Sendable {
             throw GatewayStartError(message: "fleet.tokenKeyFile: the key must be 32 bytes")
         }
         sealing = key
+        keyCheck = Hex.string(Array(SHA256Digest.hash(Array("faircom-gateway fleet key check:".utf8) + configuration.tokenKey).prefix(8)))
         cache = FleetCache(cacheMilliseconds: configuration.cacheMilliseconds)
         prefix = configuration.keyPrefix
         slackMilliseconds = configuration.touchIntervalMilliseconds + configuration.commandTimeoutMilliseconds
@@ -61,13 +74,12 @@ final class Fleet: Sendable {
     var fleetId: String? { known.withLock { $0.fleetId } }
     var gatewaysAlive: Int { known.withLock { max(1, $0.gateways) } }
 
-    /// Records the fleet id Redis reported; true when it differs from the one known (Redis came back empty).
+    /// Compares the fleet id Redis reported with the one known: true when it is gone or differs
+    /// (Redis lost its data). The known id changes only by `setFleetId`, after a join (and write-back).
     func observe(fleetId: String?, gateways: Int? = nil) -> Bool {
         known.withLock { k in
             if let gateways { k.gateways = gateways }
-            let changed = k.fleetId != nil && k.fleetId != fleetId
-            if let fleetId { k.fleetId = fleetId }
-            return changed || fleetId == nil
+            return fleetId == nil || (k.fleetId != nil && k.fleetId != fleetId)
         }
     }
 
@@ -81,6 +93,12 @@ final class Fleet: Sendable {
     }
 
     var isRedisDown: Bool { outageSince.withLock { $0 != nil } }
+
+    /// A sealed token this key cannot open: another gateway seals with another key (the join check
+    /// compares keys, so this means a gateway older than that check, or a tampered record).
+    func noteUnopenableToken(_ digest: TokenDigest) {
+        logger?.error("fleet: the upstream token of session \(digest.fingerprint) cannot be opened with this gateway's fleet.tokenKeyFile; every gateway of a fleet needs the same key")
+    }
 
     func sealedToken(_ token: String, digest: TokenDigest) -> [UInt8] {
         sealing.seal(Array(token.utf8), context: Array(digest.hex.utf8))

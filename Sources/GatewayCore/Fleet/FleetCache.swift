@@ -23,8 +23,10 @@ final class FleetCache: Sendable {
     private struct State {
         var entries: [TokenDigest: Entry] = [:]
         var touched: [TokenDigest] = []
-        /// Digests being fetched, and whether an invalidation arrived meanwhile.
-        var fetching: [TokenDigest: Bool] = [:]
+        /// Digests being fetched: how many fetches, and the sequence number of the last invalidation
+        /// that arrived meanwhile (a fetch begun before it may carry an answer older than it).
+        var fetching: [TokenDigest: (count: Int, invalidatedAt: UInt64)] = [:]
+        var invalidations: UInt64 = 0
         /// Entries vouched for before this (a loss of the channel) are stale.
         var validFloor: Int64 = .min
     }
@@ -65,8 +67,9 @@ final class FleetCache: Sendable {
     /// Forgets a session (deleted, altered or expired anywhere in the fleet), and spoils a fetch of it under way.
     func invalidate(_ digest: TokenDigest, table: SessionTable) {
         state.withLock { s in
+            s.invalidations += 1
             s.entries.removeValue(forKey: digest)
-            if s.fetching[digest] != nil { s.fetching[digest] = true }
+            if s.fetching[digest] != nil { s.fetching[digest]!.invalidatedAt = s.invalidations }
             table.remove(digest)
         }
     }
@@ -76,16 +79,30 @@ final class FleetCache: Sendable {
         state.withLock { $0.validFloor = now }
     }
 
-    func beginFetch(_ digest: TokenDigest) {
-        state.withLock { s in s.fetching[digest] = s.fetching[digest] ?? false }
+    /// Starts a fetch; the returned ticket goes to `finishFetch` or `abandonFetch`.
+    func beginFetch(_ digest: TokenDigest) -> UInt64 {
+        state.withLock { s in
+            var entry = s.fetching[digest] ?? (0, 0)
+            entry.count += 1
+            s.fetching[digest] = entry
+            return s.invalidations
+        }
     }
 
-    /// Ends a fetch; with the session Redis returned, caches it unless an invalidation came
-    /// meanwhile (then returns false: the answer may be older than the invalidation).
-    func finishFetch(_ digest: TokenDigest, found session: SessionSnapshot?, startedAt: Int64, table: SessionTable, now: Int64) -> Bool {
+    private static func endFetch(_ digest: TokenDigest, ticket: UInt64, in s: inout State) -> Bool {
+        guard var entry = s.fetching[digest] else { return false }
+        let spoiled = entry.invalidatedAt > ticket
+        entry.count -= 1
+        if entry.count <= 0 { s.fetching.removeValue(forKey: digest) } else { s.fetching[digest] = entry }
+        return spoiled
+    }
+
+    /// Ends a fetch; with the session Redis returned, caches it unless an invalidation came after
+    /// the fetch began (then returns false: the answer may be older than the invalidation). The
+    /// request that fetched it is a use, reported with the next ones.
+    func finishFetch(_ digest: TokenDigest, ticket: UInt64, found session: SessionSnapshot?, startedAt: Int64, table: SessionTable, now: Int64) -> Bool {
         state.withLock { s in
-            let spoiled = s.fetching.removeValue(forKey: digest) ?? false
-            guard !spoiled else { return false }
+            guard !Self.endFetch(digest, ticket: ticket, in: &s) else { return false }
             guard let session else {
                 s.entries.removeValue(forKey: digest)
                 table.remove(digest)
@@ -94,14 +111,28 @@ final class FleetCache: Sendable {
             if table.find(digest) == nil { table.restore(session, now: now) }
             var entry = s.entries[digest] ?? Entry(validatedAt: startedAt, touched: false)
             entry.validatedAt = max(entry.validatedAt, startedAt)
+            if !entry.touched {
+                entry.touched = true
+                s.touched.append(digest)
+            }
             s.entries[digest] = entry
             return true
         }
     }
 
     /// A fetch that got no answer.
-    func abandonFetch(_ digest: TokenDigest) {
-        _ = state.withLock { $0.fetching.removeValue(forKey: digest) }
+    func abandonFetch(_ digest: TokenDigest, ticket: UInt64) {
+        state.withLock { s in _ = Self.endFetch(digest, ticket: ticket, in: &s) }
+    }
+
+    /// A report that failed: its sessions are reported with the next one instead.
+    func retouch(_ digests: [TokenDigest]) {
+        state.withLock { s in
+            for digest in digests where s.entries[digest] != nil && !s.entries[digest]!.touched {
+                s.entries[digest]!.touched = true
+                s.touched.append(digest)
+            }
+        }
     }
 
     /// A session that idled out of this gateway's table (it may live on elsewhere in the fleet).

@@ -19,6 +19,8 @@ final class FleetMaintenance: TimerHandler {
     private var fleet: Fleet { store.fleet }
     private var reporting = false
     private var sweeping = false
+    /// A rejoin and write-back after Redis lost its data is under way.
+    private var restoring = false
     /// Whether the fleet record is known to match this gateway's settings.
     private(set) var joined = false
 
@@ -79,16 +81,37 @@ final class FleetMaintenance: TimerHandler {
     private func report(_ digests: ArraySlice<TokenDigest>, touch: Bool, started: Int64, done: @escaping () -> Void) {
         let chunk = digests.prefix(500)
         store.report(Array(chunk), touch: touch) { [self] result in
-            guard case .success(let answer) = result else { done(); return }
+            guard case .success(let answer) = result else {
+                // Reported with the next report instead, so a use while Redis was away still counts.
+                if touch { fleet.cache.retouch(Array(digests)) }
+                done()
+                return
+            }
             let table = handler.services.table
-            for digest in answer.missing { fleet.cache.invalidate(digest, table: table) }
+            // First the fleet id: sessions "missing" from a Redis that lost its data are written back, not dropped.
+            guard !noteFleetId(answer.fleetId, gateways: answer.gateways) else {
+                if touch { fleet.cache.retouch(Array(digests)) }
+                done()
+                return
+            }
+            // Sessions the local share admitted are not in Redis yet: missing there, but not ended.
+            let unpublished = Set(fleet.unpublished.withLock { $0 })
+            for digest in answer.missing where !unpublished.contains(digest) { fleet.cache.invalidate(digest, table: table) }
             let missing = Set(answer.missing)
             fleet.cache.vouch(chunk.filter { !missing.contains($0) && table.contains($0) }, at: started)
-            noteFleetId(answer.fleetId, gateways: answer.gateways)
             publishLocalShare()
             let rest = digests.dropFirst(chunk.count)
             if rest.isEmpty { done() } else { report(rest, touch: touch, started: started, done: done) }
         }
+    }
+
+    private func retryForgets() {
+        let digests = fleet.pendingForgets.withLock { pending -> [TokenDigest] in
+            let taken = pending
+            pending.removeAll()
+            return taken
+        }
+        for digest in digests { handler.forgetInFleet(store, digest) }
     }
 
     /// Sessions the local share admitted while Redis was down, now written to it (not limited again).
@@ -101,7 +124,8 @@ final class FleetMaintenance: TimerHandler {
         guard !digests.isEmpty else { return }
         let services = handler.services
         let started = handler.loop.now
-        for session in services.table.sessions(digests[...]) {
+        let sessions = services.table.sessions(digests[...])
+        for session in sessions {
             let addressKey: String? = services.rules.exemptAddresses.containsAddress(session.clientAddress) ? nil : session.clientAddress
             store.restore(session, usernameKey: session.username.lowercased(), addressKey: addressKey) { [self] result in
                 switch result {
@@ -110,7 +134,7 @@ final class FleetMaintenance: TimerHandler {
                 }
             }
         }
-        handler.logger.info("fleet: \(digests.count) sessions admitted while Redis was unreachable written to Redis")
+        handler.logger.info("fleet: writing to Redis the \(sessions.count) sessions admitted while it was unreachable")
     }
 
     private func sweep() {
@@ -122,53 +146,68 @@ final class FleetMaintenance: TimerHandler {
             for session in claimed {
                 fleet.cache.invalidate(session.digest, table: handler.services.table)
                 handler.recorder.metrics.sessionsExpired += 1
-                handler.closeUpstreamSession(upstream: session.upstream, upstreamToken: session.upstreamToken,
-                                             name: "session \(session.digest.fingerprint)", reason: "idle timeout")
                 handler.logger.info("session \(session.digest.fingerprint) of '\(session.username)' expired after \(session.idleSeconds) s idle (claimed by this gateway for the fleet)")
             }
             noteFleetId(fleetId, gateways: nil)
             if claimed.count == 500 { sweep() }
+            // The queue holds the upstream sessions of everything ended, here or by any gateway.
+            handler.closeQueuedUpstreamSessions(store)
+            retryForgets()
         }
     }
 
     /// A fleet id other than the one known, or none: Redis lost its data (restarted empty, flushed).
-    private func noteFleetId(_ id: String?, gateways: Int?) {
-        guard fleet.observe(fleetId: id, gateways: gateways) else { return }
-        handler.logger.warning("Redis: the fleet record \(id == nil ? "is gone" : "changed") (Redis lost its data?); writing back the \(handler.services.table.count) sessions this gateway holds")
-        rejoin(restoring: true)
+    /// Returns true then (a rejoin and a write-back are under way).
+    @discardableResult
+    private func noteFleetId(_ id: String?, gateways: Int?) -> Bool {
+        guard fleet.observe(fleetId: id, gateways: gateways) else { return false }
+        if !restoring {
+            handler.logger.warning("Redis: the fleet record \(id == nil ? "is gone" : "changed") (Redis lost its data?); writing back the \(handler.services.table.count) sessions this gateway holds")
+            rejoin(restoring: true)
+        }
+        return true
     }
 
-    private func rejoin(restoring: Bool) {
-        store.join(handler.fleetLimits) { [self] result in
+    private func rejoin(restoring writeBack: Bool) {
+        if writeBack { restoring = true }
+        store.join(handler.fleetLimits, restoring: writeBack) { [self] result in
             switch result {
             case .failure:
+                restoring = false
                 _ = handler.loop.schedule(after: 1000, handler: self, tag: Tag.join.rawValue)
             case .success(let outcome):
                 if let difference = FleetJoin.difference(ours: handler.fleetLimits, theirs: outcome.theirs) {
                     handler.logger.error("fleet: \(difference); logins through this gateway are refused until it is reloaded with the fleet's settings")
                     fleet.joinProblem.withLock { $0 = difference }
                     joined = false
+                    restoring = false
                     _ = handler.loop.schedule(after: 5000, handler: self, tag: Tag.join.rawValue)
                     return
                 }
                 joined = true
                 fleet.joinProblem.withLock { $0 = nil }
-                fleet.setFleetId(outcome.id)
-                if restoring { restoreAll() }
+                if writeBack { restoreAll(then: { [self] in fleet.setFleetId(outcome.id); restoring = false }) } else { fleet.setFleetId(outcome.id) }
             }
         }
     }
 
-    private func restoreAll() {
+    /// Writes back every session this gateway holds, then runs `then` (the new fleet id is taken only
+    /// then, so that until the write-back is done, "unknown" answers are not believed).
+    private func restoreAll(then: @escaping () -> Void) {
         let services = handler.services
         var restored = 0, pending = 0
-        for session in services.table.all() {
+        let sessions = services.table.all()
+        guard !sessions.isEmpty else { then(); return }
+        for session in sessions {
             let addressKey: String? = services.rules.exemptAddresses.containsAddress(session.clientAddress) ? nil : session.clientAddress
             pending += 1
             store.restore(session, usernameKey: session.username.lowercased(), addressKey: addressKey) { [self] result in
                 pending -= 1
                 if case .success(true) = result { restored += 1 }
-                if pending == 0 { handler.logger.info("fleet: \(restored) sessions written back to Redis") }
+                if pending == 0 {
+                    handler.logger.info("fleet: \(restored) sessions written back to Redis")
+                    then()
+                }
             }
         }
     }
@@ -184,6 +223,9 @@ enum FleetJoin {
         if ours.upstreams != theirs.upstreams { differences.append("the upstreams are [\(ours.upstreams)] here, [\(theirs.upstreams)] in the fleet") }
         if ours.touchMilliseconds != theirs.touchMilliseconds {
             differences.append("fleet.touchIntervalSeconds is \(Double(ours.touchMilliseconds) / 1000) here, \(Double(theirs.touchMilliseconds) / 1000) in the fleet")
+        }
+        if ours.keyCheck != theirs.keyCheck {
+            differences.append("fleet.tokenKeyFile holds another key than the fleet's (key check \(ours.keyCheck) here, \(theirs.keyCheck.isEmpty ? "none" : theirs.keyCheck) in the fleet): upstream tokens sealed by one could not be opened by the other")
         }
         return differences.isEmpty ? nil : "this gateway's settings differ from the fleet's: " + differences.joined(separator: "; ")
     }
@@ -213,11 +255,13 @@ extension FleetJoin {
         switch outcome.withLock({ $0 }) {
         case .success(let joined)?:
             if let difference = difference(ours: ours, theirs: joined.theirs) {
-                throw GatewayStartError(message: "fleet: \(difference) (Redis \(fleet.redis.endpointDescription), key prefix \"\(fleet.prefix)\"); use the same jsonActionApiDefaults limits, upstream names and fleet.touchIntervalSeconds on every gateway of a fleet")
+                throw GatewayStartError(message: "fleet: \(difference) (Redis \(fleet.redis.endpointDescription), key prefix \"\(fleet.prefix)\"); use the same jsonActionApiDefaults limits, upstream names, fleet.touchIntervalSeconds and fleet.tokenKeyFile on every gateway of a fleet")
             }
             fleet.setFleetId(joined.id)
             logger.info("fleet: \(joined.created ? "created" : "joined") fleet \(joined.id) in Redis \(fleet.redis.endpointDescription) (key prefix \"\(fleet.prefix)\"), gateway \(fleet.gatewayId)")
             return true
+        case .failure(let error)? where "\(error)".contains("AUTH refused") || "\(error)".contains("NOAUTH"):
+            throw GatewayStartError(message: "fleet: Redis \(fleet.redis.endpointDescription) refuses this gateway's credentials: \(error)")
         case .failure(let error)?:
             logger.warning("fleet: Redis \(fleet.redis.endpointDescription) cannot be reached at start (\(error)); logins are refused until it answers")
             return false

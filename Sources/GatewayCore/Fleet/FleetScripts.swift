@@ -17,14 +17,15 @@ enum FleetScripts {
     /// A member counts while its score is above this.
     private static let alive = "local function alive(score, slack) return score and (score == 'inf' or tonumber(score) > now - slack) end\n"
 
-    /// JOIN prefix id maxSessions maxPerAddress maxPerUsername upstreams touchMs
-    /// → {"created", id} or {"existing", id, maxSessions, maxPerAddress, maxPerUsername, upstreams, touchMs}
-    static let join = RedisScript("""
+    /// JOIN prefix id maxSessions maxPerAddress maxPerUsername upstreams touchMs keyCheck restoring("1"|"0")
+    /// → {"created", id} or {"existing", id, maxSessions, maxPerAddress, maxPerUsername, upstreams, touchMs, keyCheck}
+    static let join = RedisScript(now + """
         local p = ARGV[1]
-        local f = redis.call('HMGET', p..'fleet', 'id', 'maxSessions', 'maxPerAddress', 'maxPerUsername', 'upstreams', 'touchMs')
-        if f[1] then return {'existing', f[1], f[2], f[3], f[4], f[5], f[6]} end
+        local f = redis.call('HMGET', p..'fleet', 'id', 'maxSessions', 'maxPerAddress', 'maxPerUsername', 'upstreams', 'touchMs', 'keyCheck')
+        if f[1] then return {'existing', f[1], f[2], f[3], f[4], f[5], f[6], f[7]} end
         redis.call('HSET', p..'fleet', 'id', ARGV[2], 'maxSessions', ARGV[3], 'maxPerAddress', ARGV[4], 'maxPerUsername', ARGV[5],
-                   'upstreams', ARGV[6], 'touchMs', ARGV[7])
+                   'upstreams', ARGV[6], 'touchMs', ARGV[7], 'keyCheck', ARGV[8])
+        if ARGV[9] == '1' then redis.call('HSET', p..'fleet', 'restoredAt', now) end
         return {'created', ARGV[2]}
         """)
 
@@ -42,6 +43,7 @@ enum FleetScripts {
         local p, d, user, addr = ARGV[1], ARGV[2], ARGV[5], ARGV[6]
         local f = redis.call('HMGET', p..'fleet', 'id', 'maxSessions', 'maxPerAddress', 'maxPerUsername')
         if not f[1] then return {'nofleet'} end
+        if redis.call('EXISTS', p..'t:'..d) == 1 then return {'forgotten'} end
         local floor = '(' .. (now - tonumber(ARGV[8]))
         if redis.call('ZCOUNT', p..'all', floor, '+inf') >= tonumber(f[2]) then return {'total', f[2]} end
         if addr ~= '' and redis.call('ZCOUNT', p..'a:'..addr, floor, '+inf') >= tonumber(f[3]) then return {'address', f[3]} end
@@ -56,13 +58,18 @@ enum FleetScripts {
         return {'ok', now}
         """)
 
-    /// FETCH prefix digest slackMs → {rec, tok, last} or nil (unknown, or idle past its deadline)
+    /// FETCH prefix digest slackMs → {fleetId, rec, tok, last}, or {fleetId, ms since the record was
+    /// remade after Redis lost its data} when unknown (or idle past its deadline). The fleet id tells
+    /// "unknown" from "Redis lost everything"; the age, whether the gateways may still be writing
+    /// their sessions back.
     static let fetch = RedisScript(now + alive + """
         local p, d = ARGV[1], ARGV[2]
-        if not alive(redis.call('ZSCORE', p..'all', d), tonumber(ARGV[3])) then return false end
+        local f = redis.call('HMGET', p..'fleet', 'id', 'restoredAt')
+        local age = now - (tonumber(f[2]) or 0)
+        if not alive(redis.call('ZSCORE', p..'all', d), tonumber(ARGV[3])) then return {f[1], age} end
         local h = redis.call('HMGET', p..'s:'..d, 'rec', 'tok', 'last')
-        if not h[1] then return false end
-        return h
+        if not h[1] then return {f[1], age} end
+        return {f[1], h[1], h[2], h[3]}
         """)
 
     /// TOUCH prefix slackMs mode("touch"|"check") gatewayId digest... → {fleetId or nil, {missing digests}}
@@ -91,26 +98,56 @@ enum FleetScripts {
         return {redis.call('HGET', p..'fleet', 'id'), missing, redis.call('ZCARD', p..'gw')}
         """)
 
-    /// Ends one session: removed from every set, its hash deleted, the invalidation published,
-    /// all in one step, so exactly one caller gets its record (and closes its upstream session).
+    /// Ends one session: removed from every set, its hash deleted, the invalidation published and,
+    /// when `close`, its upstream session queued to be closed (`P closing`, taken by CLOSES), all in
+    /// one step. The queue, not the caller, closes upstream sessions: a script whose caller timed
+    /// out still runs when Redis gets to it, and its upstream session must still be closed, once.
     private static let endSession = """
-        local function finish(p, d)
+        local function finish(p, d, close)
             local h = redis.call('HMGET', p..'s:'..d, 'rec', 'tok', 'user', 'addr')
             redis.call('ZREM', p..'all', d)
             if h[3] then redis.call('ZREM', p..'u:'..h[3], d) end
             if h[4] and h[4] ~= '' then redis.call('ZREM', p..'a:'..h[4], d) end
             redis.call('DEL', p..'s:'..d)
             redis.call('PUBLISH', p..'invalidate', d)
+            if close and h[1] and h[2] then
+                redis.call('HSET', p..'c:'..d, 'rec', h[1], 'tok', h[2])
+                redis.call('RPUSH', p..'closing', d)
+            end
             return h
         end
 
         """
 
+    /// CLOSES prefix max → {{digest, rec, tok}...}: upstream sessions to close, each handed to one gateway.
+    static let closes = RedisScript("""
+        local p = ARGV[1]
+        local out = {}
+        for i = 1, tonumber(ARGV[2]) do
+            local d = redis.call('LPOP', p..'closing')
+            if not d then break end
+            local h = redis.call('HMGET', p..'c:'..d, 'rec', 'tok')
+            redis.call('DEL', p..'c:'..d)
+            if h[1] and h[2] then table.insert(out, {d, h[1], h[2]}) end
+        end
+        return out
+        """)
+
+    /// FORGET prefix digest → 1: a login whose ADMIT got no answer. Its upstream session is closed
+    /// by the gateway already; whether the ADMIT ran or runs later, the session must not exist: a
+    /// tombstone makes a late ADMIT refuse, and a session it already made is removed.
+    static let forget = RedisScript(endSession + """
+        local p, d = ARGV[1], ARGV[2]
+        redis.call('SET', p..'t:'..d, '1', 'EX', 86400)
+        if redis.call('EXISTS', p..'s:'..d) == 1 then finish(p, d, false) end
+        return 1
+        """)
+
     /// DELETE prefix digest → {rec, tok} or nil (unknown)
     static let delete = RedisScript(endSession + """
         local p, d = ARGV[1], ARGV[2]
         if redis.call('EXISTS', p..'s:'..d) == 0 then return false end
-        local h = finish(p, d)
+        local h = finish(p, d, true)
         return {h[1], h[2]}
         """)
 
@@ -120,7 +157,7 @@ enum FleetScripts {
         local ids = redis.call('ZRANGEBYSCORE', p..'all', '-inf', now - tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[3]))
         local out = {}
         for _, d in ipairs(ids) do
-            local h = finish(p, d)
+            local h = finish(p, d, true)
             if h[1] then table.insert(out, {d, h[1], h[2]}) end
         end
         return {redis.call('HGET', p..'fleet', 'id'), out}

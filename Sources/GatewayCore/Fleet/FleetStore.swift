@@ -57,6 +57,7 @@ final class FleetStore {
                 switch verdict {
                 case "ok": return .success(.admitted)
                 case "nofleet": return .success(.noFleet)
+                case "forgotten": return .failure(.reply("ADMIT of a login already given up"))
                 case "total": return .success(.refused(.total(limit: limit)))
                 case "address": return .success(.refused(.perAddress(limit: limit, address: session.clientAddress)))
                 case "username": return .success(.refused(.perUsername(limit: limit, username: session.username)))
@@ -66,14 +67,23 @@ final class FleetStore {
         }
     }
 
-    /// The session as Redis has it, nil when it is unknown there (or idle past its deadline).
-    func fetch(_ digest: TokenDigest, defaults: JSONActionAPIDefaults, _ completion: @escaping (Result<SessionSnapshot?, RedisError>) -> Void) {
+    /// The session as Redis has it, nil when it is unknown there (or idle past its deadline), with
+    /// the fleet id Redis holds (nil: Redis lost its data).
+    func fetch(_ digest: TokenDigest, defaults: JSONActionAPIDefaults,
+               _ completion: @escaping (Result<(fleetId: String?, session: SessionSnapshot?, fleetAge: Int64), RedisError>) -> Void) {
         run(FleetScripts.fetch, [Self.bytes(digest.hex), Self.bytes(fleet.slackMilliseconds)]) { [fleet] result in
             completion(result.map { value in
-                guard let items = value.elements, items.count == 3, case .bulk(let record?) = items[0], case .bulk(let sealed?) = items[1],
-                      let token = fleet.openedToken(sealed, digest: digest) else { return nil }
-                return FleetRecord.decode(record, digest: digest, upstreamToken: token,
-                                          lastAccessedAt: items[2].integer.map { $0 / 1000 }, defaults: defaults)
+                let items = value.elements ?? []
+                let fleetId = items.first?.string
+                guard items.count == 4, case .bulk(let record?) = items[1], case .bulk(let sealed?) = items[2] else {
+                    return (fleetId, nil, Int64(items.count == 2 ? items[1].integer ?? .max : .max))
+                }
+                guard let token = fleet.openedToken(sealed, digest: digest) else {
+                    fleet.noteUnopenableToken(digest)
+                    return (fleetId, nil, .max)
+                }
+                return (fleetId, FleetRecord.decode(record, digest: digest, upstreamToken: token,
+                                                    lastAccessedAt: items[3].integer.map { $0 / 1000 }, defaults: defaults), .max)
             })
         }
     }
@@ -90,6 +100,25 @@ final class FleetStore {
               let upstream = (try? JSONParser.parse(record))?["upstream"]?.stringValue,
               let token = fleet.openedToken(sealed, digest: digest) else { return nil }
         return (upstream, token)
+    }
+
+    /// Upstream sessions of ended sessions, each handed to exactly one caller to close.
+    func takeCloses(max: Int = 200, _ completion: @escaping (Result<[(digest: TokenDigest, upstream: String, upstreamToken: String)], RedisError>) -> Void) {
+        run(FleetScripts.closes, [Self.bytes(Int64(max))]) { [fleet] result in
+            completion(result.map { value in
+                (value.elements ?? []).compactMap { entry in
+                    guard let parts = entry.elements, parts.count == 3, let hex = parts[0].string, let digest = TokenDigest(hex: hex),
+                          let ended = Self.ended(Array(parts[1...]), digest: digest, fleet: fleet) else { return nil }
+                    return (digest, ended.upstream, ended.upstreamToken)
+                }
+            })
+        }
+    }
+
+    /// A login given up (its ADMIT unanswered, or its client gone): whenever the ADMIT runs, the
+    /// session does not exist. Its upstream session is the caller's to close.
+    func forget(_ digest: TokenDigest, _ completion: @escaping (Result<Void, RedisError>) -> Void) {
+        run(FleetScripts.forget, [Self.bytes(digest.hex)]) { result in completion(result.map { _ in () }) }
     }
 
     /// New settings for a live session (its idle time restarts); false when it is gone.
@@ -175,23 +204,26 @@ final class FleetStore {
         var maxPerUsername: Int
         var upstreams: String
         var touchMilliseconds: Int64
+        /// A fingerprint of the token key (never the key): gateways with different keys could not open each other's tokens.
+        var keyCheck: String
     }
 
     /// Joins the fleet: creates its record when Redis has none, else returns the record to compare.
-    func join(_ ours: FleetRecordLimits, _ completion: @escaping (Result<(created: Bool, id: String, theirs: FleetRecordLimits), RedisError>) -> Void) {
+    func join(_ ours: FleetRecordLimits, restoring: Bool = false, _ completion: @escaping (Result<(created: Bool, id: String, theirs: FleetRecordLimits), RedisError>) -> Void) {
         let id = Hex.string(SecureRandom.bytes(8))
         let arguments = [Self.bytes(id), Self.bytes(Int64(ours.maxSessions)), Self.bytes(Int64(ours.maxPerAddress)),
-                         Self.bytes(Int64(ours.maxPerUsername)), Self.bytes(ours.upstreams), Self.bytes(ours.touchMilliseconds)]
+                         Self.bytes(Int64(ours.maxPerUsername)), Self.bytes(ours.upstreams), Self.bytes(ours.touchMilliseconds),
+                         Self.bytes(ours.keyCheck), Self.bytes(restoring ? "1" : "0")]
         run(FleetScripts.join, arguments) { result in
             completion(result.flatMap { value in
                 guard let items = value.elements, let verdict = items.first?.string, items.count >= 2, let fleetId = items[1].string else {
                     return .failure(.reply("JOIN answered \(value)"))
                 }
                 if verdict == "created" { return .success((true, fleetId, ours)) }
-                guard items.count == 7 else { return .failure(.reply("JOIN answered \(value)")) }
+                guard items.count == 8 else { return .failure(.reply("JOIN answered \(value)")) }
                 let theirs = FleetRecordLimits(maxSessions: items[2].integer ?? -1, maxPerAddress: items[3].integer ?? -1,
                                                maxPerUsername: items[4].integer ?? -1, upstreams: items[5].string ?? "",
-                                               touchMilliseconds: Int64(items[6].integer ?? -1))
+                                               touchMilliseconds: Int64(items[6].integer ?? -1), keyCheck: items[7].string ?? "")
                 return .success((false, fleetId, theirs))
             })
         }

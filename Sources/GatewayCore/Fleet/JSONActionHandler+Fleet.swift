@@ -62,19 +62,33 @@ extension JSONActionHandler {
     private func lookUpInFleet(_ store: FleetStore, _ digest: TokenDigest, validatedAt: Int64?, attempt: Int,
                                _ done: @escaping (FleetLookup) -> Void) {
         let fleet = store.fleet, table = services.table
-        fleet.cache.beginFetch(digest)
+        let ticket = fleet.cache.beginFetch(digest)
         let started = loop.now
         store.fetch(digest, defaults: services.defaults) { [self] result in
             switch result {
-            case .success(let session):
-                guard fleet.cache.finishFetch(digest, found: session, startedAt: started, table: table, now: loop.now) else {
+            case .success((let fleetId, nil, let age)) where fleetId == nil || fleetId != fleet.fleetId || age < fleet.writeBackMilliseconds:
+                // Redis lost its data (the fleet record is gone or new): "unknown" means nothing
+                // until the gateways have written their sessions back; the cache's grace applies.
+                fleet.cache.abandonFetch(digest, ticket: ticket)
+                if let validatedAt, loop.now - validatedAt <= fleet.configuration.cacheGraceMilliseconds, table.contains(digest) {
+                    recorder.metrics.fleetGraceServed += 1
+                    done(.ready)
+                } else {
+                    done(.unavailable(.unavailable("the fleet record in Redis is \(fleetId == nil ? "gone" : "new") (Redis lost its data); the gateways are writing their sessions back")))
+                }
+            case .success((_, nil, _)) where fleet.isUnpublished(digest) && table.contains(digest):
+                // Admitted by the local share while Redis was away, and not yet written to it.
+                fleet.cache.abandonFetch(digest, ticket: ticket)
+                done(.ready)
+            case .success((_, let session, _)):
+                guard fleet.cache.finishFetch(digest, ticket: ticket, found: session, startedAt: started, table: table, now: loop.now) else {
                     // An invalidation crossed the answer: ask again, the second answer is newer than it.
                     if attempt < 3 { lookUpInFleet(store, digest, validatedAt: nil, attempt: attempt + 1, done) } else { done(.unknown) }
                     return
                 }
                 done(session == nil ? .unknown : .ready)
             case .failure(let error):
-                fleet.cache.abandonFetch(digest)
+                fleet.cache.abandonFetch(digest, ticket: ticket)
                 if error.isOutage, let validatedAt, loop.now - validatedAt <= fleet.configuration.cacheGraceMilliseconds, table.contains(digest) {
                     recorder.metrics.fleetGraceServed += 1
                     done(.ready)
@@ -107,11 +121,11 @@ extension JSONActionHandler {
             case .success(nil):
                 store.fleet.cache.invalidate(digest, table: services.table)
                 deleteSession(request, responder: responder)
-            case .success(let ended?):
+            case .success(_?):
                 store.fleet.cache.invalidate(digest, table: services.table)
-                closeUpstreamSession(upstream: ended.upstream, upstreamToken: ended.upstreamToken, name: "session \(digest.fingerprint)", reason: "deleteSession")
                 logger.info("session \(digest.fingerprint)\(known.map { " of '\($0.username)'" } ?? "") deleted")
                 reply(responder, envelope(for: request, session: known))
+                closeQueuedUpstreamSessions(store)
             }
         }
     }
@@ -138,6 +152,7 @@ extension JSONActionHandler {
             switch result {
             case .failure(let error): replyStoreUnavailable(responder, request, error)
             case .success(let sessions):
+                if sessions.count >= 10_000 { logger.warning("listSessions: the fleet has more than 10,000 sessions; only the 10,000 idling out first are listed") }
                 body(sessions.sorted { ($0.startedAt, $0.digest.hex) < ($1.startedAt, $1.digest.hex) })
             }
         }
@@ -149,12 +164,32 @@ extension JSONActionHandler {
         return FleetStore.FleetRecordLimits(maxSessions: defaults.maxJsonApiSessions, maxPerAddress: defaults.maxJsonApiSessionsPerIpAddress,
                                             maxPerUsername: defaults.maxJsonApiSessionsPerUsername,
                                             upstreams: poolsForScrape.map(\.target.name).sorted().joined(separator: ","),
-                                            touchMilliseconds: fleetStore?.fleet.configuration.touchIntervalMilliseconds ?? 0)
+                                            touchMilliseconds: fleetStore?.fleet.configuration.touchIntervalMilliseconds ?? 0,
+                                            keyCheck: fleetStore?.fleet.keyCheck ?? "")
     }
 
-    /// Ends a session the upstream no longer knows (12031), fleet-wide.
+    /// Ends a session the upstream no longer knows (12031), fleet-wide (nothing to close upstream).
     func upstreamLostInFleet(_ store: FleetStore, _ digest: TokenDigest) {
-        store.delete(digest) { _ in }
+        forgetInFleet(store, digest)
         store.fleet.cache.invalidate(digest, table: services.table)
+    }
+
+    /// FORGET, retried by the fleet's maintenance until Redis has it.
+    func forgetInFleet(_ store: FleetStore, _ digest: TokenDigest) {
+        store.forget(digest) { result in
+            if case .failure = result { store.fleet.pendingForgets.withLock { $0.append(digest) } }
+        }
+    }
+
+    /// Closes the upstream sessions the fleet's queue hands this gateway (ended by deleteSession or
+    /// an expiry anywhere, their scripts answered or not).
+    func closeQueuedUpstreamSessions(_ store: FleetStore) {
+        store.takeCloses { [self] result in
+            guard case .success(let closes) = result else { return }
+            for close in closes {
+                closeUpstreamSession(upstream: close.upstream, upstreamToken: close.upstreamToken, name: "session \(close.digest.fingerprint)", reason: "ended in the fleet")
+            }
+            if closes.count == 200 { closeQueuedUpstreamSessions(store) }
+        }
     }
 }

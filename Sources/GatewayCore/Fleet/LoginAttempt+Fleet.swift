@@ -46,6 +46,8 @@ extension LoginAttempt {
                 handler.logger.warning("login of '\(parameters.username)' from \(client) refused: the fleet's session store cannot decide the limits: \(why)")
                 handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
                                              reason: "the fleet's session store is unavailable")
+                // The ADMIT may still run once Redis gets to it: make sure it creates nothing.
+                if case .failure = result { handler.forgetInFleet(store, digest) }
                 handler.recorder.metrics.fleetStoreUnavailable += 1
                 responder.respond(status: 503, headers: [HTTPHeaderField("Content-Type", "application/json"), HTTPHeaderField("Retry-After", "1")],
                                   body: handler.failure(request, .sessionStoreUnavailable,
@@ -72,6 +74,8 @@ extension LoginAttempt {
             let (code, message) = JSONActionHandler.describe(refusal)
             handler.closeUpstreamSession(upstream: session.upstream, upstreamToken: session.upstreamToken, name: "login of '\(session.username)'",
                                          reason: "refused by the local share of the limits")
+            // Its unanswered ADMIT may still run once Redis is back: it must create nothing.
+            handler.forgetInFleet(store, session.digest)
             handler.reply(responder, handler.failure(request, code, message + " (Redis is unreachable: this gateway admits its share of 1/\(gateways) of each limit.)"))
         case .success(let reservation):
             let admitted = services.table.commit(reservation, digest: session.digest, username: session.username, clientAddress: session.clientAddress,
