@@ -223,8 +223,24 @@ import Testing
         })
         let (a, b) = (fleet.ports[0], fleet.ports[1])
         let permanent = try fleet.token(a, extra: #","permanentSession":true"#)
+        // kill -9 of Redis under load: the session's requests through B never hear 12031.
+        let hammering = Atomic<Bool>(true), lost = Atomic<Int>(0), answered = Atomic<Int>(0)
+        let load = Thread {
+            while hammering.load(ordering: .relaxed) {
+                let code = try? fleet.errorCode(b, permanent, "echo")
+                if code == 12031 { lost.add(1, ordering: .relaxed) }
+                if code == 0 { answered.add(1, ordering: .relaxed) }
+            }
+        }
+        load.start()
+        #expect(FleetUnderTest.waitFor(5) { answered.load(ordering: .relaxed) > 20 })
         fleet.redis.kill()
         try fleet.redis.restart()
+        let before = answered.load(ordering: .relaxed)
+        #expect(FleetUnderTest.waitFor(5) { answered.load(ordering: .relaxed) > before + 20 })
+        hammering.store(false, ordering: .relaxed)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(lost.load(ordering: .relaxed) == 0, "never called unknown while Redis restarted")
         #expect(try FleetUnderTest.waitFor(5) { try fleet.errorCode(b, permanent, "echo") == 0 }, "kept by Redis's append-only file")
         try fleet.restartGateway(0)
         #expect(try fleet.errorCode(fleet.ports[0], permanent, "echo") == 0, "a restarted gateway knows it from Redis")
