@@ -152,7 +152,7 @@ extension JSONActionHandler {
             switch result {
             case .failure(let error): replyStoreUnavailable(responder, request, error)
             case .success(let sessions):
-                if sessions.count >= 10_000 { logger.warning("listSessions: the fleet has more than 10,000 sessions; only the 10,000 idling out first are listed") }
+                if sessions.count >= 10_000 { logger.warning("listSessions: the fleet has 10,000 sessions or more; only the 10,000 idling out first are listed") }
                 body(sessions.sorted { ($0.startedAt, $0.digest.hex) < ($1.startedAt, $1.digest.hex) })
             }
         }
