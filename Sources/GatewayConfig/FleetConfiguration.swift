@@ -84,22 +84,7 @@ public struct FleetConfiguration: Sendable, Equatable {
         var fleet = FleetConfiguration(endpoint: endpoint)
         let tlsReader = reader.object("tls")
         if secure || tlsReader != nil {
-            var settings = TLSClientSettings(serverName: Self.host(of: endpoint), configPath: "fleet.tls")
-            if var tls = tlsReader {
-                let authority = tls.string("certificateAuthorityFilename", default: "")
-                if !authority.isEmpty { settings.certificateAuthorityFile = authority }
-                let name = tls.string("serverName", default: "")
-                if !name.isEmpty { settings.serverName = name }
-                settings.verifyServer = tls.bool("verifyServerCertificate", default: true)
-                let certificate = tls.string("certificateFilename", default: ""), key = tls.string("privateKeyFilename", default: "")
-                if certificate.isEmpty != key.isEmpty {
-                    tls.report(certificate.isEmpty ? "certificateFilename" : "privateKeyFilename", "is required with \(certificate.isEmpty ? "privateKeyFilename" : "certificateFilename")")
-                } else if !certificate.isEmpty {
-                    settings.clientPair = CertificatePair(certificateFile: certificate, privateKeyFile: key, configPath: "fleet.tls")
-                }
-                tls.finish()
-            }
-            fleet.tls = settings
+            fleet.tls = UpstreamTLSDecoder.decode(tlsReader, serverName: Self.host(of: endpoint), path: "fleet")
         }
         let username = reader.string("username", default: "")
         if !username.isEmpty { fleet.username = username }

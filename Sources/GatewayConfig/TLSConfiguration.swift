@@ -64,7 +64,12 @@ public struct ListenerTLSConfiguration: Sendable, Equatable {
 /// `upstreams[].tls`: how an `https://` upstream is verified and what the gateway presents to it.
 enum UpstreamTLSDecoder {
     static func decode(_ reader: ObjectReader?, url: UpstreamURL, path: String) -> TLSClientSettings {
-        var settings = TLSClientSettings(serverName: url.host, configPath: ObjectReader.join(path, "tls"))
+        decode(reader, serverName: url.host, path: path)
+    }
+
+    /// Also Redis's `fleet.tls`: the same keys, the server named by its address unless `serverName` says otherwise.
+    static func decode(_ reader: ObjectReader?, serverName: String, path: String) -> TLSClientSettings {
+        var settings = TLSClientSettings(serverName: serverName, configPath: ObjectReader.join(path, "tls"))
         guard var reader else { return settings }
         let authority = reader.string("certificateAuthorityFilename", default: "")
         if !authority.isEmpty { settings.certificateAuthorityFile = authority }

@@ -234,14 +234,7 @@ final class LoginAttempt: HTTPExchange {
         switch services.table.reserve(username: parameters.username, address: client) {
         case .success(let granted): reservation = granted
         case .failure(let refusal):
-            done = true
-            handler.recorder.metrics.countRefusal(refusal.metricsReason)
-            let (code, message) = JSONActionHandler.describe(refusal)
-            handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
-            // The upstream session this login opened has no gateway session: close it.
-            handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
-                                         reason: "refused by the limits")
-            handler.reply(responder, handler.failure(request, code, message))
+            refuseByLimit(refusal, upstreamToken: upstreamToken, reason: "refused by the limits")
             return
         }
         let token = SessionToken.generate()
@@ -251,6 +244,16 @@ final class LoginAttempt: HTTPExchange {
                                             settings: settings, startedAt: WallClock.nowSeconds(), now: handler.loop.now)
         let answer = handler.loop.callback { [self] (error: SystemError?) in self.recorded(session, token: token, error: error) }
         services.record(.opened(session)) { answer($0) }
+    }
+
+    /// A limit refused the authenticated login: the upstream session it opened has no gateway session, so it is closed.
+    func refuseByLimit(_ refusal: LimitRefusal, upstreamToken: String, reason: String, note: String = "") {
+        done = true
+        handler.recorder.metrics.countRefusal(refusal.metricsReason)
+        let (code, message) = JSONActionHandler.describe(refusal)
+        handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
+        handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'", reason: reason)
+        handler.reply(responder, handler.failure(request, code, message + note))
     }
 
     /// The session is on disk (or could not be put there): answer, or undo.

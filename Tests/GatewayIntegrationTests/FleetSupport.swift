@@ -85,12 +85,7 @@ final class FleetUnderTest: @unchecked Sendable {
     }
 
     static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return try condition()
+        try SessionLifetimeTests.waitFor(seconds, condition)
     }
 }
 

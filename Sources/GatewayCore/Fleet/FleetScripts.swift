@@ -37,9 +37,24 @@ enum FleetScripts {
         return redis.call('HGET', p..'fleet', 'id')
         """)
 
+    /// Stores a session (ARGV: prefix digest rec tok userKey addressKey idleMs) in its hash and in the
+    /// three sets, scored by its idle deadline.
+    private static let insertSession = """
+        local function insert(p, d, user, addr)
+            local idle = tonumber(ARGV[7])
+            local deadline = '+inf'
+            if idle > 0 then deadline = now + idle end
+            redis.call('ZADD', p..'all', deadline, d)
+            redis.call('ZADD', p..'u:'..user, deadline, d)
+            if addr ~= '' then redis.call('ZADD', p..'a:'..addr, deadline, d) end
+            redis.call('HSET', p..'s:'..d, 'rec', ARGV[3], 'tok', ARGV[4], 'user', user, 'addr', addr, 'idle', ARGV[7], 'last', now)
+        end
+
+        """
+
     /// ADMIT prefix digest rec tok userKey addressKey('' when exempt) idleMs slackMs
     /// → {"ok", now} | {"total"|"address"|"username", limit} | {"nofleet"}
-    static let admit = RedisScript(now + """
+    static let admit = RedisScript(now + insertSession + """
         local p, d, user, addr = ARGV[1], ARGV[2], ARGV[5], ARGV[6]
         local f = redis.call('HMGET', p..'fleet', 'id', 'maxSessions', 'maxPerAddress', 'maxPerUsername')
         if not f[1] then return {'nofleet'} end
@@ -48,13 +63,7 @@ enum FleetScripts {
         if redis.call('ZCOUNT', p..'all', floor, '+inf') >= tonumber(f[2]) then return {'total', f[2]} end
         if addr ~= '' and redis.call('ZCOUNT', p..'a:'..addr, floor, '+inf') >= tonumber(f[3]) then return {'address', f[3]} end
         if redis.call('ZCOUNT', p..'u:'..user, floor, '+inf') >= tonumber(f[4]) then return {'username', f[4]} end
-        local idle = tonumber(ARGV[7])
-        local deadline = '+inf'
-        if idle > 0 then deadline = now + idle end
-        redis.call('ZADD', p..'all', deadline, d)
-        redis.call('ZADD', p..'u:'..user, deadline, d)
-        if addr ~= '' then redis.call('ZADD', p..'a:'..addr, deadline, d) end
-        redis.call('HSET', p..'s:'..d, 'rec', ARGV[3], 'tok', ARGV[4], 'user', user, 'addr', addr, 'idle', ARGV[7], 'last', now)
+        insert(p, d, user, addr)
         return {'ok', now}
         """)
 
@@ -181,16 +190,10 @@ enum FleetScripts {
 
     /// RESTORE prefix digest rec tok userKey addressKey idleMs → 1 when written, 0 when it exists.
     /// Not limited: the session was within the limits when it was made (a Redis that came back empty).
-    static let restore = RedisScript(now + """
+    static let restore = RedisScript(now + insertSession + """
         local p, d, user, addr = ARGV[1], ARGV[2], ARGV[5], ARGV[6]
         if redis.call('EXISTS', p..'s:'..d) == 1 then return 0 end
-        local idle = tonumber(ARGV[7])
-        local deadline = '+inf'
-        if idle > 0 then deadline = now + idle end
-        redis.call('ZADD', p..'all', deadline, d)
-        redis.call('ZADD', p..'u:'..user, deadline, d)
-        if addr ~= '' then redis.call('ZADD', p..'a:'..addr, deadline, d) end
-        redis.call('HSET', p..'s:'..d, 'rec', ARGV[3], 'tok', ARGV[4], 'user', user, 'addr', addr, 'idle', ARGV[7], 'last', now)
+        insert(p, d, user, addr)
         return 1
         """)
 

@@ -29,13 +29,7 @@ extension LoginAttempt {
                 store.fleet.cache.vouch([digest], at: started)
                 recorded(session, token: token, error: nil)
             case .success(.refused(let refusal)):
-                done = true
-                handler.recorder.metrics.countRefusal(refusal.metricsReason)
-                let (code, message) = JSONActionHandler.describe(refusal)
-                handler.logger.info("login of '\(parameters.username)' from \(client) refused: \(message)")
-                handler.closeUpstreamSession(upstream: pool.target.name, upstreamToken: upstreamToken, name: "login of '\(parameters.username)'",
-                                             reason: "refused by the fleet's limits")
-                handler.reply(responder, handler.failure(request, code, message))
+                refuseByLimit(refusal, upstreamToken: upstreamToken, reason: "refused by the fleet's limits")
             case .failure(let error) where error.isOutage && store.fleet.configuration.loginsWhenDown == .localShare:
                 admitByLocalShare(store, session: session, token: token, why: error)
             case .success(.noFleet), .failure:
@@ -69,14 +63,10 @@ extension LoginAttempt {
         share.maxPerUsername = max(1, full.maxPerUsername / gateways)
         switch services.table.reserve(username: session.username, address: session.clientAddress, limits: share) {
         case .failure(let refusal):
-            done = true
-            handler.recorder.metrics.countRefusal(refusal.metricsReason)
-            let (code, message) = JSONActionHandler.describe(refusal)
-            handler.closeUpstreamSession(upstream: session.upstream, upstreamToken: session.upstreamToken, name: "login of '\(session.username)'",
-                                         reason: "refused by the local share of the limits")
+            refuseByLimit(refusal, upstreamToken: session.upstreamToken, reason: "refused by the local share of the limits",
+                          note: " (Redis is unreachable: this gateway admits its share of 1/\(gateways) of each limit.)")
             // Its unanswered ADMIT may still run once Redis is back: it must create nothing.
             handler.forgetInFleet(store, session.digest)
-            handler.reply(responder, handler.failure(request, code, message + " (Redis is unreachable: this gateway admits its share of 1/\(gateways) of each limit.)"))
         case .success(let reservation):
             let admitted = services.table.commit(reservation, digest: session.digest, username: session.username, clientAddress: session.clientAddress,
                                                  upstream: session.upstream, upstreamToken: session.upstreamToken, settings: session.settings,
