@@ -167,8 +167,9 @@ final class JSONActionHandler {
     }
 
     /// Closes an upstream session by its token; `name` says whose it is in the log.
-    func closeUpstreamSession(upstream: String, upstreamToken: String, name: String, reason: String) {
-        guard let pool = pool(named: upstream) else { return }
+    /// `then` hears whether the upstream answered (HTTP 200): the fleet's close queue retries otherwise.
+    func closeUpstreamSession(upstream: String, upstreamToken: String, name: String, reason: String, then: ((Bool) -> Void)? = nil) {
+        guard let pool = pool(named: upstream) else { then?(true); return }
         var body: [UInt8] = Array(#"{"api":"admin","action":"deleteSession","authToken":"#.utf8)
         JSONWriter.writeString(upstreamToken, into: &body)
         body.append(UInt8(ascii: "}"))
@@ -177,10 +178,13 @@ final class JSONActionHandler {
             switch result {
             case .success((let status, _)) where status == 200:
                 logger.debug("\(name): upstream session closed (\(reason))")
+                then?(true)
             case .success((let status, _)):
                 logger.warning("\(name): closing the upstream session answered HTTP \(status)")
+                then?(false)
             case .failure(let failure):
                 logger.warning("\(name): could not close the upstream session: \(failure)")
+                then?(false)
             }
         }
     }

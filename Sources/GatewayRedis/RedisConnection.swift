@@ -3,8 +3,9 @@ import GatewaySystem
 
 /// One connection to a Redis server on one loop. Commands are pipelined: each is written at once
 /// and its completion waits in a FIFO, since Redis answers in order. Pub/Sub messages (arrays
-/// starting with "message") go to `onPush` instead. A command not answered within its timeout
-/// closes the connection (its answer could no longer be matched) and fails everything pending.
+/// starting with "message") go to `onPush` instead. When Redis sends nothing for the command
+/// timeout while commands wait, the connection closes (answers could no longer be matched) and
+/// everything pending fails.
 public final class RedisConnection: StreamConnection {
     public typealias Completion = (Result<RESPValue, RedisError>) -> Void
     private struct Pending {
@@ -72,6 +73,7 @@ public final class RedisConnection: StreamConnection {
     public override func didFailSecurity(_ reason: String) { closeReason = "TLS: \(reason)" }
 
     public override func didReceive() {
+        if pendingCount > 0 { arm(commandTimeoutMilliseconds) }
         while !isClosed {
             var failure: RESPProtocolError?
             let parsed = input.withReadableBytes { bytes -> (value: RESPValue, consumed: Int)? in
@@ -94,13 +96,16 @@ public final class RedisConnection: StreamConnection {
             let answered = pending[pendingHead]
             pendingHead += 1
             if pendingHead == pending.count { pending.removeAll(keepingCapacity: true); pendingHead = 0 }
+            // The timeout is for silence: Redis answering is progress, however long the replies ahead
+            // took, and a loop busy with a large reply must not blame Redis for its own time.
             disarm()
-            if pendingCount > 0 { arm(max(1, pending[pendingHead].sentAt + commandTimeoutMilliseconds - loop.now)) }
             if case .error(let text) = value {
                 answered.completion(.failure(RedisError.classify(text)))
             } else {
                 answered.completion(.success(value))
             }
+            // Armed after the completion: its work (a large listing answered) is not Redis's silence.
+            if pendingCount > 0 && !isClosed { arm(commandTimeoutMilliseconds) }
         }
     }
 

@@ -167,6 +167,21 @@ import Testing
         #expect(try fleet.errorCode(port, kept) == (alive ? 0 : 12031))
     }
 
+    /// An upstream session whose close failed (the upstream answered 500) is closed later: the
+    /// close queue's lease runs out and a gateway tries again (review: closes taken from the queue
+    /// were lost when the gateway died or the upstream failed).
+    @Test func aFailedUpstreamCloseIsRetried() throws {
+        let fleet = try FleetUnderTest(count: 2)
+        let token = try fleet.token(fleet.ports[0])
+        _ = try TestClient.post(port: fleet.stub.port, #"{"mode":"http500"}"#, path: "/stub/faults")
+        #expect(try fleet.errorCode(fleet.ports[0], token, "deleteSession") == 0)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try fleet.upstreamSessionCount() == 1, "the upstream refused the close")
+        _ = try TestClient.post(port: fleet.stub.port, #"{"mode":"none"}"#, path: "/stub/faults")
+        #expect(try FleetUnderTest.waitFor(8) { try fleet.upstreamSessionCount() == 0 }, "closed once the lease ran out")
+        #expect(try fleet.redis.cli("ZCARD", "fcgw:closing:leased") == "0")
+    }
+
     /// Redis stopped (SIGSTOP): logins are refused fast with 17038, known sessions keep working
     /// from the cache, unknown tokens get 17038 rather than 12031; once Redis is back, all is normal.
     @Test func aPausedRedisFailsClosedForLoginsAndKeepsKnownSessions() throws {

@@ -260,8 +260,8 @@ extension FleetJoin {
             fleet.setFleetId(joined.id)
             logger.info("fleet: \(joined.created ? "created" : "joined") fleet \(joined.id) in Redis \(fleet.redis.endpointDescription) (key prefix \"\(fleet.prefix)\"), gateway \(fleet.gatewayId)")
             return true
-        case .failure(let error)? where "\(error)".contains("AUTH refused") || "\(error)".contains("NOAUTH"):
-            throw GatewayStartError(message: "fleet: Redis \(fleet.redis.endpointDescription) refuses this gateway's credentials: \(error)")
+        case .failure(let error)? where "\(error)".contains("AUTH refused") || "\(error)".contains("NOAUTH") || "\(error)".contains("unauthenticated"):
+            throw GatewayStartError(message: "fleet: Redis \(fleet.redis.endpointDescription) refuses this gateway's credentials (\(fleet.redis.password == nil ? "none are set: set fleet.password or fleet.passwordFile" : "check fleet.username and fleet.password or fleet.passwordFile")): \(error)")
         case .failure(let error)?:
             logger.warning("fleet: Redis \(fleet.redis.endpointDescription) cannot be reached at start (\(error)); logins are refused until it answers")
             return false

@@ -128,18 +128,38 @@ enum FleetScripts {
 
         """
 
-    /// CLOSES prefix max → {{digest, rec, tok}...}: upstream sessions to close, each handed to one gateway.
-    static let closes = RedisScript("""
-        local p = ARGV[1]
+    /// CLOSES prefix max leaseMs → {{digest, rec, tok}...}: upstream sessions to close. Each is leased
+    /// to the caller (`P closing:leased`, scored by the lease's end) until CLOSED acknowledges it; a
+    /// lease that runs out (the gateway died, the upstream was unreachable) is handed out again. So an
+    /// upstream session is closed at least once, and twice only when a gateway dies between closing
+    /// it and saying so (the upstream then answers the second close with 12031).
+    static let closes = RedisScript(now + """
+        local p, max, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
         local out = {}
-        for i = 1, tonumber(ARGV[2]) do
+        local taken = redis.call('ZRANGEBYSCORE', p..'closing:leased', '-inf', now, 'LIMIT', 0, max)
+        while #taken < max do
             local d = redis.call('LPOP', p..'closing')
             if not d then break end
+            table.insert(taken, d)
+        end
+        for _, d in ipairs(taken) do
             local h = redis.call('HMGET', p..'c:'..d, 'rec', 'tok')
-            redis.call('DEL', p..'c:'..d)
-            if h[1] and h[2] then table.insert(out, {d, h[1], h[2]}) end
+            if h[1] and h[2] then
+                redis.call('ZADD', p..'closing:leased', now + lease, d)
+                table.insert(out, {d, h[1], h[2]})
+            else
+                redis.call('ZREM', p..'closing:leased', d)
+            end
         end
         return out
+        """)
+
+    /// CLOSED prefix digest → 1: the upstream session is closed; its lease and record go.
+    static let closed = RedisScript("""
+        local p, d = ARGV[1], ARGV[2]
+        redis.call('ZREM', p..'closing:leased', d)
+        redis.call('DEL', p..'c:'..d)
+        return 1
         """)
 
     /// FORGET prefix digest → 1: a login whose ADMIT got no answer. Its upstream session is closed
@@ -197,12 +217,13 @@ enum FleetScripts {
         return 1
         """)
 
-    /// LIST prefix slackMs userKey('' for all) max → {{digest, rec, last}...}, oldest deadline first.
+    /// LIST prefix slackMs userKey('' for all) offset count → {{digest, rec, last}...}, one page,
+    /// oldest deadline first; the gateway asks page after page, so no one answer is large.
     static let list = RedisScript(now + """
         local p, user = ARGV[1], ARGV[3]
         local set = p..'all'
         if user ~= '' then set = p..'u:'..user end
-        local ids = redis.call('ZRANGEBYSCORE', set, '(' .. (now - tonumber(ARGV[2])), '+inf', 'LIMIT', 0, tonumber(ARGV[4]))
+        local ids = redis.call('ZRANGEBYSCORE', set, '(' .. (now - tonumber(ARGV[2])), '+inf', 'LIMIT', tonumber(ARGV[4]), tonumber(ARGV[5]))
         local out = {}
         for _, d in ipairs(ids) do
             local h = redis.call('HMGET', p..'s:'..d, 'rec', 'last')

@@ -102,9 +102,11 @@ final class FleetStore {
         return (upstream, token)
     }
 
-    /// Upstream sessions of ended sessions, each handed to exactly one caller to close.
-    func takeCloses(max: Int = 200, _ completion: @escaping (Result<[(digest: TokenDigest, upstream: String, upstreamToken: String)], RedisError>) -> Void) {
-        run(FleetScripts.closes, [Self.bytes(Int64(max))]) { [fleet] result in
+    /// Upstream sessions of ended sessions to close, each leased to this caller for `leaseMilliseconds`
+    /// (see `FleetScripts.closes`); `closed` acknowledges one.
+    func takeCloses(max: Int = 200, leaseMilliseconds: Int64 = 30_000,
+                    _ completion: @escaping (Result<[(digest: TokenDigest, upstream: String, upstreamToken: String)], RedisError>) -> Void) {
+        run(FleetScripts.closes, [Self.bytes(Int64(max)), Self.bytes(leaseMilliseconds)]) { [fleet] result in
             completion(result.map { value in
                 (value.elements ?? []).compactMap { entry in
                     guard let parts = entry.elements, parts.count == 3, let hex = parts[0].string, let digest = TokenDigest(hex: hex),
@@ -113,6 +115,10 @@ final class FleetStore {
                 }
             })
         }
+    }
+
+    func closed(_ digest: TokenDigest) {
+        run(FleetScripts.closed, [Self.bytes(digest.hex)]) { _ in }
     }
 
     /// A login given up (its ADMIT unanswered, or its client gone): whenever the ADMIT runs, the
@@ -129,18 +135,34 @@ final class FleetStore {
         }
     }
 
-    /// The fleet's live sessions (of one account, or all), without their upstream tokens.
-    func list(usernameKey: String?, defaults: JSONActionAPIDefaults, max: Int = 10_000,
+    /// The fleet's live sessions (of one account, or all), without their upstream tokens, at most
+    /// `max`, asked for in pages of `page`.
+    func list(usernameKey: String?, defaults: JSONActionAPIDefaults, max: Int = 10_000, page: Int = 500,
               _ completion: @escaping (Result<[SessionSnapshot], RedisError>) -> Void) {
-        run(FleetScripts.list, [Self.bytes(fleet.slackMilliseconds), Self.bytes(usernameKey ?? ""), Self.bytes(Int64(max))]) { result in
-            completion(result.map { value in
-                (value.elements ?? []).compactMap { entry in
+        listPage(usernameKey: usernameKey, defaults: defaults, offset: 0, max: max, page: page, gathered: [], completion)
+    }
+
+    private func listPage(usernameKey: String?, defaults: JSONActionAPIDefaults, offset: Int, max: Int, page: Int,
+                          gathered: [SessionSnapshot], _ completion: @escaping (Result<[SessionSnapshot], RedisError>) -> Void) {
+        let count = Swift.min(page, max - offset)
+        run(FleetScripts.list, [Self.bytes(fleet.slackMilliseconds), Self.bytes(usernameKey ?? ""), Self.bytes(Int64(offset)),
+                                Self.bytes(Int64(count))]) { [self] result in
+            switch result {
+            case .failure(let error): completion(.failure(error))
+            case .success(let value):
+                let entries = value.elements ?? []
+                let sessions = gathered + entries.compactMap { entry -> SessionSnapshot? in
                     guard let parts = entry.elements, parts.count == 3, let hex = parts[0].string, let digest = TokenDigest(hex: hex),
                           case .bulk(let record?) = parts[1] else { return nil }
                     return FleetRecord.decode(record, digest: digest, upstreamToken: "", lastAccessedAt: parts[2].integer.map { $0 / 1000 },
                                               defaults: defaults)
                 }
-            })
+                if entries.count < count || offset + count >= max {
+                    completion(.success(sessions))
+                } else {
+                    listPage(usernameKey: usernameKey, defaults: defaults, offset: offset + count, max: max, page: page, gathered: sessions, completion)
+                }
+            }
         }
     }
 

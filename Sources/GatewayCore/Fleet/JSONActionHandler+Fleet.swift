@@ -184,10 +184,16 @@ extension JSONActionHandler {
     /// Closes the upstream sessions the fleet's queue hands this gateway (ended by deleteSession or
     /// an expiry anywhere, their scripts answered or not).
     func closeQueuedUpstreamSessions(_ store: FleetStore) {
-        store.takeCloses { [self] result in
+        // A lease long enough for a close to be answered, short enough that a lost one is soon retried.
+        let lease = max(3000, 10 * store.fleet.configuration.commandTimeoutMilliseconds)
+        store.takeCloses(leaseMilliseconds: lease) { [self] result in
             guard case .success(let closes) = result else { return }
             for close in closes {
-                closeUpstreamSession(upstream: close.upstream, upstreamToken: close.upstreamToken, name: "session \(close.digest.fingerprint)", reason: "ended in the fleet")
+                closeUpstreamSession(upstream: close.upstream, upstreamToken: close.upstreamToken, name: "session \(close.digest.fingerprint)",
+                                     reason: "ended in the fleet") { closedUpstream in
+                    // Not acknowledged: the lease runs out and a gateway tries again.
+                    if closedUpstream { store.closed(close.digest) }
+                }
             }
             if closes.count == 200 { closeQueuedUpstreamSessions(store) }
         }
