@@ -60,8 +60,6 @@ public final class RedisClient: @unchecked Sendable {
     private var resolving = false
     /// Outages since the last success, for the log: the first and the opening of the breaker are logged.
     private var loggedOutage = false
-    /// Called on the loop whenever the breaker opens or closes.
-    public var onAvailabilityChange: ((Bool) -> Void)?
 
     public init(loop: EventLoop, settings: RedisSettings, logger: Logger) {
         self.loop = loop
@@ -78,7 +76,6 @@ public final class RedisClient: @unchecked Sendable {
     public func closeBreaker() {
         guard !breaker.isClosed else { return }
         breaker.succeeded()
-        onAvailabilityChange?(true)
     }
 
     public func send(_ arguments: [[UInt8]], completion: @escaping RedisConnection.Completion) {
@@ -133,10 +130,8 @@ public final class RedisClient: @unchecked Sendable {
                 // A replica since a failover: the next connection asks the Sentinels again.
                 connection?.fail("the server is a replica now", nil)
             }
-            let wasClosed = breaker.isClosed
             if breaker.failed(now: now) {
                 logger.warning("Redis: \(error); commands fail at once for \(settings.breakerOpenMilliseconds) ms (fleet.breakerOpenSeconds)")
-                if wasClosed { onAvailabilityChange?(false) }
             } else if !loggedOutage {
                 logger.warning("Redis: \(error)")
             }
@@ -144,10 +139,7 @@ public final class RedisClient: @unchecked Sendable {
         default:
             let wasOpen = !breaker.isClosed
             breaker.succeeded()
-            if wasOpen {
-                logger.info("Redis answers again")
-                onAvailabilityChange?(true)
-            }
+            if wasOpen { logger.info("Redis answers again") }
             loggedOutage = false
         }
     }

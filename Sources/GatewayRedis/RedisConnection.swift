@@ -8,12 +8,7 @@ import GatewaySystem
 /// everything pending fails.
 public final class RedisConnection: StreamConnection {
     public typealias Completion = (Result<RESPValue, RedisError>) -> Void
-    private struct Pending {
-        let sentAt: Int64
-        let completion: Completion
-    }
-
-    private var pending: [Pending] = []
+    private var pending: [Completion] = []
     private var pendingHead = 0
     private var parser: RESPParser
     private let commandTimeoutMilliseconds: Int64
@@ -53,7 +48,7 @@ public final class RedisConnection: StreamConnection {
         var bytes: [UInt8] = []
         RESPEncoder.command(arguments, into: &bytes)
         if pendingCount == 0 && isConnected { arm(commandTimeoutMilliseconds) }
-        pending.append(Pending(sentAt: loop.now, completion: completion))
+        pending.append(completion)
         if isConnected { write(bytes) } else { beforeConnect += bytes }
     }
 
@@ -100,9 +95,9 @@ public final class RedisConnection: StreamConnection {
             // took, and a loop busy with a large reply must not blame Redis for its own time.
             disarm()
             if case .error(let text) = value {
-                answered.completion(.failure(RedisError.classify(text)))
+                answered(.failure(RedisError.classify(text)))
             } else {
-                answered.completion(.success(value))
+                answered(.success(value))
             }
             // Armed after the completion: its work (a large listing answered) is not Redis's silence.
             if pendingCount > 0 && !isClosed { arm(commandTimeoutMilliseconds) }
@@ -128,7 +123,7 @@ public final class RedisConnection: StreamConnection {
         pending.removeAll()
         pendingHead = 0
         close()
-        for entry in failed { entry.completion(.failure(error ?? .connectionLost(reason))) }
+        for completion in failed { completion(.failure(error ?? .connectionLost(reason))) }
     }
 
     public override func didClose(error: SystemError?) {
@@ -138,7 +133,7 @@ public final class RedisConnection: StreamConnection {
         pending.removeAll()
         pendingHead = 0
         isConnected = false
-        for entry in failed { entry.completion(.failure(.connectionLost(reason))) }
+        for completion in failed { completion(.failure(.connectionLost(reason))) }
         onClose?(reason)
         onClose = nil
         onPush = nil
