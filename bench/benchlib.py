@@ -6,6 +6,21 @@ import json, os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, tim
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
 BASELINE_DIR = os.path.join(ROOT, ".build-baseline")
+
+# The Debian package that brings each tool a benchmark runs.
+PACKAGES = {"wrk": "wrk", "h2load": "nghttp2-client", "nginx": "nginx", "haproxy": "haproxy",
+            "openssl": "openssl", "chromium": "chromium", "redis-server": "redis-server"}
+
+
+def require(script, tools, binaries=("gateway", "faircom-stub")):
+    """Stops `script` with the apt-get line and build command it needs, before anything starts."""
+    missing = [tool for tool in tools if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
+    if missing:
+        packages = " ".join(dict.fromkeys(PACKAGES.get(tool, tool) for tool in missing))
+        sys.exit(f"{script} needs {', '.join(missing)}: apt-get install {packages}")
+    for binary in binaries:
+        if not os.path.exists(os.path.join(BIN, binary)):
+            sys.exit(f"{script}: no {BIN}/{binary}: run `swift build -c release` first")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 LOGIN = {"api": "admin", "action": "createSession", "params": {"username": "admin", "password": "ADMIN"}}
 TICK = os.sysconf("SC_CLK_TCK")

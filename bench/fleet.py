@@ -11,7 +11,7 @@ divided by the requests wrk counted. Rounds alternate; figures are medians. Writ
 
   bench/fleet [--rounds 5] [--seconds 5]
 """
-import argparse, datetime, json, os, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+import argparse, datetime, json, os, signal, statistics, subprocess, sys, tempfile, threading, time
 
 import benchlib as b
 
@@ -71,9 +71,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    for tool in ("wrk", "redis-server"):
-        if not shutil.which(tool):
-            sys.exit(f"bench/fleet: {tool} is missing (apt-get install {'redis-server' if tool == 'redis-server' else tool})")
+    b.require("bench/fleet", ("wrk", "redis-server"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/fleet: stopped by SIGTERM"))
     b.raise_open_file_limit()
     procs = []

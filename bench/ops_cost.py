@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 
-from benchlib import baseline_binary, login, run_wrk, start_gateway, start_stub, stop, tree_cpu
+from benchlib import baseline_binary, require, login, run_wrk, start_gateway, start_stub, stop, tree_cpu
 
 def main():
     ap = argparse.ArgumentParser()
@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--baseline-rev", default="8bfb725")
     args = ap.parse_args()
+    require("bench/ops_cost.py", ("wrk",))
     old = baseline_binary(args.baseline_rev)
     with tempfile.TemporaryDirectory() as workdir:
         procs = []

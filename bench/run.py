@@ -21,7 +21,7 @@ each figure is the median of the rounds. Writes bench/results/latest.{md,json,pn
 
   bench/run [--rounds 5] [--seconds 5] [--sessions 1000000] [--only throughput idle sessions] [--readme]
 """
-import argparse, datetime, json, os, platform, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, signal, statistics, subprocess, sys, tempfile, time
 
 import benchlib as b
 import report
@@ -35,16 +35,6 @@ THROUGHPUT = {
     "tls-keepalive": TLS_TARGETS, "tls-resumed": TLS_TARGETS, "tls-full-handshake": TLS_TARGETS, "http2": TLS_TARGETS,
     "createSession": ["gateway", "direct"],
 }
-
-
-def require_tools():
-    missing = [tool for tool in ("wrk", "h2load", "nginx", "haproxy", "openssl", "chromium")
-               if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
-    if missing:
-        sys.exit(f"bench/run needs {', '.join(missing)}: apt-get install wrk nghttp2-client nginx haproxy openssl chromium")
-    for binary in ("gateway", "faircom-stub"):
-        if not os.path.exists(os.path.join(b.BIN, binary)):
-            sys.exit(f"no {b.BIN}/{binary}: run `swift build -c release` first")
 
 
 class Stack:
@@ -231,7 +221,7 @@ def main():
     args = ap.parse_args()
     if set(args.only) != set(PARTS) and not os.path.exists(LATEST):
         sys.exit(f"--only {' '.join(args.only)}: there is no {LATEST} from an earlier whole run to take the other parts from")
-    require_tools()
+    b.require("bench/run", ("wrk", "h2load", "nginx", "haproxy", "openssl", "chromium"))
     # A SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C, so every process started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/run: stopped by SIGTERM"))
     b.raise_open_file_limit()
