@@ -194,11 +194,39 @@ size_t cgw_heap_free_bytes(void) { return mallinfo2().fordblks; }
 
 /* A signal an operator may send that should neither end the process nor be blocked: SIGPROF stays
    deliverable because Swift's crash handler suspends the other threads with it while it writes a
-   backtrace. The handler only writes a fixed line (write(2) is async-signal-safe). */
+   backtrace. The handler formats the log line's UTC timestamp itself, with clock_gettime and
+   integer arithmetic only, and writes the line with write(2): both are async-signal-safe, where
+   gmtime and the gateway's logger are not. */
+static char *cgw_put_digits(char *out, long value, int width) {
+    for (int i = width - 1; i >= 0; i--) { out[i] = (char)('0' + value % 10); value /= 10; }
+    return out + width;
+}
+
 static void cgw_note_ignored_signal(int signum) {
     (void)signum;
-    static const char line[] = "SIGPROF received and ignored\n";
-    ssize_t ignored = write(2, line, sizeof line - 1);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long days = (long)(now.tv_sec / 86400), secondOfDay = (long)(now.tv_sec % 86400);
+    /* Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil, inverted). */
+    long z = days + 719468, era = z / 146097, dayOfEra = z - era * 146097;
+    long yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146096) / 365;
+    long dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
+    long monthIndex = (5 * dayOfYear + 2) / 153;
+    long day = dayOfYear - (153 * monthIndex + 2) / 5 + 1, month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
+    long year = yearOfEra + era * 400 + (month <= 2);
+    static const char rest[] = "Z warning gateway: SIGPROF received and ignored (SIGTERM stops the gateway, "
+                               "SIGHUP reloads gateway.json, SIGUSR1 reopens the log files)\n";
+    char line[32 + sizeof rest], *out = line;
+    out = cgw_put_digits(out, year, 4); *out++ = '-';
+    out = cgw_put_digits(out, month, 2); *out++ = '-';
+    out = cgw_put_digits(out, day, 2); *out++ = 'T';
+    out = cgw_put_digits(out, secondOfDay / 3600, 2); *out++ = ':';
+    out = cgw_put_digits(out, secondOfDay / 60 % 60, 2); *out++ = ':';
+    out = cgw_put_digits(out, secondOfDay % 60, 2); *out++ = '.';
+    out = cgw_put_digits(out, now.tv_nsec / 1000000, 3);
+    memcpy(out, rest, sizeof rest - 1);
+    out += sizeof rest - 1;
+    ssize_t ignored = write(2, line, (size_t)(out - line));
     (void)ignored;
 }
 

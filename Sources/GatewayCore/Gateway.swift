@@ -62,7 +62,7 @@ public final class Gateway {
         let fleet = try configuration.fleet.map { try Fleet(configuration: $0, logger: logger) }
         if fleet == nil {
             do {
-                dataDirectory = try DataDirectory(configuration.sessions.dataDirectory)
+                dataDirectory = try DataDirectory(configuration.sessions.dataDirectory, handedTo: Self.heir(of: configuration)?.uid)
             } catch {
                 throw GatewayStartError(message: error.message)
             }
@@ -212,6 +212,25 @@ public final class Gateway {
         services.journal?.flush()
     }
 
+    /// The account a gateway started as root switches to once its ports are bound (`user`).
+    static func heir(of configuration: GatewayConfiguration) -> AccountSwitch.Account? {
+        guard !configuration.user.isEmpty, AccountSwitch.isRoot else { return nil }
+        return AccountSwitch.lookUp(configuration.user)
+    }
+
+    /// What `user` would refuse: an account that does not exist, or a pid file it could not write
+    /// (the pid file is written after the switch, and removed by that account at the stop).
+    public static func accountProblems(_ configuration: GatewayConfiguration) -> [String] {
+        guard !configuration.user.isEmpty else { return [] }
+        guard let account = AccountSwitch.lookUp(configuration.user) else { return ["user: no account \"\(configuration.user)\" on this machine"] }
+        guard AccountSwitch.isRoot, !configuration.pidFile.isEmpty else { return [] }
+        let path = configuration.pidFile
+        let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        return AccountSwitch.writeProblem(account, directory: folder).map {
+            ["pidFile: \(path) is written and removed by user \"\(account.name)\" after the switch, but \($0); give it a folder that account may write (systemd: RuntimeDirectory=)"]
+        } ?? []
+    }
+
     /// What a start on `configuration` would refuse beyond its JSON, as `check-config` reports it
     /// (as `nginx -t` does): TLS files missing, unreadable, not regular, too large, mismatched or
     /// expired; a data folder that cannot be created or written, or that is loose or a link; a
@@ -219,8 +238,10 @@ public final class Gateway {
     public static func startProblems(_ configuration: GatewayConfiguration) -> [String] {
         var found = TransportSecurity.problems(in: configuration)
         if case .failure(let problem)? = configuration.admin?.resolvedBearerToken() { found.append(problem.message) }
+        found += accountProblems(configuration)
         if configuration.fleet == nil {
-            found += DataDirectory.problems(configuration.sessions.dataDirectory).map { "sessions.dataDirectory: \($0)" }
+            let heir = heir(of: configuration)?.uid
+            found += DataDirectory.problems(configuration.sessions.dataDirectory, handedTo: heir).map { "sessions.dataDirectory: \($0)" }
         }
         var named = configuration.listeners.enumerated().filter { $0.element.enabled }.map { ("listeners[\($0.offset)] '\($0.element.name)'", $0.element) }
         if let admin = configuration.admin, admin.listener.enabled { named.append(("admin", admin.listener)) }

@@ -14,10 +14,12 @@ public final class DataDirectory: Sendable {
         public var description: String { message }
     }
 
-    /// Checks, creates where missing, and locks `path`.
-    public init(_ path: String) throws(Problem) {
+    /// Checks, creates where missing, and locks `path`. `handedTo` is the account a gateway started
+    /// as root gives the folder to once its ports are bound (`user`): owned by it, the folder is
+    /// this gateway's own, as one it owns itself is.
+    public init(_ path: String, handedTo heir: UInt32? = nil) throws(Problem) {
         self.path = path
-        try Self.check(path, creating: true)
+        try Self.check(path, creating: true, heir: heir)
         do {
             lock = try DirectoryLock(path)
         } catch {
@@ -29,21 +31,21 @@ public final class DataDirectory: Sendable {
                 throw Problem(message: "cannot lock the data folder \(path): \(failure)")
             }
         }
-        try Self.checkJournal(path)
+        try Self.checkJournal(path, heir: heir)
     }
 
     /// What starting on `path` would refuse, without creating or locking anything (check-config).
-    public static func problems(_ path: String) -> [String] {
+    public static func problems(_ path: String, handedTo heir: UInt32? = nil) -> [String] {
         do {
-            try check(path, creating: false)
-            try checkJournal(path)
+            try check(path, creating: false, heir: heir)
+            try checkJournal(path, heir: heir)
             return []
         } catch {
             return [error.message]
         }
     }
 
-    private static func check(_ path: String, creating: Bool) throws(Problem) {
+    private static func check(_ path: String, creating: Bool, heir: UInt32?) throws(Problem) {
         let status: FileStatus?
         do { status = try FileSystem.status(path) } catch { throw Problem(message: "cannot use the data folder \(path): \(error)") }
         guard let status else {
@@ -69,21 +71,22 @@ public final class DataDirectory: Sendable {
             }
             return
         }
-        try checkPrivate(path, status, what: "data folder", kind: .directory, fix: "chmod 700")
+        try checkPrivate(path, status, what: "data folder", kind: .directory, fix: "chmod 700", heir: heir)
         if let problem = FileSystem.writeProblem(path) {
             throw Problem(message: "the data folder \(path) is not writable: \(problem.reason)")
         }
     }
 
-    private static func checkJournal(_ directory: String) throws(Problem) {
+    private static func checkJournal(_ directory: String, heir: UInt32?) throws(Problem) {
         let journal = SessionJournal.path(inDirectory: directory)
         let status: FileStatus?
         do { status = try FileSystem.status(journal) } catch { throw Problem(message: "cannot use the session journal \(journal): \(error)") }
-        if let status { try checkPrivate(journal, status, what: "session journal", kind: .regular, fix: "chmod 600") }
+        if let status { try checkPrivate(journal, status, what: "session journal", kind: .regular, fix: "chmod 600", heir: heir) }
     }
 
     /// A symbolic link, a foreign owner or group/other permissions are refused, with the fix named.
-    private static func checkPrivate(_ path: String, _ status: FileStatus, what: String, kind: FileStatus.Kind, fix: String) throws(Problem) {
+    private static func checkPrivate(_ path: String, _ status: FileStatus, what: String, kind: FileStatus.Kind, fix: String,
+                                     heir: UInt32?) throws(Problem) {
         switch status.kind {
         case .symbolicLink:
             throw Problem(message: "the \(what) \(path) is a symbolic link; the gateway refuses it (a link can point its sessions anywhere): use the real path")
@@ -91,8 +94,8 @@ public final class DataDirectory: Sendable {
         default:
             throw Problem(message: "the \(what) \(path) is not a \(kind == .directory ? "directory" : "regular file")")
         }
-        let user = FileSystem.effectiveUser
-        if status.owner != user {
+        let user = heir ?? FileSystem.effectiveUser
+        if status.owner != user && status.owner != FileSystem.effectiveUser {
             throw Problem(message: "the \(what) \(path) is owned by uid \(status.owner), not by the gateway's user (uid \(user)); it holds upstream session tokens: chown \(user) \(path)")
         }
         if status.permissions & 0o077 != 0 {

@@ -57,6 +57,29 @@ public enum AccountSwitch {
 
     public static var isRoot: Bool { geteuid() == 0 }
 
+    /// Why `account` could not create and remove files in `directory`, judged from the mode bits of
+    /// the folder and of every folder above it (root passes every access check, so trying as root
+    /// would prove nothing); nil when it can.
+    public static func writeProblem(_ account: Account, directory: String) -> String? {
+        var groups = [gid_t](repeating: 0, count: 64), count = Int32(groups.count)
+        if getgrouplist(account.name, account.gid, &groups, &count) < 0 { count = 0 }
+        let memberOf = Set(groups.prefix(Int(max(0, count)))).union([account.gid])
+        var folder = directory
+        var needed: (user: mode_t, group: mode_t, other: mode_t) = (S_IWUSR | S_IXUSR, S_IWGRP | S_IXGRP, S_IWOTH | S_IXOTH)
+        while true {
+            var info = stat()
+            guard stat(folder, &info) == 0 else { return "\(folder): \(SystemError(call: "stat", errno: errno).reason)" }
+            let bits = info.st_uid == account.uid ? needed.user : memberOf.contains(info.st_gid) ? needed.group : needed.other
+            if info.st_mode & bits != bits {
+                let what = folder == directory ? "write in" : "reach \(directory) through"
+                return "\(account.name) (uid \(account.uid)) cannot \(what) \(folder) (owner uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8)))"
+            }
+            guard let slash = folder.lastIndex(of: "/"), folder != "/" else { return nil }
+            folder = slash == folder.startIndex ? "/" : String(folder[..<slash])
+            needed = (S_IXUSR, S_IXGRP, S_IXOTH)
+        }
+    }
+
     /// Gives `paths` (the data folder, its files, the logs) to the account, then becomes it:
     /// supplementary groups, group, then user, in that order (the other way round cannot drop the group).
     public static func become(_ account: Account, owning paths: [String]) throws(SystemError) {

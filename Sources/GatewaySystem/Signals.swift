@@ -39,6 +39,8 @@ public enum TerminationSignals {
         case SIGIO: return "SIGIO"
         case SIGPWR: return "SIGPWR"
         case SIGSTKFLT: return "SIGSTKFLT"
+        case SIGSYS: return "SIGSYS"
+        case SIGTRAP: return "SIGTRAP"
         default:
             let first = realTimeMinimum, last = realTimeMaximum
             if signal == first { return "SIGRTMIN" }
@@ -47,8 +49,12 @@ public enum TerminationSignals {
         }
     }
 
+    /// SIGSYS and SIGTRAP are here too: blocked, one sent with kill(2) waits here, while one the
+    /// process raises itself (a seccomp refusal, a breakpoint) is still delivered by the kernel and
+    /// ends it. Without them, SIGSYS ended the gateway silently and SIGTRAP printed a crash report
+    /// for a crash that never happened.
     static let caught: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
-                                  SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGSTKFLT]
+                                  SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGSTKFLT, SIGSYS, SIGTRAP]
 
     private static func signalSet() -> sigset_t {
         var set = sigset_t()

@@ -95,6 +95,8 @@ let logger = Logger(label: "gateway", level: Logger.Level(name: configuration.lo
 ProcessSetup.ignoreSIGPIPE()
 ProcessSetup.returnLargeBuffersToSystem()
 TerminationSignals.block()
+let accountProblems = Gateway.accountProblems(configuration)
+if !accountProblems.isEmpty { fail("cannot start: " + accountProblems.joined(separator: "; "), code: 1) }
 let gateway: Gateway
 do {
     gateway = try Gateway(configuration: configuration, logger: logger)

@@ -143,11 +143,27 @@ import Testing
     @Test func noSignalAnOperatorSendsStopsTheGatewayWithoutALogLine() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])
-        for signal in [SIGUSR2, SIGALRM, SIGPWR, SIGRTMIN() + 3] {
+        func today() -> String {
+            let format = DateFormatter()
+            format.timeZone = TimeZone(identifier: "UTC")
+            format.dateFormat = "yyyy-MM-dd"
+            return format.string(from: Date())
+        }
+        let dayBefore = today()
+        let signals = [SIGUSR2, SIGALRM, SIGPWR, SIGRTMIN() + 3, SIGSYS, SIGTRAP, SIGPROF]
+        for signal in signals {
             gateway.signal(signal)
         }
-        #expect(SessionLifetimeTests.waitFor(5) { gateway.stderr.components(separatedBy: "received and ignored").count - 1 == 4 }, "\(gateway.stderr)")
+        #expect(SessionLifetimeTests.waitFor(5) { gateway.stderr.components(separatedBy: "received and ignored").count - 1 == signals.count },
+                "\(gateway.stderr)")
         #expect(gateway.process.isRunning)
+        #expect(!gateway.stderr.contains("crashed"), "a signal sent with kill is not a crash: \(gateway.stderr.suffix(600))")
+        // Every line, SIGPROF's from its signal handler too, starts with the log's timestamp.
+        let stamp = try Regex(#"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warning gateway: SIG"#)
+        let lines = gateway.stderr.split(separator: "\n").filter { $0.contains("received and ignored") }
+        for line in lines { #expect(line.contains(stamp), "\(line)") }
+        let prof = try #require(lines.first { $0.contains("SIGPROF") })
+        #expect(prof.hasPrefix(dayBefore) || prof.hasPrefix(today()), "the handler's own date is today's, in UTC: \(prof)")
         #expect(try TestClient.get(port: gateway.port, "/health").status == 200)
         gateway.signal(SIGQUIT)
         #expect(SessionLifetimeTests.waitFor(10) { !gateway.process.isRunning })

@@ -39,4 +39,42 @@ import Testing
         var status = stat()
         #expect(stat(data, &status) == 0 && status.st_uid == 65534)
     }
+
+    @Test(.enabled(if: getuid() == 0, "switching accounts needs root"))
+    func aGatewayThatSwitchesAccountsStartsAgainOnItsOwnFolderAndPidFile() throws {
+        let stub = try Servers.stub()
+        let folder = try Servers.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = folder + "/run", data = folder + "/data"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: false)
+        #expect(chown(run, 65534, 65534) == 0 && chmod(folder, 0o755) == 0)
+        let path = try Servers.gatewayConfig(upstreamPorts: [stub.port]) { config in
+            config["user"] = "nobody"
+            config["pidFile"] = run + "/gateway.pid"
+            config["sessions"] = ["dataDirectory": data]
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = try Servers.gateway(configPath: path)
+        let token = try TestClient.login(port: first.port)
+        first.stop()
+        #expect(!FileManager.default.fileExists(atPath: run + "/gateway.pid"), "the account it switched to removed its pid file")
+        // The folder now belongs to nobody: the next start accepts it, and the session lives on.
+        let checked = try CheckConfigTests.checkConfigFile(path)
+        #expect(checked.status == 0, "\(checked.output)")
+        let second = try Servers.gateway(configPath: path)
+        #expect(Self.uid(of: second.process.processIdentifier) == 65534, "\(second.stderr.suffix(500))")
+        #expect(try SessionTests.call(second.port, token, "listDatabases")["errorCode"]?.intValue == 0)
+        #expect((try? String(contentsOfFile: run + "/gateway.pid", encoding: .utf8)) == "\(second.process.processIdentifier)\n")
+        second.stop()
+
+        // A pid file where nobody may not write is refused before anything starts, by check-config too.
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        config["pidFile"] = folder + "/gateway.pid"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let refused = try CheckConfigTests.checkConfigFile(path)
+        #expect(refused.status == 1 && refused.stderr.contains(#"pidFile: \#(folder)/gateway.pid is written and removed by user "nobody""#)
+                && refused.stderr.contains("cannot write in \(folder)"), "\(refused.output)")
+        let start = try Command.run(ServerProcess.binary("gateway"), ["--config", path], timeout: 20)
+        #expect(start.status == 1 && start.stderr.contains("cannot start: pidFile:"), "\(start.output)")
+    }
 }

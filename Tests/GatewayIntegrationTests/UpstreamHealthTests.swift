@@ -94,6 +94,31 @@ import Testing
         #expect(try SessionTests.call(gateway.port, token, "listDatabases")["errorCode"]?.intValue == 0)
     }
 
+    @Test func newLoginsAvoidAnUpstreamWithRequestsUnderWay() throws {
+        let busy = try Servers.stub(), free = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [busy.port, free.port]) { config in
+            var upstreams = config["upstreams"] as! [[String: Any]]
+            for index in upstreams.indices {
+                // Checks far apart and no ejection: only the requests under way tell the two apart.
+                upstreams[index]["healthCheckIntervalSeconds"] = 600
+                upstreams[index]["ejectAfterFailures"] = 0
+            }
+            config["upstreams"] = upstreams
+        }
+        #expect(SessionLifetimeTests.waitFor(5) { (try? Self.ready(gateway.port)) == ["stub0": "reachable", "stub1": "reachable"] })
+        let token = try Self.session(on: busy, through: gateway.port)
+        try UpstreamFailureTests.setFaults(busy, #"{"mode":"hang"}"#)
+        let requestsBefore = try SessionTests.stubStats(busy)["requests"]?.intValue ?? 0
+        let held = try (0..<2).map { _ in try TestClient(port: gateway.port, timeoutSeconds: 10) }
+        for client in held { client.sendPost(#"{"action":"listDatabases","authToken":"\#(token)"}"#) }
+        #expect(SessionLifetimeTests.waitFor(5) { (try? SessionTests.stubStats(busy)["requests"]?.intValue) ?? 0 >= requestsBefore + 2 },
+                "both requests are under way on the busy upstream")
+        // Round-robin would send every other login to the hanging upstream, where it would time out.
+        let sessionsBefore = try SessionTests.stubStats(free)["sessions"]?.intValue ?? 0
+        for _ in 0..<6 { _ = try TestClient.login(port: gateway.port) }
+        #expect(try SessionTests.stubStats(free)["sessions"]?.intValue == sessionsBefore + 6, "\(gateway.stderr.suffix(800))")
+    }
+
     @Test func idleUpstreamsShareLoginsByWeight() throws {
         let heavy = try Servers.stub(), light = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [heavy.port, light.port]) { config in
