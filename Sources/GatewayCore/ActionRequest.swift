@@ -84,9 +84,17 @@ struct ActionRequest {
             if let api = inner(envelope.api) { record.api = ActionCatalog.api(api) }
             if let action = inner(envelope.action) { record.action = ActionCatalog.action(action) }
         }
-        if logging && record.action == ActionCatalog.otherAction, let action = envelope.action {
-            record.actionName = JSONObjectScan.string(action, in: body)
+        if logging && record.action == ActionCatalog.otherAction, let action = envelope.action,
+           let name = JSONObjectScan.string(action, in: body) {
+            record.actionName = Self.loggable(actionName: name) ? name : "other"
         }
+    }
+
+    /// Whether an action name the catalog does not know may be written to the access log as sent:
+    /// FairCom's action names are camel-case words, letters only. Anything else (a token pasted
+    /// into `action` once reached the log whole) is logged as `other`, as metrics count it.
+    static func loggable(actionName name: String) -> Bool {
+        name.utf8.count <= 64 && name.utf8.allSatisfy { ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") }
     }
 
     /// The kind of a non-empty string action; nil for anything else. A plain name is read in place.

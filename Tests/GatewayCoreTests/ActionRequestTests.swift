@@ -29,6 +29,15 @@ import Testing
         #expect(rejection.message.contains(text), "\(rejection.message)")
     }
 
+    @Test func onlyNamesShapedLikeFairComActionsAreLoggedAsSent() {
+        for name in ["getRecordsUsingSQL", "frobnicate", "createSession", ""] {
+            #expect(ActionRequest.loggable(actionName: name), "\(name)")
+        }
+        for name in ["-oN-KIXhDEV5Ow3B", "abc123", "get records", "caf\u{E9}", "a@b", "x[y]", String(repeating: "a", count: 65)] {
+            #expect(!ActionRequest.loggable(actionName: name), "\(name)")
+        }
+    }
+
     @Test func theRequestIdOfARejectedRequestIsKept() {
         #expect(Self.rejection(#"{"requestId":{"n":1},"action":false}"#)?.requestId == .object([("n", .int(1))]))
     }

@@ -30,6 +30,9 @@ import Testing
         let answer = try #require(forwarded.readResponse())
         #expect(answer.headers["x-request-id"] == "client-id-42")
         _ = try SessionTests.call(gateway.port, String(repeating: "A", count: 64), "listDatabases")
+        // A token pasted into `action` stays out of the log; an unknown action name is logged as sent.
+        _ = try TestClient.post(port: gateway.port, #"{"api":"db","action":"\#(token)","authToken":"\#(token)"}"#)
+        _ = try SessionTests.call(gateway.port, token, "frobnicateRecords")
         _ = try TestClient.post(port: gateway.port, "{not json")
         _ = try TestClient.get(port: gateway.port, "/nowhere")
         // A request the HTTP server refuses before any handler: a header far beyond maxHeaderBytes.
@@ -38,7 +41,7 @@ import Testing
         let refused = try #require(oversized.readResponse())
         #expect(refused.status == 431 || refused.status == 400)
 
-        let lines = Self.waitForLines(gateway, atLeast: 7)
+        let lines = Self.waitForLines(gateway, atLeast: 9)
         let text = gateway.stderr
         #expect(!text.contains(token), "the gateway token was logged")
         #expect(!text.contains("Wrong-Secret-123") && !text.contains("ADMIN\""), "a password was logged")
@@ -62,6 +65,8 @@ import Testing
 
         #expect(line { $0["errorCode"]?.intValue == 12031 && $0["action"]?.stringValue == "listDatabases" } != nil, "12031 answers are logged")
         #expect(line { $0["errorCode"]?.intValue == 17020 } != nil, "invalid JSON is logged")
+        #expect(line { $0["action"]?.stringValue == "frobnicateRecords" } != nil, "an unknown action is named")
+        #expect(line { $0["action"]?.stringValue == "other" && $0["api"]?.stringValue == "db" } != nil, "the pasted token is logged as other")
         #expect(line { $0["status"]?.intValue == 404 && $0["path"]?.stringValue == "/nowhere" } != nil, "404s are logged")
         #expect(line { $0["status"]?.intValue == refused.status && $0["errorCode"]?.intValue == 17000 } != nil,
                 "server-made refusals are logged: \(lines.map { JSONWriter.string($0) })")

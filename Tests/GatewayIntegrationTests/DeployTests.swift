@@ -76,8 +76,9 @@ import Testing
         #expect(scraped, "\(query("up") ?? "no answer from Prometheus")")
         #expect(query("up")?.hasSuffix(#""1"]}]}}"#) == true, "\(query("up") ?? "")")
 
-        // SIGTERM stops every process and removes the temporary directory.
-        process.terminate()
+        // SIGHUP, a closed terminal, stops every process and removes the temporary directory, as
+        // SIGTERM and SIGINT do (it once left every service running).
+        kill(process.processIdentifier, SIGHUP)
         process.waitUntilExit()
         #expect(!FileManager.default.fileExists(atPath: volumes))
         let left = try Command.run("pgrep", ["-f", volumes])
