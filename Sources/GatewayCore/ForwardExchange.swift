@@ -31,6 +31,7 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
     /// The body's share of the gateway's body budget, held while this exchange holds the body.
     private let bodyClaim: BodyClaim?
     private let responder: HTTPResponder
+    var clientResponder: HTTPResponder? { responder }
     private let pool: UpstreamPool
     private let record: RequestRecord?
     private var connection: UpstreamConnection?

@@ -71,8 +71,8 @@ final class GatewayRequestHandler: HTTPRequestHandler {
         return nil
     }
 
-    func serverAnswered(_ answer: ServerAnswer) {
-        actions.recorder.serverAnswered(answer)
+    func serverAnswered(_ answer: ServerAnswer) -> [HTTPHeaderField] {
+        [HTTPHeaderField("X-Request-ID", actions.recorder.serverAnswered(answer))]
     }
 
     private func isAPIPath(_ path: Substring) -> Bool {

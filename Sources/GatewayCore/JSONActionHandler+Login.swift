@@ -107,6 +107,7 @@ final class LoginAttempt: HTTPExchange {
     let parameters: SessionParameters
     let client: String
     let responder: HTTPResponder
+    var clientResponder: HTTPResponder? { responder }
     private(set) var pool: UpstreamPool
     private var failedOver = false
     private var askedForPermanent: Bool

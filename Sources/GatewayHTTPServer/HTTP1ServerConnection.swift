@@ -136,12 +136,22 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
     func cut() -> Int {
         switch phase {
         case .awaitingResponse:
-            // Not answered yet: the client learns why, in FairCom's shape, before the close.
-            if let pending = exchange {
-                exchange = nil
-                pending.cancel()
+            // Not answered yet: the client learns why, in FairCom's shape, before the close; through
+            // the request's own responder when there is one (its X-Request-ID, its access log line).
+            let envelope = FairComEnvelope.error(.shuttingDown, "the gateway is shutting down and its grace period (limits.shutdownGraceSeconds) is over; send the request again")
+            guard let pending = exchange else {
+                respondAndClose(status: 503, envelope: envelope)
+                return 1
             }
-            respondAndClose(status: 503, envelope: .error(.shuttingDown, "the gateway is shutting down and its grace period (limits.shutdownGraceSeconds) is over; send the request again"))
+            exchange = nil
+            if let responder = pending.clientResponder, responder.isActive {
+                responseKeepAlive = false
+                responder.respond(status: 503, body: envelope.bytes)
+                pending.cancel()
+            } else {
+                pending.cancel()
+                respondAndClose(status: 503, envelope: envelope)
+            }
             return 1
         case .streaming:
             close()
@@ -275,11 +285,11 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         sequence &+= 1
         responseKeepAlive = false
         disarm()
-        write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false, extraHeaders: headers))
+        let requestId = context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
+                                                              peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/1.1",
+                                                              tlsVersion: tlsVersion, method: head?.method, path: head.map { String($0.path) }))
+        write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false, extraHeaders: headers + requestId))
         closeAfterFlush()
-        context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
-                                            peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/1.1",
-                                            tlsVersion: tlsVersion, method: head?.method, path: head.map { String($0.path) }))
     }
 
     // MARK: output (called through HTTPResponder)

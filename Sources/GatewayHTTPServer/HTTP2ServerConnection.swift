@@ -207,10 +207,10 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     /// Answers a request whose body is still coming; the client may go on sending (it is dropped).
     private func answerEarly(_ id: Int32, _ stream: Stream, status: Int, _ envelope: FairComEnvelope, headers: [HTTPHeaderField] = []) {
         stream.answeredEarlyAt = loop.now
-        respond(id, stream, status: status, headers: [HTTPHeaderField("Content-Type", "application/json")] + headers, body: envelope.bytes)
-        context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
-                                            peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/2",
-                                            tlsVersion: tlsVersion, method: stream.method, path: stream.path))
+        let requestId = context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
+                                                              peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/2",
+                                                              tlsVersion: tlsVersion, method: stream.method, path: stream.path))
+        respond(id, stream, status: status, headers: [HTTPHeaderField("Content-Type", "application/json")] + headers + requestId, body: envelope.bytes)
     }
 
     func streamRequestComplete(_ id: Int32) {

@@ -35,6 +35,14 @@ public struct HTTPRequest: Sendable {
 /// Work started for a request that must stop if the client goes away first.
 public protocol HTTPExchange: AnyObject {
     func cancel()
+    /// The way back to the client, as the handler set it up (its observer and headers), so that a
+    /// connection cut at shutdown answers through it: the client gets its X-Request-ID and the
+    /// access log the request's own line.
+    var clientResponder: HTTPResponder? { get }
+}
+
+public extension HTTPExchange {
+    var clientResponder: HTTPResponder? { nil }
 }
 
 /// Answers requests. `handle` is called on the connection's loop, one request at a time per connection;
@@ -44,11 +52,12 @@ public protocol HTTPRequestHandler: AnyObject {
     func handle(_ request: HTTPRequest, responder: HTTPResponder) -> HTTPExchange?
     /// The server answered a request itself, before any handler saw it (malformed, too large,
     /// too slow, over the body budget).
-    func serverAnswered(_ answer: ServerAnswer)
+    /// Returns the headers to send with that answer (its X-Request-ID).
+    func serverAnswered(_ answer: ServerAnswer) -> [HTTPHeaderField]
 }
 
 public extension HTTPRequestHandler {
-    func serverAnswered(_ answer: ServerAnswer) {}
+    func serverAnswered(_ answer: ServerAnswer) -> [HTTPHeaderField] { [] }
 }
 
 /// A request the server answered itself, as the access log and metrics see it.

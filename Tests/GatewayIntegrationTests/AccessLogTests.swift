@@ -40,6 +40,7 @@ import Testing
         oversized.send("POST /api HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "x", count: 40_000))\r\nContent-Length: 2\r\n\r\n{}")
         let refused = try #require(oversized.readResponse())
         #expect(refused.status == 431 || refused.status == 400)
+        let refusedId = try #require(refused.headers["x-request-id"], "a server-made refusal has no X-Request-ID")
 
         let lines = Self.waitForLines(gateway, atLeast: 9)
         let text = gateway.stderr
@@ -68,7 +69,7 @@ import Testing
         #expect(line { $0["action"]?.stringValue == "frobnicateRecords" } != nil, "an unknown action is named")
         #expect(line { $0["action"]?.stringValue == "other" && $0["api"]?.stringValue == "db" } != nil, "the pasted token is logged as other")
         #expect(line { $0["status"]?.intValue == 404 && $0["path"]?.stringValue == "/nowhere" } != nil, "404s are logged")
-        #expect(line { $0["status"]?.intValue == refused.status && $0["errorCode"]?.intValue == 17000 } != nil,
+        #expect(line { $0["status"]?.intValue == refused.status && $0["errorCode"]?.intValue == 17000 && $0["requestId"]?.stringValue == refusedId } != nil,
                 "server-made refusals are logged: \(lines.map { JSONWriter.string($0) })")
     }
 

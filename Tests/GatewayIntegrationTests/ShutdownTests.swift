@@ -9,6 +9,7 @@ import Testing
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
             config["limits"] = ["shutdownGraceSeconds": 0.5]
+            config["logging"] = ["level": "info", "accessLog": true]
         }
         let token = try TestClient.login(port: gateway.port)
         try UpstreamFailureTests.setFaults(stub, #"{"mode":"hang"}"#)
@@ -26,6 +27,8 @@ import Testing
         let answer = try #require(plain.readResponse())
         #expect(answer.status == 503 && answer.json?["errorCode"]?.intValue == 17013, "\(answer.text)")
         #expect(answer.text.contains("grace period"))
+        // Answered as the request's own: its X-Request-ID, and one access log line naming it.
+        let requestId = try #require(answer.headers["x-request-id"], "the cut answer has no X-Request-ID")
         let frames = multiplexed.finish()
         #expect(frames.contains("recv GOAWAY frame"), "\(frames.suffix(800))")
         #expect(frames.contains("recv RST_STREAM frame"), "\(frames.suffix(800))")
@@ -35,5 +38,10 @@ import Testing
         let log = gateway.stderr
         #expect(log.contains("the grace period of 0.5 s is over; cut 2 requests on 2 connections"), "\(log.suffix(1500))")
         #expect(log.hasSuffix("stopped\n"), "the last line says the gateway has stopped: \(log.suffix(300))")
+        let lines = log.split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap { try? JSONParser.parse(Array($0.utf8)) }
+        let cut = lines.filter { $0["requestId"]?.stringValue == requestId }
+        #expect(cut.count == 1 && cut.first?["errorCode"]?.intValue == 17013 && cut.first?["status"]?.intValue == 503
+                && cut.first?["action"]?.stringValue == "listDatabases" && cut.first?["username"]?.stringValue == "admin"
+                && cut.first?["method"]?.stringValue == "POST", "\(cut.map { JSONWriter.string($0) })")
     }
 }

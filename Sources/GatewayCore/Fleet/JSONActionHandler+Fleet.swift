@@ -10,6 +10,10 @@ import Glibc
 final class FleetPendingRequest: HTTPExchange {
     var inner: HTTPExchange?
     private(set) var isCancelled = false
+    let clientResponder: HTTPResponder?
+
+    init(_ responder: HTTPResponder) { clientResponder = responder }
+
     func cancel() {
         isCancelled = true
         inner?.cancel()
@@ -47,7 +51,7 @@ extension JSONActionHandler {
         case .stale(let at): validatedAt = at
         case .unknown: validatedAt = nil
         }
-        let pending = FleetPendingRequest()
+        let pending = FleetPendingRequest(responder)
         lookUpInFleet(store, digest, validatedAt: validatedAt, attempt: 1) { [self] outcome in
             guard !pending.isCancelled else { return }
             switch outcome {

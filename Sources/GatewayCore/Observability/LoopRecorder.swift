@@ -64,12 +64,14 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
     }
 
     /// A request the HTTP server answered itself (malformed, too large, too slow, over the budget).
-    func serverAnswered(_ answer: ServerAnswer) {
+    /// Counts and logs an answer the HTTP server made itself; returns the request ID it goes out with.
+    func serverAnswered(_ answer: ServerAnswer) -> String {
         metrics.countGatewayError(answer.errorCode)
         refusals.add(RecentRefusals.Entry(time: WallClock.now(), client: answer.peerHost ?? "?", username: nil,
                                           errorCode: answer.errorCode, reason: .text("HTTP \(answer.status): \(answer.message)")))
-        guard let accessLog else { return }
-        accessLog.write(AccessLine.json(answer, requestId: requestIds.next()))
+        let requestId = requestIds.next()
+        accessLog?.write(AccessLine.json(answer, requestId: requestId))
+        return requestId
     }
 }
 
