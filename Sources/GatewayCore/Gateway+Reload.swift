@@ -197,6 +197,18 @@ extension Gateway {
         }
         let bearer = try? new.admin?.resolvedBearerToken().get()
         onEveryLoop { [adminHandlers] loop in adminHandlers[loop.index].setBearerToken(bearer) }
+        if bearer != adminBearerToken {
+            changes.append("admin: \(bearer == nil ? "the bearer token is no longer required" : adminBearerToken == nil ? "a bearer token is now required" : "the bearer token changed")")
+            adminBearerToken = bearer
+        }
+        if let admin = new.admin, let before = old.admin, admin.healthOnApiListeners != before.healthOnApiListeners {
+            changes.append("admin.healthOnApiListeners: \(before.healthOnApiListeners) → \(admin.healthOnApiListeners)")
+        }
+        if new.logging.accessLog != old.logging.accessLog || new.logging.accessLogFile != old.logging.accessLogFile {
+            let target = new.logging.accessLogFile.isEmpty ? "standard error" : new.logging.accessLogFile
+            changes.append("logging: the access log is \(new.logging.accessLog ? "on, to \(target)" : "off")")
+        }
+        if new.apiRoot != old.apiRoot { changes.append("apiRoot: \(old.apiRoot) → \(new.apiRoot)") }
 
         if let store = handlers.first?.actions.fleetStore,
            new.jsonActionApiDefaults.maxJsonApiSessions != old.jsonActionApiDefaults.maxJsonApiSessions

@@ -44,6 +44,8 @@ public final class Gateway {
     private var fleetMaintenance: FleetMaintenance?
     private var fleetJoined = false
     let bodyBudget: BodyBudget
+    /// The admin token in force, to tell a reload whether it changed (its file may change alone).
+    var adminBearerToken: String?
     let figures: FiguresSource
     let reloads = ReloadCounters()
     /// Connections still open on listeners a reload retired.
@@ -111,6 +113,7 @@ public final class Gateway {
         case .success(let token)?: bearer = token
         case nil: bearer = nil
         }
+        adminBearerToken = bearer
         adminHandlers = loops.map { [figures] loop in
             AdminRequestHandler(loop: loop, source: figures, rates: rates, bearerToken: bearer)
         }

@@ -137,6 +137,8 @@ import Testing
         #expect(try Self.get(admin, "/metrics").status == 401)
         #expect(try Self.get(admin, "/metrics", headers: "Authorization: Bearer wrong-token-of-some-length\r\n").status == 401)
         #expect(try Self.get(admin, "/metrics", headers: "Authorization: Bearer \(secret)\r\n").status == 200)
+        #expect(try Self.get(admin, "/metrics", headers: "Authorization: bEARER \(secret)\r\n").status == 200, "the scheme has no case")
+        #expect(try Self.get(admin, "/metrics", headers: "Authorization: Bearer \(secret.uppercased())\r\n").status == 401, "the token has")
         #expect(try Self.get(admin, "/stats", headers: "Authorization: Bearer \(secret)\r\n").json?["listeners"] != nil)
         // Ready once the first health check has found the stub up (later under a loaded test run).
         #expect(SessionLifetimeTests.waitFor(10) { (try? Self.get(admin, "/ready", headers: "Authorization: Bearer \(secret)\r\n"))?.status == 200 })
@@ -144,6 +146,29 @@ import Testing
         #expect(try TestClient.get(port: gateway.port, "/health").status == 200)
         #expect(try TestClient.get(port: gateway.port, "/stats").status == 404)
         #expect(!gateway.stderr.contains(secret))
+    }
+
+    @Test func aReloadThatChangesTheTokenSaysSoAndTheOldOneStopsWorking() throws {
+        let stub = try Servers.stub()
+        let first = "first-admin-token-0123456789", second = "second-admin-token-0123456789"
+        var config: [String: Any] = [:]
+        let path = try Servers.gatewayConfig(upstreamPorts: [stub.port]) { base in
+            base["admin"] = ["port": 0, "bearerToken": first]
+            config = base
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let gateway = try Servers.gateway(configPath: path)
+        let admin = try gateway.requireListenerPort("admin")
+        #expect(try Self.get(admin, "/metrics", headers: "Authorization: Bearer \(first)\r\n").status == 200)
+        config["admin"] = ["port": admin, "bearerToken": second]
+        try ReloadTests.write(config, to: path)
+        gateway.signal(SIGHUP)
+        #expect(SessionLifetimeTests.waitFor(10) { gateway.stderr.contains("reload applied") }, "\(gateway.stderr.suffix(800))")
+        #expect(gateway.stderr.contains("reload: admin: the bearer token changed") && !gateway.stderr.contains("no setting changed"),
+                "\(gateway.stderr.suffix(800))")
+        #expect(try Self.get(admin, "/metrics", headers: "Authorization: Bearer \(first)\r\n").status == 401)
+        #expect(try Self.get(admin, "/metrics", headers: "Authorization: Bearer \(second)\r\n").status == 200)
+        #expect(!gateway.stderr.contains(first) && !gateway.stderr.contains(second), "a token was logged")
     }
 
     @Test func healthOnTheAPIListenersCanBeTurnedOff() throws {

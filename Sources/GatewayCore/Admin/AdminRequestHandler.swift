@@ -69,8 +69,11 @@ final class AdminRequestHandler: HTTPRequestHandler {
         guard let given = request.head.headers["authorization"] else { return false }
         let bytes = Array(given.utf8)
         guard bytes.count == bearer.count else { return false }
+        // Constant time over the whole value; the scheme's six letters compared without case (RFC 9110).
         var difference: UInt8 = 0
-        for index in bytes.indices { difference |= bytes[index] ^ bearer[index] }
+        for index in bytes.indices {
+            difference |= index < 6 ? (bytes[index] | 0x20) ^ (bearer[index] | 0x20) : bytes[index] ^ bearer[index]
+        }
         return difference == 0
     }
 }
