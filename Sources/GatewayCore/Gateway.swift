@@ -226,7 +226,22 @@ public final class Gateway {
     public static func accountProblems(_ configuration: GatewayConfiguration) -> [String] {
         guard !configuration.user.isEmpty else { return [] }
         guard let account = AccountSwitch.lookUp(configuration.user) else { return ["user: no account \"\(configuration.user)\" on this machine"] }
-        guard AccountSwitch.isRoot, !configuration.pidFile.isEmpty else { return [] }
+        guard AccountSwitch.isRoot else { return [] }
+        var found: [String] = []
+        if !configuration.logging.accessLogFile.isEmpty, let problem = AccountSwitch.foreignLinkProblem(configuration.logging.accessLogFile) {
+            found.append("logging.accessLogFile: \(problem)")
+        }
+        if configuration.fleet == nil {
+            let data = configuration.sessions.dataDirectory
+            for name in FileSystem.entries(of: data) {
+                if let problem = AccountSwitch.foreignLinkProblem(data + "/" + name) { found.append("sessions.dataDirectory: \(problem)") }
+            }
+        }
+        return found + pidFileProblems(configuration, account)
+    }
+
+    private static func pidFileProblems(_ configuration: GatewayConfiguration, _ account: AccountSwitch.Account) -> [String] {
+        guard !configuration.pidFile.isEmpty else { return [] }
         let path = configuration.pidFile
         let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         return AccountSwitch.writeProblem(account, directory: folder).map {

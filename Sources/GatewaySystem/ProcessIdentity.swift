@@ -80,10 +80,49 @@ public enum AccountSwitch {
         }
     }
 
-    /// Gives `paths` (the data folder, its files, the logs) to the account, then becomes it:
-    /// supplementary groups, group, then user, in that order (the other way round cannot drop the group).
-    public static func become(_ account: Account, owning paths: [String]) throws(SystemError) {
-        for path in paths { _ = try syscall("chown \(path)") { chown(path, account.uid, account.gid) } }
+    public struct HandOverError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Gives `path`, a directory or a regular file with one name, to `account`, following no link:
+    /// the account may write in the data folder, and a link it planted there would otherwise hand
+    /// it whatever the link names (/etc/shadow) at the next start as root.
+    public static func handOver(_ path: String, to account: Account) throws(HandOverError) {
+        var before = stat(), after = stat()
+        guard lstat(path, &before) == 0 else { throw HandOverError(description: "\(path): \(SystemError(call: "lstat", errno: errno).reason)") }
+        let kind = before.st_mode & S_IFMT
+        if kind == S_IFLNK {
+            throw HandOverError(description: "\(path) is a symbolic link; the gateway follows none when it gives its files to \(account.name): remove it")
+        }
+        guard kind == S_IFDIR || kind == S_IFREG else {
+            throw HandOverError(description: "\(path) is neither a folder nor a regular file; the gateway gives only those to \(account.name): remove it")
+        }
+        if kind == S_IFREG && before.st_nlink > 1 {
+            throw HandOverError(description: "\(path) has \(before.st_nlink) names (hard links); the gateway gives only files with one name to \(account.name): remove the others")
+        }
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HandOverError(description: "\(path): \(SystemError(call: "open", errno: errno).reason)") }
+        defer { close(descriptor) }
+        // The same file that was looked at, not one swapped in since.
+        guard fstat(descriptor, &after) == 0, after.st_dev == before.st_dev, after.st_ino == before.st_ino else {
+            throw HandOverError(description: "\(path) changed while the gateway gave it to \(account.name)")
+        }
+        guard fchown(descriptor, account.uid, account.gid) == 0 else {
+            throw HandOverError(description: "\(path): \(SystemError(call: "fchown", errno: errno).reason)")
+        }
+    }
+
+    /// A link at `path` that someone other than root made (the account could make one where it
+    /// may write): a start as root would follow it. Nil for anything else, an operator's link too.
+    public static func foreignLinkProblem(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK, info.st_uid != 0 else { return nil }
+        return "\(path) is a symbolic link made by uid \(info.st_uid), not root; a gateway started as root would follow it: remove it"
+    }
+
+    /// Becomes the account (its files handed over first, `handOver`): supplementary groups, group,
+    /// then user, in that order (the other way round cannot drop the group).
+    public static func become(_ account: Account) throws(SystemError) {
         _ = try syscall("initgroups \(account.name)") { initgroups(account.name, account.gid) }
         _ = try syscall("setgid \(account.gid)") { setgid(account.gid) }
         _ = try syscall("setuid \(account.uid)") { setuid(account.uid) }

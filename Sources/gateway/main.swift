@@ -107,10 +107,17 @@ if !configuration.user.isEmpty {
     guard let account = AccountSwitch.lookUp(configuration.user) else { fail("user: no account \"\(configuration.user)\" on this machine", code: 1) }
     if AccountSwitch.isRoot {
         let data = configuration.sessions.dataDirectory
-        let owned = [data] + FileSystem.entries(of: data).map { data + "/" + $0 }
-            + (configuration.logging.accessLogFile.isEmpty ? [] : [configuration.logging.accessLogFile])
+        var owned = [data] + FileSystem.entries(of: data).map { data + "/" + $0 }
+        // The access log is handed over when it is a plain file; an operator's link (/dev/stdout) is left alone.
+        let accessLog = configuration.logging.accessLogFile
+        if !accessLog.isEmpty, (try? FileSystem.status(accessLog))??.kind == .regular { owned.append(accessLog) }
         do {
-            try AccountSwitch.become(account, owning: owned)
+            for path in owned { try AccountSwitch.handOver(path, to: account) }
+        } catch {
+            fail("user: cannot give \"\(account.name)\" its files: \(error)", code: 1)
+        }
+        do {
+            try AccountSwitch.become(account)
         } catch {
             fail("user: cannot switch to \"\(account.name)\": \(error)", code: 1)
         }

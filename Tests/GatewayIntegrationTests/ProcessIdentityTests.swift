@@ -67,6 +67,23 @@ import Testing
         #expect((try? String(contentsOfFile: run + "/gateway.pid", encoding: .utf8)) == "\(second.process.processIdentifier)\n")
         second.stop()
 
+        // The account may write in its data folder: a link it plants there, or at the access log's
+        // name, must not hand it what the link names at the next start as root.
+        let secret = folder + "/root-only"
+        try "secret\n".write(toFile: secret, atomically: false, encoding: .utf8)
+        #expect(chmod(secret, 0o600) == 0 && symlink(secret, data + "/planted") == 0 && lchown(data + "/planted", 65534, 65534) == 0)
+        let planted = try CheckConfigTests.checkConfigFile(path)
+        #expect(planted.status == 1 && planted.stderr.contains("\(data)/planted is a symbolic link made by uid 65534"), "\(planted.output)")
+        let linkStart = try Command.run(ServerProcess.binary("gateway"), ["--config", path], timeout: 20)
+        #expect(linkStart.status == 1 && linkStart.stderr.contains("planted is a symbolic link"), "\(linkStart.output)")
+        // Even a link root made is not followed when the files are handed over.
+        #expect(lchown(data + "/planted", 0, 0) == 0)
+        let rootLink = try Command.run(ServerProcess.binary("gateway"), ["--config", path], timeout: 20)
+        #expect(rootLink.status == 1 && rootLink.stderr.contains("the gateway follows none"), "\(rootLink.output)")
+        var owner = stat()
+        #expect(stat(secret, &owner) == 0 && owner.st_uid == 0, "the link's target was given away")
+        #expect(unlink(data + "/planted") == 0)
+
         // A pid file where nobody may not write is refused before anything starts, by check-config too.
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         config["pidFile"] = folder + "/gateway.pid"
