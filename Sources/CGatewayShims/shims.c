@@ -202,8 +202,20 @@ static char *cgw_put_digits(char *out, long value, int width) {
     return out + width;
 }
 
-static void cgw_note_ignored_signal(int signum) {
-    (void)signum;
+static const char *cgw_signal_name(int signum) {
+    switch (signum) {
+    case SIGPROF: return "SIGPROF";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    default: return "a signal";
+    }
+}
+
+/* One log line, "<UTC time> warning gateway: <name> ... received and ignored (...)", from a signal handler. */
+static void cgw_note_ignored_signal(int signum, const char *sender) {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     long days = (long)(now.tv_sec / 86400), secondOfDay = (long)(now.tv_sec % 86400);
@@ -214,9 +226,9 @@ static void cgw_note_ignored_signal(int signum) {
     long monthIndex = (5 * dayOfYear + 2) / 153;
     long day = dayOfYear - (153 * monthIndex + 2) / 5 + 1, month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
     long year = yearOfEra + era * 400 + (month <= 2);
-    static const char rest[] = "Z warning gateway: SIGPROF received and ignored (SIGTERM stops the gateway, "
-                               "SIGHUP reloads gateway.json, SIGUSR1 reopens the log files)\n";
-    char line[32 + sizeof rest], *out = line;
+    static const char rest[] = " received and ignored (SIGTERM stops the gateway, SIGHUP reloads gateway.json, "
+                               "SIGUSR1 reopens the log files)\n";
+    char line[256], *out = line;
     out = cgw_put_digits(out, year, 4); *out++ = '-';
     out = cgw_put_digits(out, month, 2); *out++ = '-';
     out = cgw_put_digits(out, day, 2); *out++ = 'T';
@@ -224,19 +236,67 @@ static void cgw_note_ignored_signal(int signum) {
     out = cgw_put_digits(out, secondOfDay / 60 % 60, 2); *out++ = ':';
     out = cgw_put_digits(out, secondOfDay % 60, 2); *out++ = '.';
     out = cgw_put_digits(out, now.tv_nsec / 1000000, 3);
-    memcpy(out, rest, sizeof rest - 1);
-    out += sizeof rest - 1;
+    static const char prefix[] = "Z warning gateway: ";
+    memcpy(out, prefix, sizeof prefix - 1); out += sizeof prefix - 1;
+    const char *name = cgw_signal_name(signum);
+    size_t nameLength = strlen(name);
+    memcpy(out, name, nameLength); out += nameLength;
+    size_t senderLength = strlen(sender);
+    memcpy(out, sender, senderLength); out += senderLength;
+    memcpy(out, rest, sizeof rest - 1); out += sizeof rest - 1;
     ssize_t ignored = write(2, line, (size_t)(out - line));
     (void)ignored;
 }
 
+static void cgw_note_sigprof(int signum) { cgw_note_ignored_signal(signum, ""); }
+
 int cgw_note_and_ignore_sigprof(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = cgw_note_ignored_signal;
+    action.sa_handler = cgw_note_sigprof;
     action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
     return sigaction(SIGPROF, &action, NULL);
+}
+
+/* Fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) cannot be blocked like the others: a real
+   fault while blocked ends the process without Swift's backtrace. So each keeps a handler in front
+   of the one installed before it (Swift's crash handler): one sent by another process with kill(2)
+   (si_code <= 0, another pid) is logged and ignored, and anything else, a real crash or abort(),
+   goes on to the earlier handler as if this one were not there. */
+static struct sigaction cgw_earlier_fault_actions[NSIG];
+
+static void cgw_fault_or_kill(int signum, siginfo_t *info, void *context) {
+    if (info != NULL && info->si_code <= 0 && info->si_pid != getpid()) {
+        cgw_note_ignored_signal(signum, " sent with kill");
+        return;
+    }
+    struct sigaction *earlier = &cgw_earlier_fault_actions[signum];
+    if (earlier->sa_flags & SA_SIGINFO) {
+        earlier->sa_sigaction(signum, info, context);
+    } else if (earlier->sa_handler == SIG_DFL) {
+        /* Returning re-runs a faulting instruction, which now meets the default; a raised signal is raised again. */
+        signal(signum, SIG_DFL);
+        if (info == NULL || info->si_code <= 0) raise(signum);
+    } else if (earlier->sa_handler != SIG_IGN) {
+        earlier->sa_handler(signum);
+    }
+}
+
+int cgw_ignore_fault_signals_sent_with_kill(void) {
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        int signum = faults[i];
+        struct sigaction action;
+        if (sigaction(signum, NULL, &cgw_earlier_fault_actions[signum]) != 0) return -1;
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = cgw_fault_or_kill;
+        /* The earlier handler's alternate stack (a stack overflow needs it) and mask are kept. */
+        action.sa_flags = SA_SIGINFO | (cgw_earlier_fault_actions[signum].sa_flags & (SA_ONSTACK | SA_NODEFER));
+        action.sa_mask = cgw_earlier_fault_actions[signum].sa_mask;
+        if (sigaction(signum, &action, NULL) != 0) return -1;
+    }
+    return 0;
 }
 
 /* SHA-1, only to name Redis scripts for EVALSHA (Redis's choice, not a security use). */

@@ -13,7 +13,14 @@ public enum TerminationSignals {
     public static func block() {
         var set = signalSet()
         pthread_sigmask(SIG_BLOCK, &set, nil)
+        // A parent may have blocked the fault signals (a test runner does); blocked, a real fault
+        // would end the process without its backtrace, and one sent with kill would never arrive.
+        var faults = sigset_t()
+        sigemptyset(&faults)
+        for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGPROF] { sigaddset(&faults, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &faults, nil)
         _ = cgw_note_and_ignore_sigprof()
+        _ = cgw_ignore_fault_signals_sent_with_kill()
     }
 
     /// Waits for one of the blocked signals and returns its number.

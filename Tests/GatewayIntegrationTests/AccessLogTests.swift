@@ -156,12 +156,15 @@ import Testing
             return format.string(from: Date())
         }
         let dayBefore = today()
-        let signals = [SIGUSR2, SIGALRM, SIGPWR, SIGRTMIN() + 3, SIGSYS, SIGTRAP, SIGPROF]
+        let signals = [SIGUSR2, SIGALRM, SIGPWR, SIGRTMIN() + 3, SIGSYS, SIGTRAP, SIGPROF, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT]
+        func ignoredLines() -> Int { gateway.stderr.components(separatedBy: "received and ignored").count - 1 }
         for signal in signals {
             gateway.signal(signal)
         }
-        #expect(SessionLifetimeTests.waitFor(5) { gateway.stderr.components(separatedBy: "received and ignored").count - 1 == signals.count },
-                "\(gateway.stderr)")
+        #expect(SessionLifetimeTests.waitFor(5) { ignoredLines() == signals.count }, "\(gateway.stderr)")
+        // A fault signal sent again: the first once printed a crash report, the second then ended the gateway.
+        gateway.signal(SIGSEGV)
+        #expect(SessionLifetimeTests.waitFor(5) { ignoredLines() == signals.count + 1 }, "\(gateway.stderr)")
         #expect(gateway.process.isRunning)
         #expect(!gateway.stderr.contains("crashed"), "a signal sent with kill is not a crash: \(gateway.stderr.suffix(600))")
         // Every line, SIGPROF's from its signal handler too, starts with the log's timestamp.

@@ -22,6 +22,9 @@ int cgw_trim_heap(void);
 size_t cgw_heap_free_bytes(void);
 /* SIGPROF writes one line to stderr and is otherwise ignored (Swift's crash handler needs it unblocked). */
 int cgw_note_and_ignore_sigprof(void);
+/* SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT sent by another process with kill(2) are logged and
+   ignored; a real fault or abort() still reaches the handler installed before (Swift's crash handler). */
+int cgw_ignore_fault_signals_sent_with_kill(void);
 
 /* SHA-256 of data into out (32 bytes), without EVP's per-call fetch. */
 void cgw_sha256(const void *data, size_t length, unsigned char *out);
