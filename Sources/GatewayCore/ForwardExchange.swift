@@ -65,6 +65,12 @@ final class ForwardExchange: UpstreamExchange, HTTPExchange {
         pool.submit(self)
     }
 
+    func withdrawIfNotSent() -> Bool {
+        guard !finished, connection == nil else { return false }
+        cancel()
+        return true
+    }
+
     func upstreamAssigned(_ connection: UpstreamConnection) {
         self.connection = connection
     }

@@ -187,6 +187,10 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         pauseReading()
         // Anything still unparsed is an incomplete request: nothing more will complete it.
         if phase == .reading { closeIfPeerIsDone() }
+        if phase == .awaitingResponse, let pending = exchange, pending.withdrawIfNotSent() {
+            exchange = nil
+            close()
+        }
     }
 
     private func processInput() {

@@ -39,10 +39,16 @@ public protocol HTTPExchange: AnyObject {
     /// connection cut at shutdown answers through it: the client gets its X-Request-ID and the
     /// access log the request's own line.
     var clientResponder: HTTPResponder? { get }
+    /// The client closed its side before the answer (HTTP/1.1 EOF): work that has not reached the
+    /// upstream yet (still queued for a connection) is withdrawn, as HAProxy's abortonclose does, and
+    /// true returned. Work already sent goes on, and its answer is written: a client that only
+    /// half-closed still reads it.
+    func withdrawIfNotSent() -> Bool
 }
 
 public extension HTTPExchange {
     var clientResponder: HTTPResponder? { nil }
+    func withdrawIfNotSent() -> Bool { false }
 }
 
 /// Answers requests. `handle` is called on the connection's loop, one request at a time per connection;

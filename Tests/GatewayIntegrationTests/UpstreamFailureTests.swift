@@ -10,6 +10,34 @@ import Testing
         guard response.status == 200 else { throw TestSupportError("fault switch failed: \(response.text)") }
     }
 
+    @Test func requestsStillQueuedWhenTheirClientClosesNeverReachTheUpstream() throws {
+        let stub = try Servers.stub()
+        let gateway = try Servers.gateway(upstreamPorts: [stub.port]) { config in
+            config["upstreams"] = [["name": "one", "url": "http://127.0.0.1:\(stub.port)/api", "maxConnections": 1,
+                                    "responseTimeoutSeconds": 1, "healthCheckIntervalSeconds": 600, "ejectAfterFailures": 0]]
+        }
+        let token = try TestClient.login(port: gateway.port)
+        let body = #"{"action":"listDatabases","authToken":"\#(token)"}"#
+        func requests() -> Int { (try? SessionTests.stubStats(stub)["requests"]?.intValue) ?? -1 }
+        try Self.setFaults(stub, #"{"mode":"hang"}"#)
+        let before = requests()
+        let first = try TestClient(port: gateway.port, timeoutSeconds: 10)
+        first.sendPost(body)
+        #expect(SessionLifetimeTests.waitFor(5) { requests() == before + 1 }, "the first request holds the only upstream connection")
+        // Five more wait in the queue; each client then closes its side (FIN), as a client that gave up does.
+        let leaving = try (0..<5).map { _ in try TestClient(port: gateway.port, timeoutSeconds: 5) }
+        for client in leaving {
+            client.sendPost(body)
+            client.shutdownWrite()
+        }
+        for client in leaving { #expect(client.readResponse() == nil, "a withdrawn request is not answered; its connection closes") }
+        try Self.setFaults(stub, #"{"mode":"none"}"#)
+        let timedOut = try #require(first.readResponse())
+        #expect(timedOut.status == 504, "\(timedOut.text)")
+        #expect(try SessionTests.call(gateway.port, token, "listDatabases")["errorCode"]?.intValue == 0)
+        #expect(requests() == before + 2, "only the first request and the last reached the upstream, not the five withdrawn ones")
+    }
+
     @Test func killedUpstreamGives502AndTheGatewayGoesOn() throws {
         let stub = try Servers.stub()
         let gateway = try Servers.gateway(upstreamPorts: [stub.port])

@@ -14,6 +14,15 @@ final class FleetPendingRequest: HTTPExchange {
 
     init(_ responder: HTTPResponder) { clientResponder = responder }
 
+    func withdrawIfNotSent() -> Bool {
+        // Still waiting for Redis, nothing sent upstream yet: withdrawn whole.
+        guard let inner else {
+            cancel()
+            return true
+        }
+        return inner.withdrawIfNotSent()
+    }
+
     func cancel() {
         isCancelled = true
         inner?.cancel()
