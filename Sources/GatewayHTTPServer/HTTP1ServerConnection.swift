@@ -284,6 +284,11 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         respondAndClose(status: error.status, envelope: .error(code, error.message))
     }
 
+    /// The X-Request-ID in a head the parser refused, which is still in the input.
+    private func refusedHeadRequestId() -> String? {
+        RawHeaderLookup.value("x-request-id", in: input.readableBytes, limit: context.settings.limits.maxHeaderBytes)
+    }
+
     private func respondAndClose(status: Int, envelope: FairComEnvelope, headers: [HTTPHeaderField] = []) {
         phase = .awaitingResponse
         sequence &+= 1
@@ -291,7 +296,8 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         disarm()
         let requestId = context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
                                                               peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/1.1",
-                                                              tlsVersion: tlsVersion, method: head?.method, path: head.map { String($0.path) }))
+                                                              tlsVersion: tlsVersion, method: head?.method, path: head.map { String($0.path) },
+                                                              clientRequestId: head?.headers["x-request-id"] ?? refusedHeadRequestId()))
         write(HTTP1Serializer.jsonResponse(status: status, body: envelope.bytes, keepAlive: false, extraHeaders: headers + requestId))
         closeAfterFlush()
     }

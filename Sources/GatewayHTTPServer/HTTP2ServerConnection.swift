@@ -209,7 +209,8 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         stream.answeredEarlyAt = loop.now
         let requestId = context.handler.serverAnswered(ServerAnswer(status: status, errorCode: envelope.errorCode, message: envelope.errorMessage,
                                                               peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/2",
-                                                              tlsVersion: tlsVersion, method: stream.method, path: stream.path))
+                                                              tlsVersion: tlsVersion, method: stream.method, path: stream.path,
+                                                              clientRequestId: stream.headers["x-request-id"]))
         respond(id, stream, status: status, headers: [HTTPHeaderField("Content-Type", "application/json")] + headers + requestId, body: envelope.bytes)
     }
 

@@ -77,4 +77,6 @@ public struct ServerAnswer: Sendable {
     public var tlsVersion: String?
     public var method: String?
     public var path: String?
+    /// The client's X-Request-ID, when its headers were read before the answer.
+    public var clientRequestId: String? = nil
 }

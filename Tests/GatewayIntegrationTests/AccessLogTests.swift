@@ -37,10 +37,11 @@ import Testing
         _ = try TestClient.get(port: gateway.port, "/nowhere")
         // A request the HTTP server refuses before any handler: a header far beyond maxHeaderBytes.
         let oversized = try TestClient(port: gateway.port)
-        oversized.send("POST /api HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "x", count: 40_000))\r\nContent-Length: 2\r\n\r\n{}")
+        oversized.send("POST /api HTTP/1.1\r\nHost: t\r\nx-REQUEST-id:  refused-7 \r\nX-Big: \(String(repeating: "x", count: 40_000))\r\nContent-Length: 2\r\n\r\n{}")
         let refused = try #require(oversized.readResponse())
         #expect(refused.status == 431 || refused.status == 400)
         let refusedId = try #require(refused.headers["x-request-id"], "a server-made refusal has no X-Request-ID")
+        #expect(refusedId == "refused-7", "the client's own ID is kept even in a head the parser refused")
 
         let lines = Self.waitForLines(gateway, atLeast: 9)
         let text = gateway.stderr

@@ -19,8 +19,9 @@ import Testing
         let settings = try Command.run("nghttp", ["-nv", "http://127.0.0.1:\(gateway.port)/health"])
         #expect(settings.stdout.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7"), "\(settings.stdout.prefix(800))")
         let big = #"{"action":"echo","params":{"pad":""# + String(repeating: "x", count: 4096) + #""}}"#
-        let answer = try h2c(gateway.port, body: big)
+        let answer = try h2c(gateway.port, body: big, ["-i", "-H", "X-Request-ID: h2-413"])
         #expect(answer.stdout.hasSuffix("2 413"), "\(answer.output)")
+        #expect(answer.stdout.lowercased().contains("x-request-id: h2-413"), "the client's ID comes back: \(answer.output)")
         #expect(answer.stdout.contains(#""errorCode":"#) && answer.stdout.contains("limits.maxBodyBytes"))
         // A header list beyond limits.maxHeaderBytes resets that stream; the connection lives on.
         let bigHeader = try Command.run("nghttp", ["-v", "-H", "x-padding: " + String(repeating: "p", count: 2000),

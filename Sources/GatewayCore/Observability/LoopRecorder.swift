@@ -69,7 +69,7 @@ final class LoopRecorder: RequestRecorder, @unchecked Sendable {
         metrics.countGatewayError(answer.errorCode)
         refusals.add(RecentRefusals.Entry(time: WallClock.now(), client: answer.peerHost ?? "?", username: nil,
                                           errorCode: answer.errorCode, reason: .text("HTTP \(answer.status): \(answer.message)")))
-        let requestId = requestIds.next()
+        let requestId = requestId(given: answer.clientRequestId)
         accessLog?.write(AccessLine.json(answer, requestId: requestId))
         return requestId
     }
