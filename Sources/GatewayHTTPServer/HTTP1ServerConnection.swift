@@ -133,12 +133,14 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         successor.begin()
     }
 
+    static let cutMessage = "the gateway is shutting down and its grace period (limits.shutdownGraceSeconds) is over; send the request again"
+
     func cut() -> Int {
         switch phase {
         case .awaitingResponse:
             // Not answered yet: the client learns why, in FairCom's shape, before the close; through
             // the request's own responder when there is one (its X-Request-ID, its access log line).
-            let envelope = FairComEnvelope.error(.shuttingDown, "the gateway is shutting down and its grace period (limits.shutdownGraceSeconds) is over; send the request again")
+            let envelope = FairComEnvelope.error(.shuttingDown, Self.cutMessage)
             guard let pending = exchange else {
                 respondAndClose(status: 503, envelope: envelope)
                 return 1
@@ -157,8 +159,13 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
             close()
             return 1
         case .reading:
-            // A request begun, or an answer not yet all sent, is cut.
-            let partial = head != nil || !input.isEmpty || pendingOutputBytes > 0
+            // A request whose head was read while its body still comes is answered (and logged) as
+            // one under way; half a head, or an answer not yet all sent, is cut.
+            if head != nil {
+                respondAndClose(status: 503, envelope: .error(.shuttingDown, Self.cutMessage))
+                return 1
+            }
+            let partial = !input.isEmpty || pendingOutputBytes > 0
             close()
             return partial ? 1 : 0
         }

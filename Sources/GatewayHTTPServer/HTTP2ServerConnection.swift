@@ -365,6 +365,16 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         var count = 0
         for (id, stream) in streams where stream.phase != .answered {
             count += 1
+            let reason = "cut at shutdown: the grace period (limits.shutdownGraceSeconds) is over"
+            if let observer = stream.exchange?.clientResponder?.observer {
+                observer.responseCut(errorCode: GatewayErrorCode.shuttingDown.rawValue, reason: reason)
+            } else if stream.exchange == nil {
+                // Its body still coming, no handler has it yet: logged as the server's own answer.
+                _ = context.handler.serverAnswered(ServerAnswer(status: 0, errorCode: GatewayErrorCode.shuttingDown.rawValue, message: reason,
+                                                                peerHost: peerHost, listenerName: context.listenerName, protocolName: "HTTP/2",
+                                                                tlsVersion: tlsVersion, method: stream.method, path: stream.path,
+                                                                clientRequestId: stream.headers["x-request-id"]))
+            }
             session?.reset(stream: id, errorCode: HTTP2Session.cancel)
         }
         flushSession()

@@ -86,4 +86,10 @@ public protocol ResponseObserver: AnyObject {
     func responseBodySent(_ bytes: [UInt8])
     /// Once per answer; `complete` false when it was cut short or dropped. May be called again; only the first counts.
     func responseFinished(complete: Bool)
+    /// The answer was cut by the gateway itself (shutdown), not by the client.
+    func responseCut(errorCode: Int, reason: String)
+}
+
+public extension ResponseObserver {
+    func responseCut(errorCode: Int, reason: String) { responseFinished(complete: false) }
 }

@@ -19,11 +19,17 @@ import Testing
         let bodyFile = try Servers.temporaryDirectory() + "/request.json"
         defer { try? FileManager.default.removeItem(atPath: (bodyFile as NSString).deletingLastPathComponent) }
         try #"{"action":"listDatabases","authToken":"\#(token)"}"#.write(toFile: bodyFile, atomically: false, encoding: .utf8)
-        let multiplexed = try Command.start("nghttp", ["-v", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
+        let multiplexed = try Command.start("nghttp", ["-v", "-H", "x-request-id: h2-cut", "-d", bodyFile, "http://127.0.0.1:\(gateway.port)/api"])
         #expect(SessionLifetimeTests.waitFor(10) { (try? SessionTests.stubStats(stub)["requests"]?.intValue) ?? 0 >= 3 },
                 "both requests reached the upstream")
+        // And one whose body is still coming when the grace period ends (its head is read long before).
+        let uploading = try TestClient(port: gateway.port, timeoutSeconds: 10)
+        uploading.send("POST /api HTTP/1.1\r\nHost: t\r\nX-Request-ID: still-uploading\r\nContent-Length: 100\r\n\r\n{\"action\"")
         gateway.signal(SIGTERM)
 
+        let unfinished = try #require(uploading.readResponse(), "a request cut while its body came gets an answer too")
+        #expect(unfinished.status == 503 && unfinished.json?["errorCode"]?.intValue == 17013 && unfinished.headers["x-request-id"] == "still-uploading",
+                "\(unfinished.text)")
         let answer = try #require(plain.readResponse())
         #expect(answer.status == 503 && answer.json?["errorCode"]?.intValue == 17013, "\(answer.text)")
         #expect(answer.text.contains("grace period"))
@@ -36,12 +42,16 @@ import Testing
         #expect(SessionLifetimeTests.waitFor(10) { !gateway.process.isRunning })
         #expect(gateway.process.terminationStatus == 0)
         let log = gateway.stderr
-        #expect(log.contains("the grace period of 0.5 s is over; cut 2 requests on 2 connections"), "\(log.suffix(1500))")
+        #expect(log.contains("the grace period of 0.5 s is over; cut 3 requests on 3 connections"), "\(log.suffix(1500))")
         #expect(log.hasSuffix("stopped\n"), "the last line says the gateway has stopped: \(log.suffix(300))")
         let lines = log.split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap { try? JSONParser.parse(Array($0.utf8)) }
         let cut = lines.filter { $0["requestId"]?.stringValue == requestId }
         #expect(cut.count == 1 && cut.first?["errorCode"]?.intValue == 17013 && cut.first?["status"]?.intValue == 503
                 && cut.first?["action"]?.stringValue == "listDatabases" && cut.first?["username"]?.stringValue == "admin"
                 && cut.first?["method"]?.stringValue == "POST", "\(cut.map { JSONWriter.string($0) })")
+        let stream = lines.filter { $0["requestId"]?.stringValue == "h2-cut" }
+        #expect(stream.count == 1 && stream.first?["errorCode"]?.intValue == 17013 && stream.first?["action"]?.stringValue == "listDatabases"
+                && stream.first?["reason"]?.stringValue?.hasPrefix("cut at shutdown") == true, "\(stream.map { JSONWriter.string($0) })")
+        #expect(lines.contains { $0["requestId"]?.stringValue == "still-uploading" && $0["errorCode"]?.intValue == 17013 })
     }
 }

@@ -84,6 +84,13 @@ final class RequestRecord: ResponseObserver {
         recorder.finished(self, complete: complete, now: MonotonicClock.nowMicroseconds())
     }
 
+    func responseCut(errorCode: Int, reason: String) {
+        guard !finished else { return }
+        self.errorCode = errorCode
+        self.reason = reason
+        responseFinished(complete: false)
+    }
+
     var outcome: MetricsCounts.Outcome { outcome(complete: true) }
 
     func outcome(complete: Bool) -> MetricsCounts.Outcome {
