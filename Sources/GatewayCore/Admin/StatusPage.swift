@@ -54,7 +54,7 @@ enum StatusPage {
         }
         page += "</table>\n"
 
-        page += "<h2>Upstreams</h2>\n<table id=\"upstreams\"><tr><th>name</th><th>address</th><th>health</th><th>connections</th><th>queued</th><th>requests</th><th>failures</th></tr>"
+        page += "<h2>Upstreams</h2>\n<table id=\"upstreams\"><tr><th>name</th><th>address</th><th>health</th><th>connections</th><th>queued</th><th>requests</th><th title=\"requests with no answer from it: connection failures and timeouts (an answer it made, a 500 too, is relayed)\">unanswered</th></tr>"
         for upstream in figures.upstreams {
             let health = switch upstream.health {
             case .healthy: "<span class=\"ok\">healthy</span>"
