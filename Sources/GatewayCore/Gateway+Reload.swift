@@ -68,9 +68,7 @@ extension Gateway {
         if new.fleet == nil && new.sessions.dataDirectory != configuration.sessions.dataDirectory {
             found.append("sessions.dataDirectory: \"\(new.sessions.dataDirectory)\" differs from the running \"\(configuration.sessions.dataDirectory)\"; moving the session journal needs a restart")
         }
-        if new.logging.accessLog && !new.logging.accessLogFile.isEmpty, let problem = LogFile.problem(new.logging.accessLogFile) {
-            found.append("logging.accessLogFile: cannot open \"\(new.logging.accessLogFile)\": \(problem)")
-        }
+        found += Self.accessLogProblems(new.logging)
         for listener in new.enabledListeners where listener.socketAddress.port != 0 && !ownsPort(listener.port) {
             do {
                 try Socket.checkAvailable(listener.socketAddress)

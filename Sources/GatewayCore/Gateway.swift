@@ -215,6 +215,13 @@ public final class Gateway {
         services.journal?.flush()
     }
 
+    /// The access log opened as a start or a reload opens it (nginx -t opens its logs too): a FIFO
+    /// with no reader, a folder that is not there.
+    static func accessLogProblems(_ logging: LoggingConfiguration) -> [String] {
+        guard logging.accessLog && !logging.accessLogFile.isEmpty, let problem = LogFile.problem(logging.accessLogFile) else { return [] }
+        return ["logging.accessLogFile: cannot open \"\(logging.accessLogFile)\": \(problem)"]
+    }
+
     /// The account a gateway started as root switches to once its ports are bound (`user`).
     static func heir(of configuration: GatewayConfiguration) -> AccountSwitch.Account? {
         guard !configuration.user.isEmpty, AccountSwitch.isRoot else { return nil }
@@ -228,13 +235,19 @@ public final class Gateway {
         guard let account = AccountSwitch.lookUp(configuration.user) else { return ["user: no account \"\(configuration.user)\" on this machine"] }
         guard AccountSwitch.isRoot else { return [] }
         var found: [String] = []
-        if !configuration.logging.accessLogFile.isEmpty, let problem = AccountSwitch.foreignLinkProblem(configuration.logging.accessLogFile) {
-            found.append("logging.accessLogFile: \(problem)")
+        let accessLog = configuration.logging.accessLogFile
+        if !accessLog.isEmpty {
+            if let problem = AccountSwitch.foreignLinkProblem(accessLog) {
+                found.append("logging.accessLogFile: \(problem)")
+            } else if (try? FileSystem.status(accessLog))??.kind == .regular, let problem = AccountSwitch.handOverProblem(accessLog, to: account) {
+                found.append("logging.accessLogFile: \(problem)")
+            }
         }
         if configuration.fleet == nil {
+            // What the start hands over, checked the same way (a link the account planted is refused before any open).
             let data = configuration.sessions.dataDirectory
             for name in FileSystem.entries(of: data) {
-                if let problem = AccountSwitch.foreignLinkProblem(data + "/" + name) { found.append("sessions.dataDirectory: \(problem)") }
+                if let problem = AccountSwitch.handOverProblem(data + "/" + name, to: account) { found.append("sessions.dataDirectory: \(problem)") }
             }
         }
         return found + pidFileProblems(configuration, account)
@@ -257,6 +270,7 @@ public final class Gateway {
         var found = TransportSecurity.problems(in: configuration)
         if case .failure(let problem)? = configuration.admin?.resolvedBearerToken() { found.append(problem.message) }
         found += accountProblems(configuration)
+        found += accessLogProblems(configuration.logging)
         if configuration.fleet == nil {
             let heir = heir(of: configuration)?.uid
             found += DataDirectory.problems(configuration.sessions.dataDirectory, handedTo: heir).map { "sessions.dataDirectory: \($0)" }

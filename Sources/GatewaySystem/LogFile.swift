@@ -21,8 +21,18 @@ public final class LogFile {
 
     deinit { if descriptor > 2 { Glibc.close(descriptor) } }
 
+    /// Without O_NONBLOCK, a FIFO with no reader at the log's name (the account may make one where
+    /// it may write) held the opening thread, an event loop at SIGUSR1, for good; with it, that
+    /// open fails with ENXIO. Writes block again afterwards, as they always did.
     static func open(_ path: String) throws(SystemError) -> Int32 {
-        try syscall("open \(path)") { Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640) }
+        let descriptor = try syscall("open \(path)") { Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o640) }
+        let flags = fcntl(descriptor, F_GETFL)
+        if flags < 0 || fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) < 0 {
+            let failure = SystemError(call: "fcntl \(path)", errno: errno)
+            Glibc.close(descriptor)
+            throw failure
+        }
+        return descriptor
     }
 
     /// Whether `path` can be opened for appending (check-config), as the reason it cannot.

@@ -89,17 +89,7 @@ public enum AccountSwitch {
     /// it whatever the link names (/etc/shadow) at the next start as root.
     public static func handOver(_ path: String, to account: Account) throws(HandOverError) {
         var before = stat(), after = stat()
-        guard lstat(path, &before) == 0 else { throw HandOverError(description: "\(path): \(SystemError(call: "lstat", errno: errno).reason)") }
-        let kind = before.st_mode & S_IFMT
-        if kind == S_IFLNK {
-            throw HandOverError(description: "\(path) is a symbolic link; the gateway follows none when it gives its files to \(account.name): remove it")
-        }
-        guard kind == S_IFDIR || kind == S_IFREG else {
-            throw HandOverError(description: "\(path) is neither a folder nor a regular file; the gateway gives only those to \(account.name): remove it")
-        }
-        if kind == S_IFREG && before.st_nlink > 1 {
-            throw HandOverError(description: "\(path) has \(before.st_nlink) names (hard links); the gateway gives only files with one name to \(account.name): remove the others")
-        }
+        if let problem = handOverProblem(path, to: account, status: &before) { throw HandOverError(description: problem) }
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard descriptor >= 0 else { throw HandOverError(description: "\(path): \(SystemError(call: "open", errno: errno).reason)") }
         defer { close(descriptor) }
@@ -110,6 +100,27 @@ public enum AccountSwitch {
         guard fchown(descriptor, account.uid, account.gid) == 0 else {
             throw HandOverError(description: "\(path): \(SystemError(call: "fchown", errno: errno).reason)")
         }
+    }
+
+    /// Why `handOver` would refuse `path` (check-config asks too); nil when it would not.
+    public static func handOverProblem(_ path: String, to account: Account) -> String? {
+        var status = stat()
+        return handOverProblem(path, to: account, status: &status)
+    }
+
+    private static func handOverProblem(_ path: String, to account: Account, status before: inout stat) -> String? {
+        guard lstat(path, &before) == 0 else { return "\(path): \(SystemError(call: "lstat", errno: errno).reason)" }
+        let kind = before.st_mode & S_IFMT
+        if kind == S_IFLNK {
+            return "\(path) is a symbolic link; the gateway follows none when it gives its files to \(account.name): remove it"
+        }
+        guard kind == S_IFDIR || kind == S_IFREG else {
+            return "\(path) is neither a folder nor a regular file; the gateway gives only those to \(account.name): remove it"
+        }
+        if kind == S_IFREG && before.st_nlink > 1 {
+            return "\(path) has \(before.st_nlink) names (hard links); the gateway gives only files with one name to \(account.name): remove the others"
+        }
+        return nil
     }
 
     /// A link at `path` that someone other than root made (the account could make one where it

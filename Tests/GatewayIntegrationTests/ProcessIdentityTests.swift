@@ -73,7 +73,7 @@ import Testing
         try "secret\n".write(toFile: secret, atomically: false, encoding: .utf8)
         #expect(chmod(secret, 0o600) == 0 && symlink(secret, data + "/planted") == 0 && lchown(data + "/planted", 65534, 65534) == 0)
         let planted = try CheckConfigTests.checkConfigFile(path)
-        #expect(planted.status == 1 && planted.stderr.contains("\(data)/planted is a symbolic link made by uid 65534"), "\(planted.output)")
+        #expect(planted.status == 1 && planted.stderr.contains("\(data)/planted is a symbolic link; the gateway follows none"), "\(planted.output)")
         let linkStart = try Command.run(ServerProcess.binary("gateway"), ["--config", path], timeout: 20)
         #expect(linkStart.status == 1 && linkStart.stderr.contains("planted is a symbolic link"), "\(linkStart.output)")
         // Even a link root made is not followed when the files are handed over.
@@ -83,6 +83,12 @@ import Testing
         var owner = stat()
         #expect(stat(secret, &owner) == 0 && owner.st_uid == 0, "the link's target was given away")
         #expect(unlink(data + "/planted") == 0)
+        // check-config refuses what the start would refuse to hand over: a second name, a FIFO.
+        #expect(link(secret, data + "/second-name") == 0 && mkfifo(data + "/fifo", 0o600) == 0)
+        let odd = try CheckConfigTests.checkConfigFile(path)
+        #expect(odd.status == 1 && odd.stderr.contains("second-name has 2 names") && odd.stderr.contains("fifo is neither a folder nor a regular file"),
+                "\(odd.output)")
+        #expect(unlink(data + "/second-name") == 0 && unlink(data + "/fifo") == 0)
 
         // A pid file where nobody may not write is refused before anything starts, by check-config too.
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
