@@ -256,7 +256,7 @@ public final class Gateway {
     private static func pidFileProblems(_ configuration: GatewayConfiguration, _ account: AccountSwitch.Account) -> [String] {
         guard !configuration.pidFile.isEmpty else { return [] }
         let path = configuration.pidFile
-        let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let folder = FileSystem.folder(of: path)
         return AccountSwitch.writeProblem(account, directory: folder).map {
             ["pidFile: \(path) is written and removed by user \"\(account.name)\" after the switch, but \($0); give it a folder that account may write (systemd: RuntimeDirectory=)"]
         } ?? []

@@ -71,6 +71,11 @@ extension FileSystem {
 
 extension FileSystem {
     /// The names in a directory (no "." or ".."); empty when it cannot be read.
+    /// The folder `path` is in: "/" for a file at the root, "." for a bare name.
+    public static func folder(of path: String) -> String {
+        path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+    }
+
     public static func entries(of directory: String) -> [String] {
         guard let stream = opendir(directory) else { return [] }
         defer { closedir(stream) }

@@ -123,8 +123,7 @@ if !configuration.user.isEmpty {
         }
         logger.info("ports bound; now running as \(account.name) (uid \(account.uid))")
         if owned.last == accessLog, configuration.logging.accessLog {
-            let folder = accessLog.lastIndex(of: "/").map { $0 == accessLog.startIndex ? "/" : String(accessLog[..<$0]) } ?? "."
-            if let problem = AccountSwitch.writeProblem(account, directory: folder) {
+            if let problem = AccountSwitch.writeProblem(account, directory: FileSystem.folder(of: accessLog)) {
                 logger.warning("logging.accessLogFile: \(problem), so after a rotation SIGUSR1 cannot open a new \(accessLog) and the old file stays in use: give the folder to \(account.name), or rotate with copytruncate")
             }
         }
