@@ -16,6 +16,20 @@ enum FleetScripts {
     private static let now = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     /// A member counts while its score is above this.
     private static let alive = "local function alive(score, slack) return score and (score == 'inf' or tonumber(score) > now - slack) end\n"
+    /// A use now: the session's deadline moves to now + its idle time (never earlier), in every set.
+    private static let use = """
+        local function use(p, d, score)
+            local h = redis.call('HMGET', p..'s:'..d, 'idle', 'user', 'addr')
+            local idle = tonumber(h[1])
+            if idle and idle > 0 and score ~= 'inf' and now + idle > tonumber(score) then
+                redis.call('ZADD', p..'all', now + idle, d)
+                if h[2] then redis.call('ZADD', p..'u:'..h[2], now + idle, d) end
+                if h[3] and h[3] ~= '' then redis.call('ZADD', p..'a:'..h[3], now + idle, d) end
+            end
+            redis.call('HSET', p..'s:'..d, 'last', now)
+        end
+
+        """
 
     /// JOIN prefix id maxSessions maxPerAddress maxPerUsername upstreams touchMs keyCheck restoring("1"|"0")
     /// → {"created", id} or {"existing", id, maxSessions, maxPerAddress, maxPerUsername, upstreams, touchMs, keyCheck}
@@ -67,23 +81,26 @@ enum FleetScripts {
         return {'ok', now}
         """)
 
-    /// FETCH prefix digest slackMs → {fleetId, rec, tok, last}, or {fleetId, ms since the record was
+    /// FETCH prefix digest slackMs → {fleetId, rec, tok, now}, or {fleetId, ms since the record was
     /// remade after Redis lost its data} when unknown (or idle past its deadline). The fleet id tells
     /// "unknown" from "Redis lost everything"; the age, whether the gateways may still be writing
-    /// their sessions back.
-    static let fetch = RedisScript(now + alive + """
+    /// their sessions back. A fetch is made for a request of the session, so it is a use at once: left
+    /// to the next report, it could reach a loaded Redis after the session's deadline.
+    static let fetch = RedisScript(now + alive + use + """
         local p, d = ARGV[1], ARGV[2]
         local f = redis.call('HMGET', p..'fleet', 'id', 'restoredAt')
         local age = now - (tonumber(f[2]) or 0)
-        if not alive(redis.call('ZSCORE', p..'all', d), tonumber(ARGV[3])) then return {f[1], age} end
-        local h = redis.call('HMGET', p..'s:'..d, 'rec', 'tok', 'last')
+        local score = redis.call('ZSCORE', p..'all', d)
+        if not alive(score, tonumber(ARGV[3])) then return {f[1], age} end
+        local h = redis.call('HMGET', p..'s:'..d, 'rec', 'tok')
         if not h[1] then return {f[1], age} end
-        return {f[1], h[1], h[2], h[3]}
+        use(p, d, score)
+        return {f[1], h[1], h[2], now}
         """)
 
     /// TOUCH prefix slackMs mode("touch"|"check") gatewayId digest... → {fleetId or nil, {missing digests}}
     /// "touch" moves each live session's deadline to now + its idle time (never earlier); "check" only reports.
-    static let touch = RedisScript(now + alive + """
+    static let touch = RedisScript(now + alive + use + """
         local p, slack, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
         local missing = {}
         for i = 5, #ARGV do
@@ -92,14 +109,7 @@ enum FleetScripts {
             if not alive(score, slack) then
                 table.insert(missing, d)
             elseif mode == 'touch' then
-                local h = redis.call('HMGET', p..'s:'..d, 'idle', 'user', 'addr')
-                local idle = tonumber(h[1])
-                if idle and idle > 0 and score ~= 'inf' and now + idle > tonumber(score) then
-                    redis.call('ZADD', p..'all', now + idle, d)
-                    if h[2] then redis.call('ZADD', p..'u:'..h[2], now + idle, d) end
-                    if h[3] and h[3] ~= '' then redis.call('ZADD', p..'a:'..h[3], now + idle, d) end
-                end
-                redis.call('HSET', p..'s:'..d, 'last', now)
+                use(p, d, score)
             end
         end
         redis.call('ZADD', p..'gw', now, ARGV[4])
