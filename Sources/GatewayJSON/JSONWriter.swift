@@ -36,6 +36,32 @@ public enum JSONWriter {
         }
     }
 
+    /// `"key":`, after a comma unless it is an object's first member: for objects written member
+    /// by member, without building a `JSONValue` first (the journal writes every live session so).
+    public static func writeKey(_ key: StaticString, into out: inout [UInt8], first: Bool = false) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        out.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
+    }
+
+    /// An integer in decimal, as `JSONValue.int` writes it, without making a String.
+    public static func writeInt(_ value: Int, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits; an Int has at most 20
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var index = buffer.count
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: buffer[index...])
+        }
+    }
+
     /// A JSON string holding the UTF-8 `bytes` (quoted, escaped where needed).
     public static func quoted(_ bytes: [UInt8]) -> [UInt8] {
         if bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) {

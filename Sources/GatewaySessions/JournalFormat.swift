@@ -1,18 +1,20 @@
 import GatewayJSON
+import GatewaySystem
 
 /// The journal's bytes: one record per line, `JSON TAB checksum LF`, the checksum being the
 /// CRC-32C of the JSON as eight lowercase hex digits. A record is whole only when its line ends
 /// and its checksum matches, so a torn write, a flipped bit or two records glued together are
 /// all detected, and each is named by its record number and byte offset.
 public enum JournalFormat {
-    /// One line for `json` (which must not contain a raw tab or newline; JSONWriter never writes one).
-    static func line(_ json: [UInt8]) -> [UInt8] {
-        var bytes = json
-        bytes.reserveCapacity(json.count + 10)
-        bytes.append(9)
-        bytes += CRC32C.hex(CRC32C.checksum(json))
-        bytes.append(10)
-        return bytes
+    /// Appends one line to `out`: the JSON `writeJSON` appends (which must not contain a raw tab
+    /// or newline; JSONWriter never writes one), then its checksum.
+    static func appendLine(to out: inout [UInt8], _ writeJSON: (inout [UInt8]) -> Void) {
+        let start = out.count
+        writeJSON(&out)
+        let checksum = out.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        out.append(9)
+        out += CRC32C.hex(checksum)
+        out.append(10)
     }
 
     /// One record as found in a file: its 1-based number, where its line starts, how long it is
@@ -90,27 +92,5 @@ public enum JournalFormat {
     /// A damaged record, for messages: "record 7 at byte 1234 (210 bytes): checksum mismatch".
     public static func describe(_ record: Record) -> String {
         "record \(record.number) at byte \(record.offset) (\(record.length) bytes): \(record.problem ?? "damaged")"
-    }
-}
-
-/// CRC-32C (Castagnoli), the checksum of iSCSI, ext4 metadata and many logs.
-enum CRC32C {
-    private static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0x82F6_3B78 : value >> 1 }
-        return value
-    }
-
-    static func checksum<Bytes: Collection>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        }
-        return crc ^ 0xFFFF_FFFF
-    }
-
-    static func hex(_ value: UInt32) -> [UInt8] {
-        let digits = Array("0123456789abcdef".utf8)
-        return (0..<8).map { digits[Int(value >> (28 - 4 * UInt32($0)) & 0xF)] }
     }
 }

@@ -18,20 +18,53 @@ public enum JournalRecord: Sendable {
 
     /// One checksummed line (see `JournalFormat`). Only the token's digest is written, never the token.
     var line: [UInt8] {
-        let value: JSONValue
-        switch self {
-        case .opened(let s):
-            value = .object([
-                ("op", .string("open")), ("digest", .string(s.digest.hex)), ("username", .string(s.username)),
-                ("client", .string(s.clientAddress)), ("upstream", .string(s.upstream)),
-                ("upstreamToken", .string(s.upstreamToken)), ("started", .int(s.startedAt)), ("settings", s.settings.journalValue),
-            ])
-        case .altered(let digest, let settings):
-            value = .object([("op", .string("alter")), ("digest", .string(digest.hex)), ("settings", settings.journalValue)])
-        case .closed(let digest):
-            value = .object([("op", .string("close")), ("digest", .string(digest.hex))])
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        appendLine(to: &out)
+        return out
+    }
+
+    /// Appends `line` to `out`, written straight from the fields (a compaction writes every live session).
+    func appendLine(to out: inout [UInt8]) {
+        JournalFormat.appendLine(to: &out) { json in
+            json.append(UInt8(ascii: "{"))
+            JSONWriter.writeKey("op", into: &json, first: true)
+            switch self {
+            case .opened(let s):
+                JSONWriter.writeString("open", into: &json)
+                writeDigest(s.digest, into: &json)
+                JSONWriter.writeKey("username", into: &json)
+                JSONWriter.writeString(s.username, into: &json)
+                JSONWriter.writeKey("client", into: &json)
+                JSONWriter.writeString(s.clientAddress, into: &json)
+                JSONWriter.writeKey("upstream", into: &json)
+                JSONWriter.writeString(s.upstream, into: &json)
+                JSONWriter.writeKey("upstreamToken", into: &json)
+                JSONWriter.writeString(s.upstreamToken, into: &json)
+                JSONWriter.writeKey("started", into: &json)
+                JSONWriter.writeInt(s.startedAt, into: &json)
+                JSONWriter.writeKey("settings", into: &json)
+                s.settings.writeJournalValue(into: &json)
+            case .altered(let digest, let settings):
+                JSONWriter.writeString("alter", into: &json)
+                writeDigest(digest, into: &json)
+                JSONWriter.writeKey("settings", into: &json)
+                settings.writeJournalValue(into: &json)
+            case .closed(let digest):
+                JSONWriter.writeString("close", into: &json)
+                writeDigest(digest, into: &json)
+            }
+            json.append(UInt8(ascii: "}"))
         }
-        return JournalFormat.line(JSONWriter.bytes(value))
+    }
+
+    private func writeDigest(_ digest: TokenDigest, into json: inout [UInt8]) {
+        JSONWriter.writeKey("digest", into: &json)
+        json.append(UInt8(ascii: "\""))
+        let at = json.count
+        json.append(contentsOf: repeatElement(0, count: 64))
+        _ = json.withUnsafeMutableBufferPointer { digest.writeHex(into: UnsafeMutableBufferPointer(rebasing: $0[at...])) }
+        json.append(UInt8(ascii: "\""))
     }
 }
 
@@ -70,6 +103,8 @@ public final class SessionJournal: Sendable {
     static let compactionBatch = 1024
     /// Room kept for revocations on a full disk: about 600 close records.
     public static let reserveBytes = 64 * 1024
+    /// Space claimed ahead of the appends, beyond the reserve.
+    static let claimAheadBytes = 256 * 1024
     /// A file this large is compacted whatever its record count (a few huge alterSession
     /// records must not grow it without bound), once it is also twice its last compacted size.
     public static let compactAfterBytes = 64 << 20
@@ -256,8 +291,12 @@ public final class SessionJournal: Sendable {
     private func claimSpace(for count: Int) -> SystemError? {
         if let free = file.file.freeBytesOnDisk, free == 0 { return .outOfSpace("write \(path)") }
         guard !file.preallocationUnsupported else { return nil }
+        let needed = file.file.durableSize + count + (file.reserveLent ? 0 : Self.reserveBytes)
         do {
-            try file.file.reserve(upTo: file.file.durableSize + count + (file.reserveLent ? 0 : Self.reserveBytes))
+            // Claimed a chunk ahead, so that most batches need no fallocate of their own; on a
+            // disk without room for the chunk, exactly what this batch needs.
+            if needed > file.file.allocatedSize, (try? file.file.reserve(upTo: needed + Self.claimAheadBytes)) != nil { return nil }
+            try file.file.reserve(upTo: needed)
             return nil
         } catch {
             if error.isUnsupported {
@@ -301,7 +340,7 @@ public final class SessionJournal: Sendable {
                 for start in stride(from: 0, to: digests.count, by: Self.compactionBatch) {
                     var bytes: [UInt8] = []
                     for session in self.source.sessions(digests[start..<min(start + Self.compactionBatch, digests.count)]) {
-                        bytes += JournalRecord.opened(session).line
+                        JournalRecord.opened(session).appendLine(to: &bytes)
                         written += 1
                     }
                     try output.append(bytes)

@@ -106,6 +106,38 @@ public struct SessionSettings: Sendable, Equatable {
         return .object(members)
     }
 
+    /// Appends `journalValue`'s JSON, the same bytes, written member by member.
+    public func writeJournalValue(into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        JSONWriter.writeKey("description", into: &out, first: true)
+        JSONWriter.writeString(description, into: &out)
+        JSONWriter.writeKey("defaultDatabaseName", into: &out)
+        JSONWriter.writeString(defaultDatabaseName, into: &out)
+        JSONWriter.writeKey("defaultOwnerName", into: &out)
+        JSONWriter.writeString(defaultOwnerName, into: &out)
+        JSONWriter.writeKey("defaultBinaryFormat", into: &out)
+        JSONWriter.writeString(defaultBinaryFormat, into: &out)
+        JSONWriter.writeKey("defaultVariantFormat", into: &out)
+        JSONWriter.writeString(defaultVariantFormat, into: &out)
+        JSONWriter.writeKey("defaultResponseOptions", into: &out)
+        JSONWriter.write(defaultResponseOptions, into: &out)
+        JSONWriter.writeKey("idleConnectionTimeoutSeconds", into: &out)
+        JSONWriter.writeInt(idleConnectionTimeoutSeconds, into: &out)
+        JSONWriter.writeKey("idleCursorTimeoutSeconds", into: &out)
+        JSONWriter.writeInt(idleCursorTimeoutSeconds, into: &out)
+        JSONWriter.writeKey("defaultApi", into: &out)
+        JSONWriter.writeString(defaultApi, into: &out)
+        JSONWriter.writeKey("defaultDebug", into: &out)
+        JSONWriter.writeString(defaultDebug, into: &out)
+        JSONWriter.writeKey("permanentSession", into: &out)
+        JSONWriter.write(.bool(permanentSession), into: &out)
+        if !upstreamReport.isEmpty {
+            JSONWriter.writeKey("upstreamReport", into: &out)
+            JSONWriter.write(.object(upstreamReport), into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     /// Reads `journalValue` back over `defaults`; nil when a member is missing or mistyped.
     public init?(journalValue value: JSONValue, defaults: JSONActionAPIDefaults) {
         self.init(defaults: defaults)

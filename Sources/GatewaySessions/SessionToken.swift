@@ -72,14 +72,16 @@ public struct TokenDigest: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for word in [words.0, words.1, words.2, words.3] {
-            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int(word >> UInt64(shift) & 15)]) }
-        }
-        return String(decoding: out, as: UTF8.self)
+    public var hex: String { String(unsafeUninitializedCapacity: 64) { writeHex(into: $0) } }
+
+    /// Writes the 64 hex digits of `hex` at the start of `out`; returns 64.
+    @discardableResult
+    func writeHex(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        Hex.write(words.0, into: out, at: 0)
+        Hex.write(words.1, into: out, at: 16)
+        Hex.write(words.2, into: out, at: 32)
+        Hex.write(words.3, into: out, at: 48)
+        return 64
     }
 
     /// A short, non-secret name for a session, shown where its token must not be: "sha256:" and 16 hex digits.

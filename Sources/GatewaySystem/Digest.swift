@@ -16,6 +16,30 @@ public enum SHA256Digest {
     }
 }
 
+/// CRC-32C (Castagnoli), the checksum of iSCSI, ext4 metadata and the session journal's lines.
+public enum CRC32C {
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        cgw_crc32c(bytes.baseAddress, bytes.count)
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    public static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    /// Eight lowercase hex digits, as the journal writes a checksum.
+    public static func hex(_ value: UInt32) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 16) { out, count in
+            Hex.write(UInt64(value), into: out, at: 0)
+            out.baseAddress!.update(from: out.baseAddress! + 8, count: 8)
+            count = 8
+        }
+    }
+}
+
 /// SHA-1, only for what names things by it (Redis scripts for EVALSHA); never for security.
 public enum SHA1Digest {
     public static func hex(_ input: [UInt8]) -> String {

@@ -105,4 +105,27 @@ import Testing
         #expect(settings.idleLimitMilliseconds == nil)
         #expect(SessionSettings(journalValue: settings.journalValue, defaults: Self.defaults) == settings)
     }
+
+    @Test func theJournalWritesTheSettingsAsTheirJSONValueDoes() throws {
+        var settings = SessionSettings(defaults: Self.defaults)
+        settings.description = "quote \" backslash \\ tab \t ünïcode"
+        settings.idleConnectionTimeoutSeconds = 42
+        settings.upstreamReport = [("serverVersion", .string("13.0")), ("limits", .object([("n", .int(-7))]))]
+        var permanent = settings
+        permanent.permanentSession = true
+        for value in [SessionSettings(defaults: Self.defaults), settings, permanent] {
+            var written: [UInt8] = []
+            value.writeJournalValue(into: &written)
+            #expect(written == JSONWriter.bytes(value.journalValue))
+            #expect(SessionSettings(journalValue: try JSONParser.parse(written), defaults: Self.defaults) == value)
+        }
+    }
+
+    @Test func integersAreWrittenAsJSONValueWritesThem() {
+        for number in [0, 7, -1, 10, 99, 100, 1_700_000_000_123, Int.max, Int.min] {
+            var out: [UInt8] = []
+            JSONWriter.writeInt(number, into: &out)
+            #expect(out == JSONWriter.bytes(.int(number)), "\(number)")
+        }
+    }
 }

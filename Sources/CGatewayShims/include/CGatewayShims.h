@@ -28,6 +28,8 @@ int cgw_ignore_fault_signals_sent_with_kill(void);
 
 /* SHA-256 of data into out (32 bytes), without EVP's per-call fetch. */
 void cgw_sha256(const void *data, size_t length, unsigned char *out);
+/* CRC-32C (Castagnoli) of data, as iSCSI and ext4 compute it: the journal's record checksum. */
+uint32_t cgw_crc32c(const void *data, size_t length);
 /* SHA-1 into out (20 bytes): the name Redis gives a script. */
 void cgw_sha1(const void *data, size_t length, unsigned char *out);
 /* AES-256-GCM, 12-byte nonce, 16-byte tag after the ciphertext; -1 on failure or a wrong tag. */
