@@ -21,6 +21,11 @@ public struct ByteBuffer: Sendable {
         storage.append(contentsOf: bytes)
     }
 
+    /// Appends `bytes`, taking the array itself when nothing is queued (no copy, no allocation).
+    public mutating func append(adopting bytes: [UInt8]) {
+        if storage.isEmpty { storage = bytes } else { storage.append(contentsOf: bytes) }
+    }
+
     public mutating func append(_ string: String) {
         var string = string
         string.withUTF8 { storage.append(contentsOf: $0) }

@@ -102,8 +102,14 @@ public final class EventLoop: IOHandler, @unchecked Sendable {
 
     /// Runs `task` on this loop's thread soon. Safe from any thread.
     public func execute(_ task: @escaping @Sendable () -> Void) {
-        tasks.withLock { $0.append(task) }
-        wakeup.signal()
+        // Only the task that finds the queue empty wakes the loop: the loop takes the whole queue
+        // under the same lock, so a task queued behind it is taken with it (a journal batch's
+        // answers cost one eventfd write, not one each).
+        let wasEmpty = tasks.withLock { pending in
+            defer { pending.append(task) }
+            return pending.isEmpty
+        }
+        if wasEmpty { wakeup.signal() }
     }
 
     /// Runs `task` on this loop after the events being handled now; loop thread only. For work

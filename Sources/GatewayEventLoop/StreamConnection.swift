@@ -288,17 +288,44 @@ open class StreamConnection: IOHandler, TimerHandler {
             if written == bytes.count { didDrainOutput(); return }
             output.append(contentsOf: bytes[written...])
             updateInterest()
+        } else if channel == nil {
+            writeBehindQueued(bytes)
         } else {
             output.append(contentsOf: bytes)
             flush()
         }
     }
 
+    /// What is queued (a response head, say) and `bytes` leave in one gathered send; only what
+    /// the kernel did not take is copied into the queue.
+    private func writeBehindQueued(_ bytes: [UInt8]) {
+        let queued = output.readableCount
+        let result = output.withReadableBytes { head in
+            bytes.withUnsafeBytes { body in Result { () throws(SystemError) in try socket.write(head, body) } }
+        }
+        let written: Int
+        switch result {
+        case .failure(let error): close(error: error); return
+        case .success(.wouldBlock): written = 0
+        case .success(.processed(let count)): written = count
+        }
+        output.consume(min(written, queued))
+        if written >= queued + bytes.count {
+            updateInterest()
+            if closeWhenFlushed { close(); return }
+            didDrainOutput()
+            return
+        }
+        // The kernel took less than it was offered: the rest waits for writability.
+        output.append(contentsOf: bytes[max(0, written - queued)...])
+        updateInterest()
+    }
+
     /// Queues `bytes` without a system call; the next `write` or `flushOutput` sends them along
     /// (a response head and its body leave in one segment).
     public func queue(_ bytes: [UInt8]) {
         guard !isClosed else { return }
-        output.append(contentsOf: bytes)
+        output.append(adopting: bytes)
     }
 
     public func flushOutput() {

@@ -317,7 +317,7 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
 
     func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [HTTPHeaderField], body: [UInt8]) {
         guard phase == .awaitingResponse else { return }
-        var bytes = HTTP1Serializer.responseHead(status: status, headers: headers + keepAliveHeader, contentLength: body.count, keepAlive: responseKeepAlive)
+        var bytes = HTTP1Serializer.responseHead(status: status, headers: withKeepAlive(headers), contentLength: body.count, keepAlive: responseKeepAlive)
         if !answeringHEAD { bytes.append(contentsOf: body) }
         write(bytes)
         finishResponse(reusable: true)
@@ -330,14 +330,15 @@ public final class HTTP1ServerConnection: StreamConnection, ResponseSink, Gracef
         streamingChunked = contentLength == nil && !http10
         streamingRaw = http10
         if http10 { responseKeepAlive = false }
-        queue(HTTP1Serializer.responseHead(status: status, reason: reason, headers: headers + keepAliveHeader, contentLength: streamingRaw ? nil : contentLength,
+        queue(HTTP1Serializer.responseHead(status: status, reason: reason, headers: withKeepAlive(headers), contentLength: streamingRaw ? nil : contentLength,
                                            keepAlive: responseKeepAlive, omitFraming: streamingRaw))
     }
 
 
-    /// HTTP/1.0 clients keep a connection only when told so explicitly.
-    private var keepAliveHeader: [HTTPHeaderField] {
-        headersSaidHTTP10 && responseKeepAlive ? [HTTPHeaderField("Connection", "keep-alive")] : []
+    /// HTTP/1.0 clients keep a connection only when told so explicitly. (Concatenated only when
+    /// there is a header to add: even `+ []` copies a shared array, one allocation per answer.)
+    private func withKeepAlive(_ headers: [HTTPHeaderField]) -> [HTTPHeaderField] {
+        headersSaidHTTP10 && responseKeepAlive ? headers + [HTTPHeaderField("Connection", "keep-alive")] : headers
     }
 
     func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8]) {

@@ -2,13 +2,23 @@
 /// or add members to an object. Everything else is copied through as the client wrote it.
 public struct JSONSplice {
     /// `quoted` edits are written between double quotes (a string value whose bytes need no escaping).
-    private var edits: [(range: Range<Int>, bytes: [UInt8], quoted: Bool)] = []
+    private typealias Edit = (range: Range<Int>, bytes: [UInt8], quoted: Bool)
+    /// The first edit is held inline: a forwarded request has exactly one (its token), and an
+    /// array for it would be one more allocation per request.
+    private var first: Edit?
+    private var more: [Edit] = []
+
+    private var edits: [Edit] { first.map { [$0] + more } ?? [] }
+
+    private mutating func add(_ edit: Edit) {
+        if first == nil { first = edit } else { more.append(edit) }
+    }
 
     public init() {}
 
     /// Replaces the bytes of `range` (a value's range from a scan) with `bytes`.
     public mutating func replace(_ range: Range<Int>, with bytes: [UInt8]) {
-        edits.append((range, bytes, false))
+        add((range, bytes, false))
     }
 
     /// Adds `"key":value` members at the end of the object `scan` describes.
@@ -26,42 +36,49 @@ public struct JSONSplice {
             bytes.append(UInt8(ascii: ":"))
             JSONWriter.write(value, into: &bytes)
         }
-        edits.append((closingBrace..<closingBrace, bytes, false))
+        add((closingBrace..<closingBrace, bytes, false))
     }
 
     /// Replaces the value at `range` with the JSON string of `bytes`, escaping them where needed.
     public mutating func replace(_ range: Range<Int>, withStringOf bytes: [UInt8]) {
         if bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) {
-            edits.append((range, bytes, true))
+            add((range, bytes, true))
         } else {
-            edits.append((range, JSONWriter.quoted(bytes), false))
+            add((range, JSONWriter.quoted(bytes), false))
         }
     }
 
-    public var isEmpty: Bool { edits.isEmpty }
+    public var isEmpty: Bool { first == nil }
 
     /// The length of `document` once every edit is applied.
     public func resultCount(from documentCount: Int) -> Int {
-        edits.reduce(documentCount) { $0 + $1.bytes.count + ($1.quoted ? 2 : 0) - $1.range.count }
+        guard let first else { return documentCount }
+        return more.reduce(documentCount + Self.growth(of: first)) { $0 + Self.growth(of: $1) }
     }
+
+    private static func growth(of edit: Edit) -> Int { edit.bytes.count + (edit.quoted ? 2 : 0) - edit.range.count }
 
     /// Appends `document`, with every edit applied, to `out`. Edits must not overlap.
     public func apply(to document: [UInt8], appendingTo out: inout [UInt8]) {
-        let ordered = edits.count <= 1 ? edits : edits.sorted { $0.range.lowerBound < $1.range.lowerBound }
         var position = 0
-        for edit in ordered {
+        func write(_ edit: Edit) {
             out.append(contentsOf: document[position..<edit.range.lowerBound])
             if edit.quoted { out.append(UInt8(ascii: "\"")) }
             out.append(contentsOf: edit.bytes)
             if edit.quoted { out.append(UInt8(ascii: "\"")) }
             position = edit.range.upperBound
         }
+        if let first, more.isEmpty {
+            write(first)
+        } else {
+            for edit in edits.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) { write(edit) }
+        }
         out.append(contentsOf: document[position...])
     }
 
     /// `document` with every edit applied.
     public func applied(to document: [UInt8]) -> [UInt8] {
-        guard !edits.isEmpty else { return document }
+        guard !isEmpty else { return document }
         var out: [UInt8] = []
         out.reserveCapacity(resultCount(from: document.count))
         apply(to: document, appendingTo: &out)

@@ -75,6 +75,19 @@ public struct Socket: Sendable, Hashable {
         try nonBlockingSyscall("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// Writes what the kernel takes now of `first` then `second`, in one system call and without
+    /// copying them together (a queued response head and its body); never raises SIGPIPE.
+    public func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        var parts = (iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+                     iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count))
+        return try withUnsafeMutableBytes(of: &parts) { raw throws(SystemError) -> IOResult<Int> in
+            var message = msghdr()
+            message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            message.msg_iovlen = 2
+            return try nonBlockingSyscall("sendmsg") { sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// The error a non-blocking connect ended with, or nil when it succeeded.
     /// The first byte waiting to be read, left in place (MSG_PEEK); nil at end of input.
     public func peekFirstByte() -> IOResult<UInt8?> {
