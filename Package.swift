@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "GatewayHTTP1Tests", dependencies: ["GatewayHTTP1"]),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
         .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig", "GatewayTLS"]),
-        .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop"]),
+        .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop", "GatewaySystem"]),
         .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayEventLoop", "GatewayTestSupport"]),
         .testTarget(name: "GatewayHTTPServerTests", dependencies: ["GatewayHTTPServer"]),
         .testTarget(name: "GatewayRedisTests", dependencies: ["GatewayRedis", "GatewayEventLoop", "GatewaySystem", "GatewayLogging", "GatewayTestSupport"]),
