@@ -46,6 +46,12 @@ public enum JSONWriter {
         out.append(UInt8(ascii: ":"))
     }
 
+    /// `"key":"value"` (after a comma unless first), the value escaped as `writeString` does.
+    public static func writeMember(_ key: StaticString, _ value: String, into out: inout [UInt8], first: Bool = false) {
+        writeKey(key, into: &out, first: first)
+        writeString(value, into: &out)
+    }
+
     /// An integer in decimal, as `JSONValue.int` writes it, without making a String.
     public static func writeInt(_ value: Int, into out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
