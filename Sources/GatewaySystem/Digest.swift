@@ -32,9 +32,9 @@ public enum CRC32C {
 
     /// Eight lowercase hex digits, as the journal writes a checksum.
     public static func hex(_ value: UInt32) -> [UInt8] {
+        // Hex.write gives 16 digits: shifted up, the value's 8 come first and the rest is dropped.
         [UInt8](unsafeUninitializedCapacity: 16) { out, count in
-            Hex.write(UInt64(value), into: out, at: 0)
-            out.baseAddress!.update(from: out.baseAddress! + 8, count: 8)
+            Hex.write(UInt64(value) << 32, into: out, at: 0)
             count = 8
         }
     }
