@@ -67,6 +67,8 @@ public enum JournalRecord: Sendable {
 /// Where a compaction reads the live sessions from: first their digests (one consistent
 /// point), then the sessions in batches, so that a compaction never copies the whole table at once.
 public protocol SessionSource: Sendable {
+    /// How many sessions are live now: asked after every batch, so it must be cheap.
+    var liveCount: Int { get }
     func liveDigests() -> [TokenDigest]
     /// The sessions among `digests` that still exist.
     func sessions(_ digests: ArraySlice<TokenDigest>) -> [SessionSnapshot]
@@ -84,8 +86,9 @@ public protocol SessionSource: Sendable {
 /// nothing while a deleteSession or an expiry still reaches the disk. A revocation that fails
 /// anyway (EIO) is retried every second until it is written.
 ///
-/// When enough records have accumulated the file is rewritten from the live sessions, so it
-/// stays proportional to the table. The rewrite runs on a second queue while appends go on: the
+/// When most of the file is dead records (ended or superseded sessions) it is rewritten from the
+/// live sessions, so it stays proportional to the table; a file of live sessions only (logins
+/// piling up) is never rewritten, since a copy would reclaim nothing. The rewrite runs on a second queue while appends go on: the
 /// records appended meanwhile are added to the new file before it is renamed over the old one,
 /// so a login never waits for a compaction.
 public final class SessionJournal: Sendable {
@@ -119,9 +122,8 @@ public final class SessionJournal: Sendable {
         var records: [PendingRecord] = []
         var draining = false
         var recordsInFile = 0
-        /// Live sessions written by the last compaction: the file is rewritten only once it has
-        /// grown to twice that (and past `compactAfterRecords`), so compaction stays amortized O(1).
-        var liveAtCompaction = 0
+        /// The file's records when a compaction last failed: the next is tried only once it has doubled.
+        var recordsAtFailedCompaction = 0
     }
 
     /// The open file and the compaction in progress, touched only on `queue`.
@@ -205,9 +207,15 @@ public final class SessionJournal: Sendable {
         }
     }
 
+    /// Due once more than half the file's records are dead: the copy then writes fewer records
+    /// than twice those appended since the last copy, so compaction stays amortized O(1) per
+    /// record. The size rule is for a few huge alterSession records, which the count misses.
     private var isDueForCompaction: Bool {
-        pending.withLock({ $0.recordsInFile > max(compactAfterRecords, 2 * $0.liveAtCompaction) })
-            || file.file.durableSize > max(Self.compactAfterBytes, 2 * file.bytesAtCompaction)
+        let (records, floor) = pending.withLock { ($0.recordsInFile, max(compactAfterRecords, 2 * $0.recordsAtFailedCompaction)) }
+        let bySize = file.file.durableSize > max(Self.compactAfterBytes, 2 * file.bytesAtCompaction)
+        guard records > floor || bySize else { return false }
+        let live = source.liveCount
+        return records > max(floor, 2 * live) || (bySize && records > live)
     }
 
     /// A full disk may be full of this journal's own dead records: a compaction gives that space
@@ -372,13 +380,13 @@ public final class SessionJournal: Sendable {
             file.lastCompactionFailure = nil
             statistics.compacted(ok: true)
             let total = live + file.sinceSnapshotCount
-            pending.withLock { $0.recordsInFile = total; $0.liveAtCompaction = live }
+            pending.withLock { $0.recordsInFile = total; $0.recordsAtFailedCompaction = 0 }
         } catch {
             // The old file is whole and still in use; the copy only costs space.
             FileSystem.remove(temporary)
             statistics.compacted(ok: false)
             ProcessSetup.writeStandardError("session journal: compaction of \(path) failed: \(error); appending to the old file\n")
-            pending.withLock { $0.liveAtCompaction = $0.recordsInFile }
+            pending.withLock { $0.recordsAtFailedCompaction = $0.recordsInFile }
             file.bytesAtCompaction = file.file.durableSize
             file.lastCompactionFailure = .now()
         }

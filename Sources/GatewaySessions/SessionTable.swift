@@ -82,6 +82,8 @@ public final class SessionTable: SessionSource {
 
     public var count: Int { state.withLock { $0.sessions.count } }
 
+    public var liveCount: Int { count }
+
     public var limits: SessionLimits { state.withLock { $0.limits } }
 
     /// New limits (a reload) apply to the next login; sessions already over them stay.

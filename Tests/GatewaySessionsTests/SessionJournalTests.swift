@@ -4,12 +4,19 @@ import GatewaySessions
 import GatewaySystem
 import GatewayTestSupport
 import Glibc
+import Synchronization
 import Testing
 
 /// A session source for tests: whatever `list` returns is live.
 struct ListedSessions: SessionSource {
     let list: @Sendable () -> [SessionSnapshot]
-    init(_ list: @escaping @Sendable () -> [SessionSnapshot]) { self.list = list }
+    let count: @Sendable () -> Int
+    /// `count` stands in for `list().count` where reading the list has a side effect.
+    init(count: (@Sendable () -> Int)? = nil, _ list: @escaping @Sendable () -> [SessionSnapshot]) {
+        self.list = list
+        self.count = count ?? { list().count }
+    }
+    var liveCount: Int { count() }
     func liveDigests() -> [TokenDigest] { list().map(\.digest) }
     func sessions(_ digests: ArraySlice<TokenDigest>) -> [SessionSnapshot] {
         let all = list()
@@ -174,13 +181,35 @@ struct ListedSessions: SessionSource {
         #expect(found.records <= 101, "the journal holds \(found.records) of its 302 records for one live session")
     }
 
+    /// Logins piling up leave nothing to reclaim: copying them would only cost the disk twice.
+    @Test func aJournalOfLiveSessionsOnlyIsNotRewritten() throws {
+        let dir = try Self.directory()
+        let sessions = (0..<300).map { Self.session("user\($0)").session }
+        let live = Mutex(sessions)
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100,
+                                         source: ListedSessions { live.withLock { $0 } })
+        for session in sessions { journal.append(.opened(session)) }
+        journal.flush()
+        #expect(journal.statistics.figures.compactions == 0)
+        // Once most of the file is ended sessions, it is rewritten down to the rest.
+        for session in sessions.prefix(200) {
+            live.withLock { $0.removeAll { $0.digest == session.digest } }
+            journal.append(.closed(session.digest))
+        }
+        journal.flush()
+        #expect(journal.statistics.figures.compactions >= 1)
+        let found = try SessionJournal.load(directory: dir, defaults: Self.defaults)
+        #expect(Set(found.sessions.map(\.username)) == Set(sessions.suffix(100).map(\.username)))
+        #expect(found.records < 400, "\(found.records) records for 100 live sessions")
+    }
+
     /// A login while the journal is being compacted must not be lost with the old file.
     @Test func recordsAppendedDuringACompactionSurviveIt() throws {
         final class Box: @unchecked Sendable { var journal: SessionJournal? }
         let dir = try Self.directory()
         let keeper = Self.session("keeper"), late = Self.session("late")
         let box = Box()
-        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100, source: ListedSessions {
+        let journal = try SessionJournal(directory: dir, recordsInFile: 0, compactAfterRecords: 100, source: ListedSessions(count: { 1 }) {
             // Called as the compaction reads the table: this record arrives after it.
             box.journal?.append(.opened(late.session))
             return [keeper.session]
