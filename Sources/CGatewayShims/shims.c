@@ -9,10 +9,6 @@
 #include <fcntl.h>
 #include "CGatewayShims.h"
 
-int cgw_preallocate_keep_size(int fd, int64_t offset, int64_t length) {
-    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
-}
-
 int cgw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
     return accept4(fd, addr, len, flags);
 }

@@ -51,15 +51,17 @@ public enum JournalFormat {
         public var wholeRecords: [Record] { records.filter { $0.value != nil } }
     }
 
+    /// The zeros after the last nonzero byte are space claimed ahead (see `AppendOnlyFile.reserve`), not records.
     public static func scan(_ bytes: [UInt8]) -> Scan {
-        var scan = Scan(size: bytes.count)
+        let contentEnd = bytes.lastIndex { $0 != 0 }.map { $0 + 1 } ?? 0
+        var scan = Scan(size: contentEnd)
         var start = 0
         var number = 0
-        while start < bytes.count {
+        while start < contentEnd {
             number += 1
-            let newline = bytes[start...].firstIndex(of: 10)
-            let end = newline.map { $0 + 1 } ?? bytes.count
-            let (value, problem, unchecked) = decode(bytes[start..<(newline ?? bytes.count)], terminated: newline != nil)
+            let newline = bytes[start..<contentEnd].firstIndex(of: 10)
+            let end = newline.map { $0 + 1 } ?? contentEnd
+            let (value, problem, unchecked) = decode(bytes[start..<(newline ?? contentEnd)], terminated: newline != nil)
             scan.records.append(Record(number: number, offset: start, length: end - start, value: value, problem: problem,
                                        terminated: newline != nil))
             if value != nil && unchecked { scan.uncheckedRecords += 1 }

@@ -135,7 +135,6 @@ public final class SessionJournal: Sendable {
         var sinceSnapshotCount = 0
         /// Revocations whose write failed, waiting for the next retry.
         var failedRevocations: [PendingRecord] = []
-        var preallocationUnsupported = false
         /// The size of the file the last compaction wrote.
         var bytesAtCompaction = 0
         /// When a compaction last failed: on a full disk the next is not tried for a while.
@@ -290,23 +289,17 @@ public final class SessionJournal: Sendable {
 
     /// Makes sure `count` more bytes and the revocation reserve have blocks; the error (ENOSPC)
     /// when they cannot be had, or when the disk has no free block left at all (the reserve may
-    /// not be eaten into by logins just because a block of it was half used). A file system that
-    /// cannot preallocate runs without a reserve.
+    /// not be eaten into by logins just because a block of it was half used).
     private func claimSpace(for count: Int) -> SystemError? {
         if let free = file.file.freeBytesOnDisk, free == 0 { return .outOfSpace("write \(path)") }
-        guard !file.preallocationUnsupported else { return nil }
         let needed = file.file.durableSize + count + (file.reserveLent ? 0 : Self.reserveBytes)
         do {
-            // Claimed a chunk ahead, so that most batches need no fallocate of their own; on a
-            // disk without room for the chunk, exactly what this batch needs.
+            // Claimed a chunk ahead, so that most batches claim nothing of their own; on a disk
+            // without room for the chunk, exactly what this batch needs.
             if needed > file.file.allocatedSize, (try? file.file.reserve(upTo: needed + Self.claimAheadBytes)) != nil { return nil }
             try file.file.reserve(upTo: needed)
             return nil
         } catch {
-            if error.isUnsupported {
-                file.preallocationUnsupported = true
-                return nil
-            }
             return error
         }
     }

@@ -76,7 +76,11 @@ struct ListedSessions: SessionSource {
         return (dir, SessionJournal.path(inDirectory: dir), sessions)
     }
 
-    static func bytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+    /// A journal's content: the file without the zeros the journal claims past its records.
+    static func bytes(_ path: String) throws -> [UInt8] {
+        let file = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        return Array(file[..<(file.lastIndex { $0 != 0 }.map { $0 + 1 } ?? 0)])
+    }
     static func write(_ bytes: [UInt8], to path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
 
     @Test func aTornTailIsCutOffSoTheNextRecordIsNotGluedToIt() throws {
@@ -142,8 +146,11 @@ struct ListedSessions: SessionSource {
             #expect(scan.wholeRecords.count == whole, "\(name)")
         }
         // Garbage after the last whole record is a tail, not damage before it.
-        let tail = JournalFormat.scan(good + [UInt8](repeating: 0, count: 100))
+        let tail = JournalFormat.scan(good + Array(repeating: UInt8(ascii: "x"), count: 100) + [UInt8](repeating: 0, count: 4096))
         #expect(tail.wholeRecords.count == 3)
+        // Zeros after it are the space the journal claims ahead: nothing to cut off.
+        let claimed = JournalFormat.scan(good + [UInt8](repeating: 0, count: 4096))
+        #expect(claimed.tail == nil && claimed.damagedBeforeTail.isEmpty && claimed.wholeRecords.count == 3)
         // A complete last record that fails its checksum is damage, not a torn write: it could be a revocation.
         let lastDamaged = JournalFormat.scan(Array(good.dropLast(2)) + [good[good.count - 2] == 48 ? 49 : 48, 10])
         #expect(lastDamaged.tail == nil && lastDamaged.damagedBeforeTail.map(\.number) == [3])

@@ -11,8 +11,6 @@
 
 /* accept4 needs _GNU_SOURCE, which must not leak into the module header (see shims.c). */
 int cgw_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
-/* fallocate(FALLOC_FL_KEEP_SIZE): blocks past the end of a file without growing it. _GNU_SOURCE too. */
-int cgw_preallocate_keep_size(int fd, int64_t offset, int64_t length);
 
 /* mallopt(M_MMAP_THRESHOLD, bytes): <malloc.h> is not in Swift's Glibc module. */
 int cgw_set_mmap_threshold(int bytes);
