@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "GatewaySystemTests", dependencies: ["GatewaySystem", "GatewayTestSupport"]),
         .testTarget(name: "GatewayHTTP1Tests", dependencies: ["GatewayHTTP1"]),
         .testTarget(name: "GatewayJSONTests", dependencies: ["GatewayJSON"]),
+        .testTarget(name: "GatewayHTTP2Tests", dependencies: ["GatewayHTTP2"]),
         .testTarget(name: "GatewayConfigTests", dependencies: ["GatewayConfig", "GatewayTLS"]),
         .testTarget(name: "GatewayEventLoopTests", dependencies: ["GatewayEventLoop", "GatewaySystem"]),
         .testTarget(name: "GatewayTLSTests", dependencies: ["GatewayTLS", "GatewayEventLoop", "GatewayTestSupport"]),

@@ -113,13 +113,8 @@ public final class HTTP2Session {
 
     /// Submits a response head; with `body` nil the response has no body, otherwise the body's bytes
     /// follow from the stream's queue (`appendBody`, `endBody`).
-    public func submitResponse(stream: Int32, status: Int, headers: [(String, String)], body: [UInt8]?, ended: Bool) -> Bool {
+    public func submitResponse(stream: Int32, headers: HTTP2HeaderBlock, body: [UInt8]?, ended: Bool) -> Bool {
         guard let session else { return false }
-        var names: [[UInt8]] = [Array(":status".utf8)], values: [[UInt8]] = [Array(String(status).utf8)]
-        for (name, value) in headers where !Self.isConnectionSpecific(name) {
-            names.append(Array(name.lowercased().utf8))
-            values.append(Array(value.utf8))
-        }
         var provider: nghttp2_data_provider?
         if let body {
             let queue = ResponseBody()
@@ -128,7 +123,7 @@ public final class HTTP2Session {
             bodies[stream] = queue
             provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: readBody)
         }
-        return withHeaderFields(names, values) { fields in
+        return headers.withFields { fields in
             if var provider {
                 return nghttp2_submit_response(session, stream, fields.baseAddress, fields.count, &provider) == 0
             }
@@ -138,8 +133,13 @@ public final class HTTP2Session {
 
     public func appendBody(stream: Int32, _ bytes: [UInt8]) {
         guard let queue = bodies[stream], !queue.ended else { return }
-        if queue.offset == queue.bytes.count { queue.bytes.removeAll(keepingCapacity: true); queue.offset = 0 }
-        queue.bytes.append(contentsOf: bytes)
+        if queue.queued == 0 {
+            // Nothing waits: the bytes are taken as they are, not copied behind an empty queue.
+            queue.bytes = bytes
+            queue.offset = 0
+        } else {
+            queue.bytes.append(contentsOf: bytes)
+        }
         if let session { _ = nghttp2_session_resume_data(session, stream) }
     }
 
@@ -175,14 +175,6 @@ public final class HTTP2Session {
     public static let internalError = NGHTTP2_INTERNAL_ERROR.rawValue
     public static let refusedStream = NGHTTP2_REFUSED_STREAM.rawValue
     public static let cancel = NGHTTP2_CANCEL.rawValue
-
-    /// Headers HTTP/2 forbids (RFC 9113 §8.2.2); an upstream's HTTP/1 framing never crosses over.
-    static func isConnectionSpecific(_ name: String) -> Bool {
-        switch name.lowercased() {
-        case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "content-length": return true
-        default: return false
-        }
-    }
 
     // MARK: callbacks (nghttp2 → delegate)
 
@@ -220,22 +212,6 @@ public final class HTTP2Session {
     }
 
     fileprivate var sessionDelegate: HTTP2SessionDelegate { delegate }
-}
-
-/// nghttp2 wants an array of name/value structs pointing at bytes that live through the call.
-private func withHeaderFields<R>(_ names: [[UInt8]], _ values: [[UInt8]], _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> R) -> R {
-    var fields: [nghttp2_nv] = []
-    fields.reserveCapacity(names.count)
-    func build(_ index: Int) -> R {
-        if index == names.count { return fields.withUnsafeMutableBufferPointer { body($0) } }
-        return names[index].withUnsafeBufferPointer { name in
-            values[index].withUnsafeBufferPointer { value in
-                fields.append(cgw_nv(name.baseAddress, name.count, value.baseAddress, value.count))
-                return build(index + 1)
-            }
-        }
-    }
-    return build(0)
 }
 
 private let requestHeaders = NGHTTP2_HCAT_REQUEST

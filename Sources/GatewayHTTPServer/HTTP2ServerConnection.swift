@@ -16,7 +16,7 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
 
     private final class Stream {
         var method = "", path = "", authority = "", scheme = ""
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(reservingCapacity: 8)
         var headerBytes = 0
         var body: [UInt8] = []
         var bodyClaim: BodyClaim?
@@ -303,12 +303,18 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
         stream.phase = .answered
         stream.exchange = nil
         let answer = stream.method == "HEAD" || body.isEmpty ? nil : body
-        _ = session?.submitResponse(stream: id, status: status, headers: Self.pairs(headers) + [("content-length", String(body.count))], body: answer, ended: true)
+        var block = Self.block(status, headers)
+        block.addContentLength(body.count)
+        _ = session?.submitResponse(stream: id, headers: block, body: answer, ended: true)
         if !receiving { flushSession() }
     }
 
-    /// nghttp2's side takes plain pairs (GatewayHTTP2 knows nothing of HTTP/1.1's types).
-    private static func pairs(_ headers: [HTTPHeaderField]) -> [(String, String)] { headers.map { ($0.name, $0.value) } }
+    /// GatewayHTTP2 knows nothing of HTTP/1.1's types: the fields go over one by one.
+    private static func block(_ status: Int, _ headers: [HTTPHeaderField]) -> HTTP2HeaderBlock {
+        var block = HTTP2HeaderBlock(status: status)
+        for field in headers { block.add(field.name, field.value) }
+        return block
+    }
 
     func sendWholeResponse(_ sequence: UInt64, status: Int, headers: [HTTPHeaderField], body: [UInt8]) {
         guard let (id, stream) = awaiting(sequence), stream.phase == .awaitingResponse else { return }
@@ -318,8 +324,9 @@ final class HTTP2ServerConnection: StreamConnection, HTTP2SessionDelegate, Respo
     func beginStreaming(_ sequence: UInt64, status: Int, reason: String?, headers: [HTTPHeaderField], contentLength: Int?) {
         guard let (id, stream) = awaiting(sequence), stream.phase == .awaitingResponse else { return }
         stream.phase = .streaming
-        let length = contentLength.map { [("content-length", String($0))] } ?? []
-        _ = session?.submitResponse(stream: id, status: status, headers: Self.pairs(headers) + length, body: [], ended: stream.method == "HEAD")
+        var block = Self.block(status, headers)
+        if let contentLength { block.addContentLength(contentLength) }
+        _ = session?.submitResponse(stream: id, headers: block, body: [], ended: stream.method == "HEAD")
     }
 
     func sendStreamedBody(_ sequence: UInt64, _ bytes: [UInt8]) {
