@@ -108,7 +108,7 @@ func parseHeaderBlock(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits) thro
         if bytes[lineEnd + 1] != 10 { throw .bad("bare CR in header section") }
         let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
         if startLine == nil {
-            startLine = String(decoding: line, as: UTF8.self)
+            startLine = KnownText.string(line)
         } else {
             if headers.count >= limits.maxHeaderCount {
                 throw HTTP1ParseError(status: 431, "more than \(limits.maxHeaderCount) header fields (limits.maxHeaderCount)")
@@ -143,8 +143,25 @@ private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) 
         let byte = line[index]
         if (byte < 32 && byte != 9) || byte == 127 { throw .bad("control character in header value") }
     }
-    return (UnsafeRawBufferPointer(rebasing: line[0..<colon]),
-            String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self))
+    return (UnsafeRawBufferPointer(rebasing: line[0..<colon]), KnownText.string(UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])))
+}
+
+/// Text nearly every JSON action's head carries, longer than Swift keeps inline (15 bytes): given
+/// as the literal instead of a new String per request.
+enum KnownText {
+    /// Literals, so immortal: handing one out is no allocation and no reference count.
+    static let literals: [String] = ["POST /api HTTP/1.1", "application/json", "application/json; charset=utf-8",
+                                     "application/json;charset=utf-8"]
+
+    static func string(_ bytes: UnsafeRawBufferPointer) -> String {
+        if bytes.count >= 16 {
+            for literal in literals where literal.utf8.count == bytes.count
+                && literal.utf8.withContiguousStorageIfAvailable({ $0.elementsEqual(bytes) }) == true {
+                return literal
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }
 
 /// How a message's body is delimited.

@@ -145,3 +145,15 @@ import Testing
         #expect(first.status == 400 && second.status == 400, "\(first) against \(second)")
     }
 }
+
+@Suite struct KnownTextTests {
+    /// The common lines come back as the literal, and everything else byte for byte.
+    @Test func knownTextIsTheLiteralAndOtherTextItsOwnBytes() {
+        func text(_ value: String) -> String { Array(value.utf8).withUnsafeBytes { KnownText.string($0) } }
+        for known in KnownText.literals { #expect(text(known) == known) }
+        for other in ["POST /api HTTP/1.0", "application/jsoN", "application/json; charset=utf-9", "", "x", "text/plain; q=1.0000"] {
+            #expect(text(other) == other)
+        }
+        #expect(text("application/json").utf8.count == 16)
+    }
+}
