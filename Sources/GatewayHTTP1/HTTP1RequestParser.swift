@@ -148,7 +148,7 @@ public struct HTTP1RequestParser: Sendable {
         let method = UnsafeBufferPointer(rebasing: bytes[0..<firstSpace])
         let target = UnsafeBufferPointer(rebasing: bytes[afterMethod..<secondSpace])
         let version = UnsafeBufferPointer(rebasing: bytes[(secondSpace + 1)...])
-        guard !method.isEmpty, method.allSatisfy({ tokenTable[Int($0)] }) else { throw .bad("invalid method") }
+        guard !method.isEmpty, method.allSatisfy(isTokenByte) else { throw .bad("invalid method") }
         guard !target.isEmpty, target.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw .bad("invalid request target") }
         guard version.count == 8, version.starts(with: "HTTP/".utf8), version[6] == UInt8(ascii: ".") else {
             throw .bad("malformed HTTP version")

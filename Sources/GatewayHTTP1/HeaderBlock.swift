@@ -49,15 +49,36 @@ enum HeaderBlockScan {
     case complete(length: Int)
 }
 
-/// tchar from RFC 9110: the bytes a method or header name may contain.
-let tokenTable: [Bool] = {
-    var table = [Bool](repeating: false, count: 256)
-    for b in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(b)] = true }
-    for b in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(b)] = true }
-    for b in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(b)] = true }
-    for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
-    return table
-}()
+/// tchar from RFC 9110: the bytes a method or header name may contain (a bit per byte below 128;
+/// constants rather than a table, which as a global is a lazy initializer checked on every byte).
+@inline(__always)
+func isTokenByte(_ byte: UInt8) -> Bool {
+    if byte < 64 { return (0x03ff_6cfa_0000_0000 as UInt64) >> byte & 1 != 0 }
+    if byte < 128 { return (0x57ff_ffff_c7ff_fffe as UInt64) >> (byte - 64) & 1 != 0 }
+    return false
+}
+
+/// The first byte at or after `from` (before `end`) that is `one` or `other`: eight bytes at a
+/// time while a word holds neither (the "has a zero byte" bit trick on the word xor each).
+@inline(__always)
+func firstIndex(of one: UInt8, or other: UInt8, in bytes: UnsafeRawBufferPointer, from: Int, to end: Int) -> Int? {
+    var index = from
+    if let base = bytes.baseAddress {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let first = ones &* UInt64(one), second = ones &* UInt64(other)
+        while index + 8 <= end {
+            let word = UInt64(littleEndian: (base + index).loadUnaligned(as: UInt64.self))
+            let a = word ^ first, b = word ^ second
+            if (((a &- ones) & ~a) | ((b &- ones) & ~b)) & highs != 0 { break }
+            index += 8
+        }
+    }
+    while index < end {
+        if bytes[index] == one || bytes[index] == other { return index }
+        index += 1
+    }
+    return nil
+}
 
 /// Finds the blank line that ends a header block, resuming at `from`; enforces the header byte limit.
 func scanHeaderBlock(_ bytes: UnsafeRawBufferPointer, from: Int, limits: HTTP1Limits) throws(HTTP1ParseError) -> HeaderBlockScan {
@@ -86,9 +107,9 @@ func scanHeaderBlock(_ bytes: UnsafeRawBufferPointer, from: Int, limits: HTTP1Li
 
 private func refuseBareLF(_ bytes: UnsafeRawBufferPointer, from: Int, to end: Int) throws(HTTP1ParseError) {
     var position = max(1, from)
-    while position < end {
-        if bytes[position] == 10 && bytes[position - 1] != 13 { throw .bad("bare LF in header section; lines must end in CRLF") }
-        position += 1
+    while let lineFeed = firstIndex(of: 10, or: 10, in: bytes, from: position, to: end) {
+        if bytes[lineFeed - 1] != 13 { throw .bad("bare LF in header section; lines must end in CRLF") }
+        position = lineFeed + 1
     }
     if end > 0 && bytes[0] == 10 { throw .bad("bare LF in header section; lines must end in CRLF") }
 }
@@ -102,8 +123,8 @@ func parseHeaderBlock(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits) thro
     var headers = HTTPHeaders(reservingCapacity: 16)
     var framingFields = FramingFields()
     while lineStart < contentEnd {
-        var lineEnd = lineStart
-        while bytes[lineEnd] != 13 && bytes[lineEnd] != 10 { lineEnd += 1 }
+        // The block ends in CRLF CRLF, so a line break is always found.
+        guard let lineEnd = firstIndex(of: 13, or: 10, in: bytes, from: lineStart, to: bytes.count) else { throw .bad("bare CR in header section") }
         if bytes[lineEnd] == 10 { throw .bad("bare LF in header section; lines must end in CRLF") }
         if bytes[lineEnd + 1] != 10 { throw .bad("bare CR in header section") }
         let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
@@ -128,7 +149,7 @@ private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) 
     if first == 32 || first == 9 { throw .bad("obsolete line folding is not accepted") }
     var colon = 0
     while colon < line.count && line[colon] != 58 {
-        if !tokenTable[Int(line[colon])] {
+        if !isTokenByte(line[colon]) {
             throw .bad(line[colon] == 32 || line[colon] == 9 ? "whitespace in or after a header name" : "invalid character in header name")
         }
         colon += 1
@@ -147,20 +168,20 @@ private func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) 
 }
 
 /// Text nearly every JSON action's head carries, longer than Swift keeps inline (15 bytes): given
-/// as the literal instead of a new String per request.
+/// as a literal (immortal: no allocation, no reference count) instead of a new String per request.
 enum KnownText {
-    /// Literals, so immortal: handing one out is no allocation and no reference count.
-    static let literals: [String] = ["POST /api HTTP/1.1", "application/json", "application/json; charset=utf-8",
-                                     "application/json;charset=utf-8"]
-
     static func string(_ bytes: UnsafeRawBufferPointer) -> String {
-        if bytes.count >= 16 {
-            for literal in literals where literal.utf8.count == bytes.count
-                && literal.utf8.withContiguousStorageIfAvailable({ $0.elementsEqual(bytes) }) == true {
-                return literal
-            }
+        switch bytes.count {
+        case 16 where matches(bytes, "application/json"): return "application/json"
+        case 18 where matches(bytes, "POST /api HTTP/1.1"): return "POST /api HTTP/1.1"
+        case 30 where matches(bytes, "application/json;charset=utf-8"): return "application/json;charset=utf-8"
+        case 31 where matches(bytes, "application/json; charset=utf-8"): return "application/json; charset=utf-8"
+        default: return String(decoding: bytes, as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func matches(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount).elementsEqual(bytes)
     }
 }
 
