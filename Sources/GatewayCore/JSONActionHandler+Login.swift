@@ -87,15 +87,24 @@ extension JSONActionHandler {
     /// The createSession (and describeSessions, alterSession) result: the gateway's token, the
     /// session's settings in FairCom's order (as the upstream reported them), its timestamps, and
     /// everything else the upstream reported of this session (serverVersion, hostname, ...).
+    /// A session's properties as FairCom reports them, written straight into JSON (a login's answer).
+    func sessionResultJSON(_ session: SessionSnapshot, token: String?) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        out.append(UInt8(ascii: "{"))
+        if let token { JSONWriter.writeMember("authToken", token, into: &out, first: true) }
+        JSONWriter.writeMember("username", session.username, into: &out, first: token == nil)
+        session.settings.writeMembers(into: &out)
+        JSONWriter.writeMember("sessionStartTimestamp", WallClock.faircomTimestamp(session.startedAt), into: &out)
+        JSONWriter.writeMember("sessionLastAccessedTimestamp", WallClock.faircomTimestamp(session.lastAccessedAt), into: &out)
+        session.settings.writeUpstreamReport(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// The same properties as a value, for answers that list sessions (parsed back: one writer, one order).
     func sessionResult(_ session: SessionSnapshot, token: String?) -> JSONValue {
-        var members: [(String, JSONValue)] = []
-        if let token { members.append(("authToken", .string(token))) }
-        members.append(("username", .string(session.username)))
-        members += session.settings.reportedMembers
-        members.append(("sessionStartTimestamp", .string(WallClock.faircomTimestamp(session.startedAt))))
-        members.append(("sessionLastAccessedTimestamp", .string(WallClock.faircomTimestamp(session.lastAccessedAt))))
-        members += session.settings.upstreamReport
-        return .object(members)
+        (try? JSONParser.parse(sessionResultJSON(session, token: token))) ?? .object([])
     }
 }
 
@@ -278,7 +287,7 @@ final class LoginAttempt: HTTPExchange {
         handler.recorder.metrics.loginsAccepted += 1
         record.session = session.digest
         handler.logger.info("session \(session.digest.fingerprint) opened for '\(session.username)' from \(client) on upstream '\(session.upstream)'\(session.settings.permanentSession ? " (permanent)" : "")")
-        handler.reply(responder, handler.envelope(for: request, session: session, result: handler.sessionResult(session, token: token), authToken: token))
+        handler.reply(responder, handler.envelope(for: request, session: session, resultJSON: handler.sessionResultJSON(session, token: token), authToken: token))
     }
 
     private func refuse(httpStatus: Int, _ code: GatewayErrorCode, _ message: String) {

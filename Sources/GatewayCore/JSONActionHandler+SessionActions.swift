@@ -161,7 +161,7 @@ extension JSONActionHandler {
             reply(responder, unknownSession(request))
             return
         }
-        let answer = envelope(for: request, session: altered, result: sessionResult(altered, token: request.authToken))
+        let answer = envelope(for: request, session: altered, resultJSON: sessionResultJSON(altered, token: request.authToken))
         let send = loop.callback { [self] (error: SystemError?) in
             guard let error else {
                 reply(responder, answer)

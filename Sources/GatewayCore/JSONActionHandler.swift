@@ -118,8 +118,9 @@ final class JSONActionHandler {
     /// The envelope of a gateway-made answer: requestId echoed, the caller's token, and
     /// debugInfo.request (passwords masked) when the effective debug level is "max".
     func envelope(for request: ActionRequest, session: SessionSnapshot?, result: JSONValue = .object([]),
-                  authToken: String? = nil) -> FairComEnvelope {
+                  resultJSON: [UInt8]? = nil, authToken: String? = nil) -> FairComEnvelope {
         var envelope = FairComEnvelope(requestId: request.requestId, result: result, authToken: authToken ?? request.authToken)
+        envelope.resultJSON = resultJSON
         let debug = request.debug ?? session?.settings.defaultDebug ?? services.defaults.defaultDebug
         if debug == "max" { envelope.debugInfo = .object([("request", request.maskedEcho)]) }
         return envelope

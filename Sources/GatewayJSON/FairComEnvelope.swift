@@ -3,6 +3,8 @@
 public struct FairComEnvelope: Sendable {
     public var requestId: JSONValue?
     public var result: JSONValue
+    /// The result already written as JSON (a session's properties, member by member), sent instead of `result`.
+    public var resultJSON: [UInt8]?
     public var errorCode: Int
     public var errorMessage: String
     public var authToken: String?
@@ -22,19 +24,33 @@ public struct FairComEnvelope: Sendable {
         FairComEnvelope(requestId: requestId, errorCode: code.rawValue, errorMessage: message)
     }
 
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = []
-        if let requestId { members.append(("requestId", requestId)) }
-        if let authToken { members.append(("authToken", .string(authToken))) }
+    /// The envelope's JSON, written member by member in FairCom's order.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128 + (resultJSON?.count ?? 128))
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        func key(_ name: StaticString) {
+            JSONWriter.writeKey(name, into: &out, first: first)
+            first = false
+        }
+        if let requestId { key("requestId"); JSONWriter.write(requestId, into: &out) }
+        if let authToken { key("authToken"); JSONWriter.writeString(authToken, into: &out) }
         // FairCom's error answers carry no result; its successful ones always do, if only {}.
-        if errorCode == 0 || result != .object([]) { members.append(("result", result)) }
-        if let debugInfo { members.append(("debugInfo", debugInfo)) }
-        members.append(("errorCode", .int(errorCode)))
-        members.append(("errorMessage", .string(errorMessage)))
-        return .object(members)
+        if let resultJSON {
+            key("result")
+            out.append(contentsOf: resultJSON)
+        } else if errorCode == 0 || result != .object([]) {
+            key("result")
+            JSONWriter.write(result, into: &out)
+        }
+        if let debugInfo { key("debugInfo"); JSONWriter.write(debugInfo, into: &out) }
+        key("errorCode")
+        JSONWriter.writeInt(errorCode, into: &out)
+        JSONWriter.writeMember("errorMessage", errorMessage, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
-
-    public var bytes: [UInt8] { JSONWriter.bytes(json) }
 
     /// The `requestId` of a request body, if the body is a JSON object that has one; never throws.
     public static func requestId(in body: [UInt8]) -> JSONValue? {

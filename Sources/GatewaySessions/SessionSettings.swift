@@ -32,30 +32,45 @@ public struct SessionSettings: Sendable, Equatable {
             && zip(l.upstreamReport, r.upstreamReport).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
     }
 
-    /// Result members the gateway owns rather than the upstream: its token, the account, the
-    /// description it validated, the idle timeout it enforces (the upstream's is 0), permanence
-    /// (an upstream may have given a never-idling session instead) and its own timestamps.
-    static let gatewayOwnedKeys: Set<String> = [
-        "authToken", "username", "description", "idleConnectionTimeoutSeconds", "permanentSession",
-        "sessionStartTimestamp", "sessionLastAccessedTimestamp",
+    /// What a member of an upstream's session report is to the gateway.
+    private enum ReportedKey {
+        /// The gateway owns it rather than the upstream: its token, the account, the description it
+        /// validated, the idle timeout it enforces (the upstream's is 0), permanence (an upstream may
+        /// have given a never-idling session instead) and its own timestamps.
+        case gatewayOwned
+        case defaultApi, defaultDebug, defaultDatabaseName, defaultOwnerName, defaultBinaryFormat, defaultVariantFormat
+        case defaultResponseOptions, idleCursorTimeoutSeconds
+    }
+
+    /// One hash per member instead of a comparison against every name.
+    private static let reportedKeys: [String: ReportedKey] = [
+        "authToken": .gatewayOwned, "username": .gatewayOwned, "description": .gatewayOwned,
+        "idleConnectionTimeoutSeconds": .gatewayOwned, "permanentSession": .gatewayOwned,
+        "sessionStartTimestamp": .gatewayOwned, "sessionLastAccessedTimestamp": .gatewayOwned,
+        "defaultApi": .defaultApi, "defaultDebug": .defaultDebug, "defaultDatabaseName": .defaultDatabaseName,
+        "defaultOwnerName": .defaultOwnerName, "defaultBinaryFormat": .defaultBinaryFormat,
+        "defaultVariantFormat": .defaultVariantFormat, "defaultResponseOptions": .defaultResponseOptions,
+        "idleCursorTimeoutSeconds": .idleCursorTimeoutSeconds,
     ]
 
     /// Takes what the upstream reports of the session (a createSession or alterSession result):
     /// the default* values and the cursor timeout it applies, and everything else it says.
     public mutating func adopt(upstreamResult result: [(String, JSONValue)]) {
         var extra: [(String, JSONValue)] = []
-        for (key, value) in result where !Self.gatewayOwnedKeys.contains(key) {
-            switch (key, value) {
-            case ("defaultApi", .string(let v)): defaultApi = v
-            case ("defaultDebug", .string(let v)): defaultDebug = v
-            case ("defaultDatabaseName", .string(let v)): defaultDatabaseName = v
-            case ("defaultOwnerName", .string(let v)): defaultOwnerName = v
-            case ("defaultBinaryFormat", .string(let v)): defaultBinaryFormat = v
-            case ("defaultVariantFormat", .string(let v)): defaultVariantFormat = v
-            case ("defaultResponseOptions", .object): defaultResponseOptions = value
-            case ("idleCursorTimeoutSeconds", _) where value.intValue != nil: idleCursorTimeoutSeconds = value.intValue!
+        extra.reserveCapacity(result.count)
+        for (key, value) in result {
+            switch (Self.reportedKeys[key], value) {
+            case (.gatewayOwned, _): continue
+            case (.defaultApi, .string(let v)): defaultApi = v
+            case (.defaultDebug, .string(let v)): defaultDebug = v
+            case (.defaultDatabaseName, .string(let v)): defaultDatabaseName = v
+            case (.defaultOwnerName, .string(let v)): defaultOwnerName = v
+            case (.defaultBinaryFormat, .string(let v)): defaultBinaryFormat = v
+            case (.defaultVariantFormat, .string(let v)): defaultVariantFormat = v
+            case (.defaultResponseOptions, .object): defaultResponseOptions = value
+            case (.idleCursorTimeoutSeconds, _) where value.intValue != nil: idleCursorTimeoutSeconds = value.intValue!
             default:
-                if !extra.contains(where: { $0.0 == key }) { extra.append((key, value)) }
+                if !extra.contains(where: { $0.0.utf8.count == key.utf8.count && $0.0 == key }) { extra.append((key, value)) }
             }
         }
         upstreamReport = extra
@@ -109,7 +124,18 @@ public struct SessionSettings: Sendable, Equatable {
     /// Appends `journalValue`'s JSON, the same bytes, written member by member.
     public func writeJournalValue(into out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
-        JSONWriter.writeMember("description", description, into: &out, first: true)
+        writeMembers(into: &out, first: true, reportingIdleTimeout: false)
+        if !upstreamReport.isEmpty {
+            JSONWriter.writeKey("upstreamReport", into: &out)
+            JSONWriter.write(.object(upstreamReport), into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Appends `reportedMembers` (or, not `reportingIdleTimeout`, the journal's: the idle timeout as
+    /// set) as `"key":value` pairs, each after a comma unless `first`.
+    public func writeMembers(into out: inout [UInt8], first: Bool = false, reportingIdleTimeout: Bool = true) {
+        JSONWriter.writeMember("description", description, into: &out, first: first)
         JSONWriter.writeMember("defaultDatabaseName", defaultDatabaseName, into: &out)
         JSONWriter.writeMember("defaultOwnerName", defaultOwnerName, into: &out)
         JSONWriter.writeMember("defaultBinaryFormat", defaultBinaryFormat, into: &out)
@@ -117,18 +143,23 @@ public struct SessionSettings: Sendable, Equatable {
         JSONWriter.writeKey("defaultResponseOptions", into: &out)
         JSONWriter.write(defaultResponseOptions, into: &out)
         JSONWriter.writeKey("idleConnectionTimeoutSeconds", into: &out)
-        JSONWriter.writeInt(idleConnectionTimeoutSeconds, into: &out)
+        JSONWriter.writeInt(reportingIdleTimeout && permanentSession ? -1 : idleConnectionTimeoutSeconds, into: &out)
         JSONWriter.writeKey("idleCursorTimeoutSeconds", into: &out)
         JSONWriter.writeInt(idleCursorTimeoutSeconds, into: &out)
         JSONWriter.writeMember("defaultApi", defaultApi, into: &out)
         JSONWriter.writeMember("defaultDebug", defaultDebug, into: &out)
         JSONWriter.writeKey("permanentSession", into: &out)
         JSONWriter.write(.bool(permanentSession), into: &out)
-        if !upstreamReport.isEmpty {
-            JSONWriter.writeKey("upstreamReport", into: &out)
-            JSONWriter.write(.object(upstreamReport), into: &out)
+    }
+
+    /// Appends `upstreamReport`'s members as `,"key":value` pairs.
+    public func writeUpstreamReport(into out: inout [UInt8]) {
+        for (key, value) in upstreamReport {
+            out.append(UInt8(ascii: ","))
+            JSONWriter.writeString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONWriter.write(value, into: &out)
         }
-        out.append(UInt8(ascii: "}"))
     }
 
     /// Reads `journalValue` back over `defaults`; nil when a member is missing or mistyped.

@@ -33,4 +33,30 @@ import Testing
         #expect(FairComEnvelope.requestId(in: Array(#"{"requestId":"r-9","action":"x"}"#.utf8)) == .string("r-9"))
         #expect(FairComEnvelope.requestId(in: Array("not json".utf8)) == nil)
     }
+
+    /// The envelope is written member by member, in FairCom's order, as its value would be.
+    @Test func envelopesAreWrittenInFairComsOrder() throws {
+        func reference(_ e: FairComEnvelope, result: JSONValue) -> [UInt8] {
+            var members: [(String, JSONValue)] = []
+            if let requestId = e.requestId { members.append(("requestId", requestId)) }
+            if let authToken = e.authToken { members.append(("authToken", .string(authToken))) }
+            if e.errorCode == 0 || result != .object([]) { members.append(("result", result)) }
+            if let debugInfo = e.debugInfo { members.append(("debugInfo", debugInfo)) }
+            members.append(("errorCode", .int(e.errorCode)))
+            members.append(("errorMessage", .string(e.errorMessage)))
+            return JSONWriter.bytes(.object(members))
+        }
+        let result = JSONValue.object([("data", .array([.int(1), .string("two")]))])
+        var full = FairComEnvelope(requestId: .string("r-1"), result: result, authToken: "tok\"en", debugInfo: .object([("request", .null)]))
+        #expect(full.bytes == reference(full, result: result))
+        let failure = FairComEnvelope.error(.unknownSession, "no such \"session\"", requestId: .int(7))
+        #expect(failure.bytes == reference(failure, result: .object([])))
+        #expect(try JSONParser.parse(failure.bytes)["result"] == nil, "an error carries no result")
+        #expect(FairComEnvelope().bytes == Array(#"{"result":{},"errorCode":0,"errorMessage":""}"#.utf8))
+        // A result written beforehand goes in verbatim, where the result stands.
+        full.resultJSON = JSONWriter.bytes(result)
+        full.result = .object([])
+        #expect(full.bytes == reference(full, result: result))
+    }
 }
+

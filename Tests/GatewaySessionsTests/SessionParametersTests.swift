@@ -121,6 +121,24 @@ import Testing
         }
     }
 
+    /// A login's answer is written member by member: the same bytes as the reported members' value.
+    @Test func theReportedMembersAreWrittenAsTheirJSONValueDoes() throws {
+        var settings = SessionSettings(defaults: Self.defaults)
+        settings.description = "line\nbreak \u{1} and \"quotes\""
+        settings.upstreamReport = [("serverVersion", .string("13.0")), ("hostUuid", .string("x\\y")), ("n", .array([.int(1), .null]))]
+        var permanent = settings
+        permanent.permanentSession = true
+        permanent.upstreamReport = []
+        for value in [SessionSettings(defaults: Self.defaults), settings, permanent] {
+            var written: [UInt8] = [UInt8(ascii: "{")]
+            value.writeMembers(into: &written, first: true)
+            value.writeUpstreamReport(into: &written)
+            written.append(UInt8(ascii: "}"))
+            #expect(written == JSONWriter.bytes(.object(value.reportedMembers + value.upstreamReport)))
+            _ = try JSONParser.parse(written)
+        }
+    }
+
     @Test func integersAreWrittenAsJSONValueWritesThem() {
         for number in [0, 7, -1, 10, 99, 100, 1_700_000_000_123, Int.max, Int.min] {
             var out: [UInt8] = []
