@@ -180,8 +180,20 @@ enum KnownText {
         }
     }
 
+    /// `bytes` has the literal's length: compared eight bytes at a time, then the rest.
     private static func matches(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
-        UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount).elementsEqual(bytes)
+        let count = bytes.count
+        let right = UnsafeRawPointer(literal.utf8Start)
+        var index = 0
+        while index + 8 <= count {
+            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) != right.loadUnaligned(fromByteOffset: index, as: UInt64.self) { return false }
+            index += 8
+        }
+        while index < count {
+            if bytes[index] != literal.utf8Start[index] { return false }
+            index += 1
+        }
+        return true
     }
 }
 

@@ -134,6 +134,29 @@ extension JSONParser {
         }
     }
 
+    /// Where the run of plain characters starting at `from` ends: the first quote, backslash,
+    /// control character or non-ASCII byte (or the end). Eight bytes at a time while none of them
+    /// is one (the classic "has a zero byte" bit tricks), then byte by byte.
+    func plainRunEnd(from: Int) -> Int {
+        var i = from
+        let end = bytes.count
+        guard let base = bytes.baseAddress else { return i }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= end {
+            let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+            let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+            let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w) | w
+            if special & highs != 0 { break }
+            i += 8
+        }
+        while i < end {
+            let b = base[i]
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 32 || b >= 0x80 { break }
+            i += 1
+        }
+        return i
+    }
+
     /// Moves past a string, checking escapes, control characters and UTF-8 as `parseString` does.
     /// Returns whether the string had escapes.
     @discardableResult
@@ -143,28 +166,7 @@ extension JSONParser {
         var nonASCII = false
         var escaped = false
         while true {
-            // Plain characters are the common case: a tight loop over locals, one comparison chain per byte.
-            var i = index
-            let end = bytes.count
-            if let base = bytes.baseAddress {
-                // Eight bytes at a time while none of them is a quote, a backslash, a control
-                // character or non-ASCII (the classic "has a zero byte" bit tricks).
-                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                while i + 8 <= end {
-                    let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                    let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
-                    let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
-                        | ((w &- ones &* 0x20) & ~w) | w
-                    if special & highs != 0 { break }
-                    i += 8
-                }
-                while i < end {
-                    let b = base[i]
-                    if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 32 || b >= 0x80 { break }
-                    i += 1
-                }
-            }
-            index = i
+            index = plainRunEnd(from: index)
             guard index < bytes.count else { throw error("unterminated string") }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {

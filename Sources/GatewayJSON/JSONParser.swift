@@ -77,11 +77,13 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
+            let key = try parseString(isKey: true)
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
             index += 1
             skipWhitespace()
+            // Objects of a few members are the rule; growing from empty cost three copies on the way.
+            if members.isEmpty { members.reserveCapacity(8) }
             members.append((key, try parseValue(depth: depth)))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }
@@ -148,16 +150,19 @@ public struct JSONParser {
         return s
     }
 
-    mutating func parseString() throws(JSONParseError) -> String {
+    mutating func parseString(isKey: Bool = false) throws(JSONParseError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes.
         var ascii = true
         while index < bytes.count {
+            index = plainRunEnd(from: index)
+            guard index < bytes.count else { break }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                if isKey, ascii, raw.count >= 16, let known = FairComKeys.literal(raw) { return known }
                 return try string(raw, ascii: ascii)
             }
             if b == UInt8(ascii: "\\") { break }
@@ -224,5 +229,57 @@ public struct JSONParser {
             index += 1
         }
         return value
+    }
+}
+
+/// The member names of FairCom's session reports too long for Swift to keep inline (16 bytes and
+/// more): a parsed key that is one of them is the literal (immortal, so no allocation and no
+/// reference count) instead of a new String, in every createSession answer.
+enum FairComKeys {
+    static func literal(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
+        switch raw.count {
+        case 16:
+            if matches(raw, "defaultOwnerName") { return "defaultOwnerName" }
+            if matches(raw, "permanentSession") { return "permanentSession" }
+        case 19:
+            if matches(raw, "defaultDatabaseName") { return "defaultDatabaseName" }
+            if matches(raw, "defaultBinaryFormat") { return "defaultBinaryFormat" }
+            if matches(raw, "defaultStringFormat") { return "defaultStringFormat" }
+        case 20:
+            if matches(raw, "defaultVariantFormat") { return "defaultVariantFormat" }
+            if matches(raw, "defaultRetentionUnit") { return "defaultRetentionUnit" }
+        case 21:
+            if matches(raw, "sessionStartTimestamp") { return "sessionStartTimestamp" }
+        case 22:
+            if matches(raw, "defaultResponseOptions") { return "defaultResponseOptions" }
+            if matches(raw, "defaultRetentionPolicy") { return "defaultRetentionPolicy" }
+            if matches(raw, "defaultRetentionPeriod") { return "defaultRetentionPeriod" }
+        case 24:
+            if matches(raw, "idleCursorTimeoutSeconds") { return "idleCursorTimeoutSeconds" }
+        case 27:
+            if matches(raw, "transformBufferInitialBytes") { return "transformBufferInitialBytes" }
+        case 28:
+            if matches(raw, "idleConnectionTimeoutSeconds") { return "idleConnectionTimeoutSeconds" }
+            if matches(raw, "sessionLastAccessedTimestamp") { return "sessionLastAccessedTimestamp" }
+            if matches(raw, "defaultFixedLengthCharFormat") { return "defaultFixedLengthCharFormat" }
+        default: break
+        }
+        return nil
+    }
+
+    /// `raw` has the literal's length: compared eight bytes at a time, then the rest.
+    private static func matches(_ raw: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        let count = raw.count
+        let left = UnsafeRawPointer(raw.baseAddress!), right = UnsafeRawPointer(literal.utf8Start)
+        var index = 0
+        while index + 8 <= count {
+            if left.loadUnaligned(fromByteOffset: index, as: UInt64.self) != right.loadUnaligned(fromByteOffset: index, as: UInt64.self) { return false }
+            index += 8
+        }
+        while index < count {
+            if raw[index] != literal.utf8Start[index] { return false }
+            index += 1
+        }
+        return true
     }
 }

@@ -70,7 +70,7 @@ public enum JSONWriter {
 
     /// A JSON string holding the UTF-8 `bytes` (quoted, escaped where needed).
     public static func quoted(_ bytes: [UInt8]) -> [UInt8] {
-        if bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) {
+        if !bytes.withUnsafeBytes(needsEscaping) {
             var out: [UInt8] = [UInt8(ascii: "\"")]
             out.reserveCapacity(bytes.count + 2)
             out.append(contentsOf: bytes)
@@ -82,11 +82,33 @@ public enum JSONWriter {
         return out
     }
 
+    /// Whether any byte is a quote, a backslash or a control character: eight bytes at a time
+    /// (the "has a byte less than / equal to" bit tricks), the rest one by one.
+    static func needsEscaping(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        if let base = bytes.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            while index + 8 <= bytes.count {
+                let word = UInt64(littleEndian: (base + index).loadUnaligned(as: UInt64.self))
+                let quote = word ^ (ones &* 0x22), backslash = word ^ (ones &* 0x5C)
+                let found = ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                if found & highs != 0 { break }
+                index += 8
+            }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte < 32 || byte == 34 || byte == 92 { return true }
+            index += 1
+        }
+        return false
+    }
+
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         // Most strings (tokens, names) need no escaping: copy them whole.
         var s = s
         let plain = s.withUTF8 { bytes -> Bool in
-            guard bytes.allSatisfy({ $0 >= 32 && $0 != 34 && $0 != 92 }) else { return false }
+            guard !needsEscaping(UnsafeRawBufferPointer(bytes)) else { return false }
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: bytes)
             out.append(UInt8(ascii: "\""))

@@ -15,7 +15,9 @@ enum InlineToken {
         }
         var words: Words = (0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &words) { raw in
-            for (offset, byte) in bytes.enumerated() { raw[offset] = byte }
+            // Contiguous bytes (a String's UTF-8, an array) are copied whole, not byte by byte.
+            let copied: Void? = bytes.withContiguousStorageIfAvailable { raw.copyMemory(from: UnsafeRawBufferPointer($0)) }
+            if copied == nil { for (offset, byte) in bytes.enumerated() { raw[offset] = byte } }
         }
         self = .short(words, count: UInt8(bytes.count))
     }

@@ -58,5 +58,37 @@ import Testing
         full.result = .object([])
         #expect(full.bytes == reference(full, result: result))
     }
+
+    /// Known long keys come back as literals, and every other key byte for byte.
+    @Test func keysParseToTheirOwnTextKnownOrNot() throws {
+        let keys = ["defaultOwnerName", "permanentSession", "defaultDatabaseName", "defaultBinaryFormat", "defaultStringFormat",
+                    "defaultVariantFormat", "defaultRetentionUnit", "sessionStartTimestamp", "defaultResponseOptions",
+                    "defaultRetentionPolicy", "defaultRetentionPeriod", "idleCursorTimeoutSeconds", "transformBufferInitialBytes",
+                    "idleConnectionTimeoutSeconds", "sessionLastAccessedTimestamp", "defaultFixedLengthCharFormat",
+                    "defaultOwnerNamf", "DefaultDatabaseName", "sessionStartTimestamX", "a", "", "k\\u00e9y", "schlüsselSchlüssel"]
+        let text = "{" + keys.enumerated().map { "\"\($1)\":\($0)" }.joined(separator: ",") + "}"
+        let parsed = try JSONParser.parse(Array(text.utf8))
+        #expect(parsed.objectValue?.map(\.0) == keys.map { $0 == "k\\u00e9y" ? "kéy" : $0 })
+        for known in keys.prefix(16) {
+            #expect(Array(known.utf8).withUnsafeBufferPointer { FairComKeys.literal($0) } == known)
+        }
+        for other in keys.dropFirst(16) { #expect(Array(other.utf8).withUnsafeBufferPointer { FairComKeys.literal($0) } == nil) }
+    }
+
+    /// The eight-bytes-at-a-time check finds what a byte loop finds, with non-ASCII bytes about.
+    @Test func escapingIsNeededExactlyWhereAByteLoopSaysSo() {
+        let specials: [UInt8] = [0, 9, 10, 31, 34, 92]
+        let harmless: [UInt8] = [32, 33, 35, 91, 93, 127, 0x80, 0xA2, 0xDC, 0xFF]
+        for length in 0..<24 {
+            for position in 0..<max(length, 1) {
+                for special in specials + harmless {
+                    var bytes = (0..<length).map { harmless[$0 % harmless.count] }
+                    if position < length { bytes[position] = special }
+                    let expected = bytes.contains { $0 < 32 || $0 == 34 || $0 == 92 }
+                    #expect(bytes.withUnsafeBytes(JSONWriter.needsEscaping) == expected, "\(bytes)")
+                }
+            }
+        }
+    }
 }
 
